@@ -1,0 +1,648 @@
+package lab
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a lab topology: ESXi hosts with their vSwitches and VMs, one
+// physical switch, and external stations. It is loaded from YAML with
+// LoadConfig; unknown fields are errors.
+type Config struct {
+	// Name is a label for the topology, shown by `lab serve`.
+	Name string `yaml:"name"`
+	// Hosts are the emulated ESXi hosts.
+	Hosts []HostConfig `yaml:"hosts"`
+	// Switch is the physical switch that connects host uplinks and stations.
+	Switch SwitchConfig `yaml:"switch"`
+	// Stations are external machines plugged into the physical switch.
+	Stations []StationConfig `yaml:"stations"`
+	// Traffic runs in the background while the lab is served.
+	Traffic []TrafficConfig `yaml:"traffic"`
+}
+
+// TrafficConfig is background traffic: kind ping (ICMP echo every
+// Interval), udp (Rate frames/s of Size bytes) or broadcast (an ARP
+// who-has every Interval), from a VM or station to another (name or IP).
+type TrafficConfig struct {
+	Kind     string        `yaml:"kind"`
+	From     string        `yaml:"from"`
+	To       string        `yaml:"to"`
+	Interval time.Duration `yaml:"interval"`
+	Rate     int           `yaml:"rate"`
+	Size     int           `yaml:"size"`
+}
+
+// HostConfig describes one ESXi host.
+type HostConfig struct {
+	Name string `yaml:"name"`
+	// Version is the ESXi release the host answers as ("5.5", "6.0", "6.5",
+	// "6.7", "7.0", "8.0"). It selects output details such as the label of the
+	// default uplink capture point (EtherswitchDispath before 7.0,
+	// UplinkRcvKernel after) and the console text layout.
+	Version string `yaml:"version"`
+	// Management is the host's management IP address as vCenter reports it.
+	Management string `yaml:"management"`
+	// SSH configures the host's SSH server.
+	SSH SSHConfig `yaml:"ssh"`
+	// ReversePathFwdCheckPromisc models /Net/ReversePathFwdCheckPromisc: when
+	// set, a frame received on an uplink whose source MAC belongs to a vNIC of
+	// this vSwitch is not delivered to promiscuous ports.
+	ReversePathFwdCheckPromisc bool `yaml:"reversePathFwdCheckPromisc"`
+	// CaptureBuffer is the number of frames a pktcap-uw session may queue
+	// before the host drops captured frames (default 4096).
+	CaptureBuffer int `yaml:"captureBuffer"`
+	// NICs lists physical NICs; those not named here but used as uplinks are
+	// created with default properties.
+	NICs      []NICConfig     `yaml:"nics"`
+	VSwitches []VSwitchConfig `yaml:"vswitches"`
+	VMs       []VMConfig      `yaml:"vms"`
+}
+
+// SSHConfig configures an emulated host's SSH server.
+type SSHConfig struct {
+	// Port to listen on at 127.0.0.1; 0 picks a free port.
+	Port int `yaml:"port"`
+	// User is the login name (default root).
+	User string `yaml:"user"`
+	// Password for keyboard-interactive login; empty means the lab's
+	// generated password (printed by `lab serve`).
+	Password string `yaml:"password"`
+}
+
+// NICConfig describes a physical NIC (vmnicN).
+type NICConfig struct {
+	Name   string `yaml:"name"`
+	MAC    string `yaml:"mac"`
+	Driver string `yaml:"driver"`
+	Speed  int    `yaml:"speed"`
+	// Down marks the link as down at start.
+	Down bool `yaml:"down"`
+}
+
+// VSwitchConfig describes a standard vSwitch.
+type VSwitchConfig struct {
+	Name    string   `yaml:"name"`
+	Uplinks []string `yaml:"uplinks"`
+	MTU     int      `yaml:"mtu"`
+	// Promiscuous is the vSwitch security policy default.
+	Promiscuous bool `yaml:"promiscuous"`
+	// Teaming is the vSwitch teaming policy; portgroups may override it.
+	Teaming    TeamingConfig     `yaml:"teaming"`
+	Portgroups []PortgroupConfig `yaml:"portgroups"`
+}
+
+// TeamingConfig is a NIC teaming policy. Policy is one of srcport
+// (route based on originating port ID), srcmac, iphash, explicit (failover
+// order) or loadbased; Active and Standby give the uplink order. Empty
+// fields inherit from the vSwitch.
+type TeamingConfig struct {
+	Policy         string   `yaml:"policy"`
+	Active         []string `yaml:"active"`
+	Standby        []string `yaml:"standby"`
+	NotifySwitches *bool    `yaml:"notifySwitches"`
+}
+
+// PortgroupConfig describes a standard portgroup.
+type PortgroupConfig struct {
+	Name string `yaml:"name"`
+	VLAN int    `yaml:"vlan"`
+	// Promiscuous overrides the vSwitch security policy when set.
+	Promiscuous *bool         `yaml:"promiscuous"`
+	Teaming     TeamingConfig `yaml:"teaming"`
+}
+
+// VMConfig describes a virtual machine.
+type VMConfig struct {
+	Name string `yaml:"name"`
+	// UUID is the BIOS UUID (config.uuid); generated from the name if empty.
+	UUID string `yaml:"uuid"`
+	// PoweredOff VMs have no world and no ports.
+	PoweredOff bool          `yaml:"poweredOff"`
+	NICs       []VMNICConfig `yaml:"nics"`
+}
+
+// VMNICConfig describes one vNIC of a VM.
+type VMNICConfig struct {
+	Portgroup string `yaml:"portgroup"`
+	MAC       string `yaml:"mac"`
+	// IP is the guest address with prefix length, e.g. 192.168.100.11/24.
+	IP string `yaml:"ip"`
+	// PortID pins the vSwitch port ID (e.g. 50331657); assigned if zero.
+	PortID uint32 `yaml:"portID"`
+	// TeamUplink pins the port's team uplink; derived from the policy if empty.
+	TeamUplink string `yaml:"teamUplink"`
+}
+
+// SwitchConfig describes the physical switch.
+type SwitchConfig struct {
+	Name    string             `yaml:"name"`
+	Ports   []SwitchPortConfig `yaml:"ports"`
+	LAGs    []LAGConfig        `yaml:"lags"`
+	Mirrors []MirrorConfig     `yaml:"mirrors"`
+	// StaticMACs pins MAC table entries (they are not relearned).
+	StaticMACs []StaticMACConfig `yaml:"staticMACs"`
+}
+
+// SwitchPortConfig describes one physical switch port. Connect names what
+// is plugged in: "HOST/vmnicN" for a host uplink or "station:NAME".
+type SwitchPortConfig struct {
+	Name    string `yaml:"name"`
+	Connect string `yaml:"connect"`
+	// Access makes the port an access port in this VLAN; otherwise it is a
+	// trunk carrying VLANs (all when empty) with Native untagged.
+	Access int   `yaml:"access"`
+	VLANs  []int `yaml:"vlans"`
+	Native int   `yaml:"native"`
+}
+
+// LAGConfig is a static link aggregation (EtherChannel "mode on").
+type LAGConfig struct {
+	Name  string   `yaml:"name"`
+	Ports []string `yaml:"ports"`
+}
+
+// MirrorConfig is a port mirroring (SPAN) session. Direction is rx, tx or
+// both, seen from the source port. The destination port carries only
+// mirrored traffic.
+type MirrorConfig struct {
+	Name        string   `yaml:"name"`
+	Sources     []string `yaml:"sources"`
+	Direction   string   `yaml:"direction"`
+	Destination string   `yaml:"destination"`
+}
+
+// StaticMACConfig pins a MAC address in a VLAN to a port.
+type StaticMACConfig struct {
+	MAC  string `yaml:"mac"`
+	VLAN int    `yaml:"vlan"`
+	Port string `yaml:"port"`
+}
+
+// StationConfig is an external machine on the physical network.
+type StationConfig struct {
+	Name string `yaml:"name"`
+	MAC  string `yaml:"mac"`
+	IP   string `yaml:"ip"`
+	// VLAN tags the station's frames (0: untagged, i.e. it sits on an access
+	// port or the native VLAN).
+	VLAN int `yaml:"vlan"`
+}
+
+// ConfigError is a topology error with the file position it refers to.
+type ConfigError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// LoadConfig reads and validates a topology file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("lab: read topology: %w", err)
+	}
+	return ParseConfig(data, path)
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
+
+// ParseConfig decodes and validates a topology; name is used in errors.
+// Decoding is strict: unknown fields and type mismatches are errors that
+// name file and line.
+func ParseConfig(data []byte, name string) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &ConfigError{File: name, Msg: "empty topology"}
+		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			var errs []error
+			for _, e := range te.Errors {
+				errs = append(errs, yamlErr(name, e))
+			}
+			return nil, errors.Join(errs...)
+		}
+		return nil, yamlErr(name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlErr(name, err.Error())
+	}
+	lines := map[string]int{}
+	indexLines(&root, "", lines)
+	v := validator{file: name, lines: lines}
+	v.config(&cfg)
+	if len(v.errs) > 0 {
+		return nil, errors.Join(v.errs...)
+	}
+	return &cfg, nil
+}
+
+func yamlErr(file, msg string) error {
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &ConfigError{File: file, Line: line, Msg: m[2]}
+	}
+	return &ConfigError{File: file, Msg: msg}
+}
+
+// indexLines records the line of every mapping key and sequence item under
+// a dotted path such as "hosts.0.vswitches.1.uplinks".
+func indexLines(n *yaml.Node, path string, out map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			indexLines(c, path, out)
+		}
+	case yaml.MappingNode:
+		if _, ok := out[path]; !ok {
+			out[path] = n.Line
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := join(path, n.Content[i].Value)
+			out[p] = n.Content[i].Line
+			indexLines(n.Content[i+1], p, out)
+		}
+	case yaml.SequenceNode:
+		if _, ok := out[path]; !ok {
+			out[path] = n.Line
+		}
+		for i, c := range n.Content {
+			p := join(path, strconv.Itoa(i))
+			out[p] = c.Line
+			indexLines(c, p, out)
+		}
+	}
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+type validator struct {
+	file  string
+	lines map[string]int
+	errs  []error
+}
+
+func (v *validator) errf(path, format string, args ...any) {
+	line := 0
+	for p := path; ; {
+		if l, ok := v.lines[p]; ok {
+			line = l
+			break
+		}
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	v.errs = append(v.errs, &ConfigError{File: v.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+var (
+	hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
+	vmnicRE    = regexp.MustCompile(`^vmnic[0-9]+$`)
+	objNameRE  = regexp.MustCompile(`^[^\x00-\x1f/\\]{1,80}$`)
+)
+
+var teamingPolicies = map[string]bool{"srcport": true, "srcmac": true, "iphash": true, "explicit": true, "loadbased": true}
+
+var esxiVersions = map[string]bool{"5.5": true, "6.0": true, "6.5": true, "6.7": true, "7.0": true, "8.0": true}
+
+func (v *validator) config(c *Config) {
+	if len(c.Hosts) == 0 {
+		v.errf("hosts", "topology has no hosts")
+	}
+	hostNames := map[string]bool{}
+	macs := map[string]string{}
+	uplinkOf := map[string]bool{} // "host/vmnicN"
+	stations := map[string]bool{}
+	addMAC := func(path, mac, owner string) {
+		hw, err := net.ParseMAC(mac)
+		if err != nil || len(hw) != 6 {
+			v.errf(path, "invalid MAC address %q (want xx:xx:xx:xx:xx:xx)", mac)
+			return
+		}
+		k := hw.String()
+		if prev, dup := macs[k]; dup {
+			v.errf(path, "MAC %s is used by both %s and %s", k, prev, owner)
+		}
+		macs[k] = owner
+	}
+	for hi := range c.Hosts {
+		h := &c.Hosts[hi]
+		hp := "hosts." + strconv.Itoa(hi)
+		if !hostNameRE.MatchString(h.Name) {
+			v.errf(hp+".name", "invalid host name %q", h.Name)
+		}
+		if hostNames[h.Name] {
+			v.errf(hp+".name", "duplicate host name %q", h.Name)
+		}
+		hostNames[h.Name] = true
+		if h.Version == "" {
+			h.Version = "6.7"
+		}
+		if !esxiVersions[h.Version] {
+			v.errf(hp+".version", "unknown ESXi version %q (want one of 5.5, 6.0, 6.5, 6.7, 7.0, 8.0)", h.Version)
+		}
+		if h.Management != "" {
+			if _, err := netip.ParseAddr(h.Management); err != nil {
+				v.errf(hp+".management", "invalid management address %q", h.Management)
+			}
+		}
+		if h.SSH.Port < 0 || h.SSH.Port > 65535 {
+			v.errf(hp+".ssh.port", "invalid port %d", h.SSH.Port)
+		}
+		if h.SSH.User == "" {
+			h.SSH.User = "root"
+		}
+		if h.CaptureBuffer == 0 {
+			h.CaptureBuffer = 4096
+		}
+		if h.CaptureBuffer < 1 {
+			v.errf(hp+".captureBuffer", "captureBuffer must be positive")
+		}
+		nics := map[string]bool{}
+		for ni, n := range h.NICs {
+			np := hp + ".nics." + strconv.Itoa(ni)
+			if !vmnicRE.MatchString(n.Name) {
+				v.errf(np+".name", "invalid NIC name %q (want vmnicN)", n.Name)
+			}
+			if nics[n.Name] {
+				v.errf(np+".name", "duplicate NIC %q", n.Name)
+			}
+			nics[n.Name] = true
+			if n.MAC != "" {
+				addMAC(np+".mac", n.MAC, h.Name+"/"+n.Name)
+			}
+		}
+		portgroups := map[string]int{} // name -> vswitch index
+		for si := range h.VSwitches {
+			s := &h.VSwitches[si]
+			sp := hp + ".vswitches." + strconv.Itoa(si)
+			if !objNameRE.MatchString(s.Name) {
+				v.errf(sp+".name", "invalid vSwitch name %q", s.Name)
+			}
+			if s.MTU == 0 {
+				s.MTU = 1500
+			}
+			if s.Teaming.Policy == "" {
+				s.Teaming.Policy = "srcport"
+			}
+			for ui, u := range s.Uplinks {
+				if !vmnicRE.MatchString(u) {
+					v.errf(sp+".uplinks."+strconv.Itoa(ui), "invalid uplink name %q (want vmnicN)", u)
+				}
+				if uplinkOf[h.Name+"/"+u] {
+					v.errf(sp+".uplinks."+strconv.Itoa(ui), "uplink %s is already used by another vSwitch", u)
+				}
+				uplinkOf[h.Name+"/"+u] = true
+			}
+			if len(s.Teaming.Active) == 0 && len(s.Teaming.Standby) == 0 {
+				s.Teaming.Active = append([]string(nil), s.Uplinks...)
+			}
+			v.teaming(sp+".teaming", s.Teaming, s.Uplinks, true)
+			for pi := range s.Portgroups {
+				pg := &s.Portgroups[pi]
+				pp := sp + ".portgroups." + strconv.Itoa(pi)
+				if !objNameRE.MatchString(pg.Name) {
+					v.errf(pp+".name", "invalid portgroup name %q", pg.Name)
+				}
+				if _, dup := portgroups[pg.Name]; dup {
+					v.errf(pp+".name", "duplicate portgroup %q on host %s", pg.Name, h.Name)
+				}
+				portgroups[pg.Name] = si
+				if pg.VLAN < 0 || pg.VLAN > 4095 {
+					v.errf(pp+".vlan", "VLAN %d out of range 0-4095", pg.VLAN)
+				}
+				v.teaming(pp+".teaming", pg.Teaming, s.Uplinks, false)
+			}
+		}
+		vmNames := map[string]bool{}
+		for vi := range h.VMs {
+			vm := &h.VMs[vi]
+			vp := hp + ".vms." + strconv.Itoa(vi)
+			if !objNameRE.MatchString(vm.Name) {
+				v.errf(vp+".name", "invalid VM name %q", vm.Name)
+			}
+			if vmNames[vm.Name] {
+				v.errf(vp+".name", "duplicate VM %q on host %s", vm.Name, h.Name)
+			}
+			vmNames[vm.Name] = true
+			for ni := range vm.NICs {
+				n := &vm.NICs[ni]
+				np := vp + ".nics." + strconv.Itoa(ni)
+				si, ok := portgroups[n.Portgroup]
+				if !ok {
+					v.errf(np+".portgroup", "VM %s: unknown portgroup %q on host %s", vm.Name, n.Portgroup, h.Name)
+				}
+				addMAC(np+".mac", n.MAC, vm.Name)
+				if n.IP != "" {
+					if _, err := netip.ParsePrefix(n.IP); err != nil {
+						v.errf(np+".ip", "invalid IP %q (want address/prefix, e.g. 192.168.100.11/24)", n.IP)
+					}
+				}
+				if n.TeamUplink != "" && ok && !contains(h.VSwitches[si].Uplinks, n.TeamUplink) {
+					v.errf(np+".teamUplink", "team uplink %s is not an uplink of vSwitch %s", n.TeamUplink, h.VSwitches[si].Name)
+				}
+			}
+		}
+	}
+	for si, s := range c.Stations {
+		sp := "stations." + strconv.Itoa(si)
+		if !objNameRE.MatchString(s.Name) || stations[s.Name] {
+			v.errf(sp+".name", "invalid or duplicate station name %q", s.Name)
+		}
+		stations[s.Name] = true
+		addMAC(sp+".mac", s.MAC, s.Name)
+		if _, err := netip.ParsePrefix(s.IP); err != nil {
+			v.errf(sp+".ip", "invalid IP %q (want address/prefix)", s.IP)
+		}
+		if s.VLAN < 0 || s.VLAN > 4094 {
+			v.errf(sp+".vlan", "VLAN %d out of range", s.VLAN)
+		}
+	}
+	v.physical(&c.Switch, uplinkOf, stations)
+	vms := map[string]bool{}
+	for _, h := range c.Hosts {
+		for _, vm := range h.VMs {
+			vms[vm.Name] = true
+		}
+	}
+	for ti := range c.Traffic {
+		t := &c.Traffic[ti]
+		tp := "traffic." + strconv.Itoa(ti)
+		switch t.Kind {
+		case "ping", "broadcast":
+			if t.Interval == 0 {
+				t.Interval = time.Second
+			}
+		case "udp":
+			if t.Rate <= 0 {
+				v.errf(tp+".rate", "udp traffic needs a positive rate (frames/s)")
+			}
+			if t.Size == 0 {
+				t.Size = 128
+			}
+		default:
+			v.errf(tp+".kind", "unknown traffic kind %q (want ping, udp or broadcast)", t.Kind)
+		}
+		if t.Interval < 0 {
+			v.errf(tp+".interval", "negative interval")
+		}
+		if !vms[t.From] && !stations[t.From] {
+			v.errf(tp+".from", "unknown VM or station %q", t.From)
+		}
+		if t.Kind != "broadcast" && !vms[t.To] && !stations[t.To] {
+			if _, err := netip.ParseAddr(t.To); err != nil {
+				v.errf(tp+".to", "unknown VM or station %q (want a name or an IP address)", t.To)
+			}
+		}
+	}
+}
+
+func (v *validator) teaming(path string, t TeamingConfig, uplinks []string, top bool) {
+	if t.Policy != "" && !teamingPolicies[t.Policy] {
+		v.errf(path+".policy", "unknown teaming policy %q (want srcport, srcmac, iphash, explicit or loadbased)", t.Policy)
+	}
+	seen := map[string]bool{}
+	for i, u := range append(append([]string(nil), t.Active...), t.Standby...) {
+		if !contains(uplinks, u) {
+			v.errf(path, "%s is not an uplink of the vSwitch", u)
+		}
+		if seen[u] {
+			v.errf(path, "%s is listed twice", u)
+		}
+		seen[u] = true
+		_ = i
+	}
+	if top && len(uplinks) > 0 && len(t.Active) == 0 {
+		v.errf(path+".active", "no active uplinks")
+	}
+}
+
+func (v *validator) physical(s *SwitchConfig, uplinks, stations map[string]bool) {
+	if s.Name == "" {
+		s.Name = "pswitch"
+	}
+	ports := map[string]bool{}
+	connected := map[string]bool{}
+	for pi, p := range s.Ports {
+		pp := "switch.ports." + strconv.Itoa(pi)
+		if p.Name == "" || ports[p.Name] {
+			v.errf(pp+".name", "invalid or duplicate switch port name %q", p.Name)
+		}
+		ports[p.Name] = true
+		switch {
+		case strings.HasPrefix(p.Connect, "station:"):
+			if !stations[strings.TrimPrefix(p.Connect, "station:")] {
+				v.errf(pp+".connect", "unknown station in %q", p.Connect)
+			}
+		case p.Connect == "":
+			// an empty port, e.g. a mirror destination with an analyzer
+		default:
+			if !uplinks[p.Connect] {
+				v.errf(pp+".connect", "%q is not a host uplink (want HOST/vmnicN of a vSwitch uplink, or station:NAME)", p.Connect)
+			}
+		}
+		if p.Connect != "" {
+			if connected[p.Connect] {
+				v.errf(pp+".connect", "%s is connected twice", p.Connect)
+			}
+			connected[p.Connect] = true
+		}
+		if p.Access < 0 || p.Access > 4094 || p.Native < 0 || p.Native > 4094 {
+			v.errf(pp, "VLAN out of range")
+		}
+		for _, vl := range p.VLANs {
+			if vl < 1 || vl > 4094 {
+				v.errf(pp+".vlans", "VLAN %d out of range 1-4094", vl)
+			}
+		}
+	}
+	inLAG := map[string]bool{}
+	for li, l := range s.LAGs {
+		lp := "switch.lags." + strconv.Itoa(li)
+		if len(l.Ports) < 2 {
+			v.errf(lp+".ports", "a LAG needs at least two ports")
+		}
+		for _, p := range l.Ports {
+			if !ports[p] {
+				v.errf(lp+".ports", "unknown port %q", p)
+			}
+			if inLAG[p] {
+				v.errf(lp+".ports", "port %q is in two LAGs", p)
+			}
+			inLAG[p] = true
+		}
+	}
+	for mi := range s.Mirrors {
+		m := &s.Mirrors[mi]
+		mp := "switch.mirrors." + strconv.Itoa(mi)
+		if m.Direction == "" {
+			m.Direction = "both"
+		}
+		if m.Direction != "rx" && m.Direction != "tx" && m.Direction != "both" {
+			v.errf(mp+".direction", "unknown mirror direction %q (want rx, tx or both)", m.Direction)
+		}
+		if !ports[m.Destination] {
+			v.errf(mp+".destination", "unknown port %q", m.Destination)
+		}
+		if len(m.Sources) == 0 {
+			v.errf(mp+".sources", "a mirror needs a source port")
+		}
+		for _, p := range m.Sources {
+			if !ports[p] {
+				v.errf(mp+".sources", "unknown port %q", p)
+			}
+			if p == m.Destination {
+				v.errf(mp+".sources", "port %q is both source and destination", p)
+			}
+		}
+	}
+	for i, sm := range s.StaticMACs {
+		sp := "switch.staticMACs." + strconv.Itoa(i)
+		if _, err := net.ParseMAC(sm.MAC); err != nil {
+			v.errf(sp+".mac", "invalid MAC %q", sm.MAC)
+		}
+		if !ports[sm.Port] {
+			v.errf(sp+".port", "unknown port %q", sm.Port)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
