@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -1138,6 +1139,7 @@ func (n *Network) Generate(ctx context.Context, g GenSpec) (int, error) {
 		n.drainLocked()
 		n.mu.Unlock()
 		sent += want
+		runtime.Gosched() // let capture readers keep up on a busy core
 	}
 	return sent, nil
 }
