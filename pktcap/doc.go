@@ -1,0 +1,15 @@
+// Package pktcap knows the formats of VMware ESXi's pktcap-uw: the capture
+// point names, the command line (typed [Options] to argv and back, validated
+// so that no value can become shell syntax), the flow filters and their
+// matching, the console text format (a lenient streaming parser and an exact
+// writer per ESXi build [Style]), the banner and summary lines with the
+// stream each goes to, and pcap/pcapng reading and writing on top of
+// gopacket's pcapgo.
+//
+// It does no I/O beyond the io.Reader and io.Writer values it is given: it
+// does not run pktcap-uw, open SSH sessions or files, or decide verdicts.
+//
+// Where the behaviour of the real tool is not documented the choice made here
+// is marked "assumption" in the doc comment of the name concerned; the facts
+// come from /work/shared/reference/pktcap-uw-notes.md.
+package pktcap
