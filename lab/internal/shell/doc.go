@@ -1,0 +1,37 @@
+// Package shell emulates the command shell of an ESXi host for the lab: a
+// subset of busybox ash (the shell ESXi gives SSH sessions) interpreting
+// scripts parsed by mvdan.cc/sh/v3/syntax (POSIX mode), over a per-host
+// virtual process table (ESXi worlds and cartels, with realistic 7-digit
+// IDs) and a small in-memory filesystem (so files under /tmp persist between
+// SSH sessions).
+//
+// What it does, as busybox ash and ESXi do:
+//   - words: '...', "...", \, $VAR, ${VAR}, ${VAR:-x} and the other POSIX
+//     forms, ${#VAR}, $$, $!, $?, $#, $@, $*, $0..$9, $(...), `...`,
+//     $((...)), field splitting on IFS, pathname globbing against the FS;
+//   - lists ; && || !, pipelines (one process per element), & (a new process,
+//     stdin /dev/null, $! set), wait, { }, ( ), if, while, until, for, case,
+//     functions, redirections > >> < <> >& <& N>&M here-documents;
+//   - the last simple command of a shell that exits afterwards replaces the
+//     shell (ash's EV_EXIT): `sh -c 'echo $$; pktcap-uw ...'` and
+//     `sh -c 'echo $$; exec pktcap-uw ...'` both run pktcap-uw with the PID
+//     that $$ printed; exec does so explicitly;
+//   - built-ins (no new PID): : true false echo printf test [ kill wait exec
+//     export unset cd pwd exit shift set read return break continue eval;
+//     programs (a new PID each): sh cat sleep ps rm mkdir ls timeout uname
+//     date hostname grep, plus the Commands the lab registers (pktcap-uw,
+//     esxcli, ...). Messages and exit statuses follow busybox 1.29 (ESXi
+//     6.7/7.0): `sh: X: not found` (127), `sh: can't kill pid N: No such
+//     process`, `timeout -t SECS [-s SIG] PROG` only;
+//   - signals: a Command that calls Proc.Signals handles them itself; one
+//     that does not dies of HUP/INT/TERM/PIPE...; SIGKILL removes a process
+//     from the table at once. Nothing is killed when an SSH channel closes;
+//     background processes outlive the shell that started them.
+//
+// What it does not do: job control, traps, shell options (set -e and
+// friends are refused, not ignored), aliases, tilde forms other than ~ and
+// ~/, non-whitespace IFS field rules, file permissions and ownership, sizes
+// limits of the /tmp ramdisk, ps options other than -c -P -u -C -v (the
+// others are refused with a message), and real timing of world creation.
+// See ps.go for what is verbatim and what is inferred in the ps layout.
+package shell
