@@ -1,0 +1,411 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/capturectl/capturectl/lab/internal/shell"
+	"github.com/capturectl/capturectl/pktcap"
+)
+
+// The lab's pktcap-uw: the real option set and output formats (through
+// package pktcap) on top of the network model's capture taps.
+//
+// Behaviour modelled on the real tool:
+//   - the banner and status lines go to stderr; packets go to stdout as
+//     console text, or as a pcap (pcapng with --ng) stream with "-o -", or to
+//     a file on the host;
+//   - it has no time limit: it runs until -c packets were dumped, a signal
+//     (INT, TERM, HUP) stops it, or a write fails. When its SSH channel
+//     closes it keeps running (it stays in `ps`) until it next writes;
+//   - a reader that is too slow makes the host drop captured frames; the
+//     drops are counted and reported in "dropped M packets";
+//   - before 7.0 the default uplink point is printed as EtherswitchDispath
+//     and --capture takes one point; 7.0 and later print UplinkRcvKernel and
+//     accept comma lists.
+
+// tapSel is one capture point a session subscribes to, with the name the
+// console output prints for it.
+type tapSel struct {
+	sel   Selector
+	label string
+}
+
+func (h *labHost) modern() bool { return h.version >= "7.0" }
+
+func (h *labHost) style() pktcap.Style {
+	if h.modern() {
+		return pktcap.Style80
+	}
+	return pktcap.Style67
+}
+
+// pktcapSelect maps pktcap-uw options to the lab's capture points, as the
+// real tool chooses its point from --capture, --dir and the port given.
+func (h *labHost) pktcapSelect(o *pktcap.Options) ([]tapSel, error) {
+	if len(o.Capture) > 1 && !h.modern() {
+		var names []string
+		for _, p := range o.Capture {
+			names = append(names, string(p))
+		}
+		return nil, fmt.Errorf("No such capture point: %s", strings.Join(names, ","))
+	}
+	dir := pktcap.DirRx
+	if d, ok := o.Dir.Get(); ok {
+		dir = d
+	}
+	var uplink string
+	var portID uint32
+	switch {
+	case o.Uplink != "":
+		if h.n.hostBy[h.name].uplink(o.Uplink) == nil {
+			return nil, fmt.Errorf("Failed to find the uplink %s", o.Uplink)
+		}
+		uplink = o.Uplink
+	case o.SwitchPort.Set:
+		portID = o.SwitchPort.V
+		hh := h.n.hostBy[h.name]
+		if hh.port(portID) == nil {
+			for _, vs := range hh.vswitches {
+				for _, u := range vs.uplinks {
+					if u.id == portID {
+						uplink = u.nic.name
+					}
+				}
+			}
+			if uplink == "" {
+				return nil, fmt.Errorf("Failed to find the switch port 0x%08x", portID)
+			}
+			portID = 0
+		}
+	case o.Vmk != "":
+		return nil, fmt.Errorf("Failed to find the vmknic %s (the lab models no vmknics)", o.Vmk)
+	case o.DVFilter != "", o.LifID != "":
+		return nil, fmt.Errorf("the lab models no dvfilters or VDR ports")
+	}
+	sel := func(pt CapturePoint, label string) tapSel {
+		return tapSel{Selector{Point: pt, Uplink: uplink, PortID: portID}, label}
+	}
+	if len(o.Capture) == 0 {
+		switch {
+		case uplink != "":
+			rcv, snd := "EtherswitchDispath", "EtherswitchOutput"
+			if h.modern() {
+				rcv, snd = "UplinkRcvKernel", "UplinkSndKernel"
+			}
+			switch dir {
+			case pktcap.DirRx:
+				return []tapSel{sel(UplinkRcv, rcv)}, nil
+			case pktcap.DirTx:
+				return []tapSel{sel(UplinkSnd, snd)}, nil
+			default:
+				return []tapSel{sel(UplinkRcv, rcv), sel(UplinkSnd, snd)}, nil
+			}
+		case portID != 0:
+			switch dir {
+			case pktcap.DirRx:
+				return []tapSel{sel(PortInput, "PortInput")}, nil
+			case pktcap.DirTx:
+				return []tapSel{sel(PortOutput, "PortOutput")}, nil
+			default:
+				return []tapSel{sel(PortInput, "PortInput"), sel(PortOutput, "PortOutput")}, nil
+			}
+		}
+		return nil, errors.New("Please specify a capture point or a port: --uplink, --switchport, --vmk or --capture")
+	}
+	var out []tapSel
+	for _, p := range o.Capture {
+		var pt CapturePoint
+		switch p.Stage() {
+		case pktcap.StageUplinkRx:
+			pt = UplinkRcv
+		case pktcap.StageUplinkTx:
+			pt = UplinkSnd
+		case pktcap.StagePortInput:
+			pt = PortInput
+		case pktcap.StagePortOutput:
+			pt = PortOutput
+		case pktcap.StageVnicRx:
+			pt = VnicRx
+		case pktcap.StageVnicTx:
+			pt = VnicTx
+		case pktcap.StageDrop:
+			out = append(out, tapSel{Selector{Point: Drop}, string(p)})
+			continue
+		default:
+			return nil, fmt.Errorf("the lab does not model the capture point %s", p)
+		}
+		if uplink == "" && portID == 0 {
+			return nil, fmt.Errorf("The capture point %s needs a port: --uplink or --switchport", p)
+		}
+		if uplink != "" && (pt == VnicRx || pt == VnicTx) {
+			return nil, fmt.Errorf("The capture point %s is not valid for an uplink", p)
+		}
+		if portID != 0 && (pt == UplinkRcv || pt == UplinkSnd) {
+			return nil, fmt.Errorf("The capture point %s is only valid for an uplink", p)
+		}
+		out = append(out, sel(pt, string(p)))
+	}
+	return out, nil
+}
+
+// pktcapUW is the pktcap-uw command of an emulated host.
+func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) int {
+	sigs := p.Signals()
+	stderr := p.Stderr()
+	o, err := pktcap.ParseArgs(args[1:])
+	if err == nil {
+		err = o.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	if o.Help {
+		io.WriteString(p.Stdout(), pktcapHelp)
+		return 0
+	}
+	if o.AvailPoints {
+		for i, pt := range pktcap.Points() {
+			fmt.Fprintf(p.Stdout(), "%2d: %s\n", i+1, pt)
+		}
+		return 0
+	}
+	if o.Trace {
+		fmt.Fprintln(stderr, "error: --trace is not modelled by the lab")
+		return 1
+	}
+	sels, err := h.pktcapSelect(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	st := h.style()
+	h.mu.Lock()
+	h.sessions++
+	info := pktcap.SessionInfo{ServerPort: 65434 + h.sessions%100, ClientPort: 1060 + h.sessions%900, ID: 35 + h.sessions}
+	h.mu.Unlock()
+	if st.ThreadLines {
+		info.Threads = [3]uint64{uint64(p.PID()), uint64(p.PID()) + 1, uint64(p.PID()) + 2}
+	}
+
+	// Packets: stdout, or a file on the host.
+	var out io.Writer = p.Stdout()
+	if o.Outfile != "" && o.Outfile != "-" {
+		f, err := p.FS().Create(absFile(p.Cwd(), o.Outfile))
+		if err != nil {
+			fmt.Fprintf(stderr, "error: Failed to open the file %s: %v\n", o.Outfile, err)
+			return 1
+		}
+		out = f
+	}
+	banner := pktcap.BannerLines(o, st, info)
+	for _, l := range banner {
+		if _, err := fmt.Fprintln(stderr, l); err != nil {
+			return 141
+		}
+	}
+	snap := 0
+	if s, ok := o.Snaplen.Get(); ok {
+		snap = s
+	}
+	var emit func(c Captured, label string, seq int) error
+	var flush func() error
+	switch {
+	case o.Outfile == "":
+		cw := pktcap.NewConsoleWriter(out, st)
+		emit = func(c Captured, label string, seq int) error {
+			data := c.Data
+			if snap > 0 && len(data) > snap {
+				data = data[:snap]
+			}
+			return cw.WriteFrame(h.consoleFrame(c, label, seq, data))
+		}
+	case o.NG:
+		ifaces := make([]pktcap.NgInterface, len(sels))
+		for i, s := range sels {
+			ifaces[i] = pktcap.NgInterface{Name: s.label, Snaplen: snap}
+		}
+		ng, err := pktcap.NewNgWriter(out, ifaces)
+		if err != nil {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+			return 1
+		}
+		emit = func(c Captured, label string, _ int) error {
+			data := c.Data
+			if snap > 0 && len(data) > snap {
+				data = data[:snap]
+			}
+			if err := ng.WritePacket(indexOfLabel(sels, label), c.Time, data, len(c.Data)); err != nil {
+				return err
+			}
+			return ng.Flush()
+		}
+		flush = ng.Flush
+	default:
+		pw, err := pktcap.NewPcapWriter(out, snap)
+		if err != nil {
+			return 141 // the header could not be written: the reader is gone
+		}
+		emit = func(c Captured, _ string, _ int) error {
+			data := c.Data
+			if snap > 0 && len(data) > snap {
+				data = data[:snap]
+			}
+			if err := pw.WritePacket(c.Time, data, len(c.Data)); err != nil {
+				return err
+			}
+			return pw.Flush()
+		}
+		flush = pw.Flush
+	}
+
+	filter := o.Filter
+	var match func([]byte, int) bool
+	if !filter.IsZero() {
+		match = filter.Match
+	}
+	var taps []*Tap
+	for _, s := range sels {
+		tp, err := h.n.Subscribe(h.name, s.sel, match, h.cfg.CaptureBuffer)
+		if err != nil {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+			for _, t := range taps {
+				t.Close()
+			}
+			return 1
+		}
+		taps = append(taps, tp)
+	}
+	defer func() {
+		for _, t := range taps {
+			t.Close()
+		}
+	}()
+
+	type item struct {
+		c     Captured
+		label string
+	}
+	merged := make(chan item)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, tp := range taps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case c := <-tp.C:
+					select {
+					case merged <- item{c, sels[i].label}:
+					case <-stop:
+						return
+					}
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+
+	count := -1
+	if c, ok := o.Count.Get(); ok && c > 0 {
+		count = c
+	}
+	dumped := 0
+	signalled := false
+	writeFailed := false
+loop:
+	for count < 0 || dumped < count {
+		select {
+		case it := <-merged:
+			if err := emit(it.c, it.label, dumped+1); err != nil {
+				writeFailed = true
+				break loop
+			}
+			dumped++
+		case s := <-sigs:
+			if s == shell.SIGINT || s == shell.SIGTERM || s == shell.SIGHUP || s == shell.SIGQUIT {
+				signalled = true
+				break loop
+			}
+		case <-ctx.Done():
+			return 137
+		}
+	}
+	if flush != nil && !writeFailed {
+		flush()
+	}
+	var dropped uint64
+	for _, t := range taps {
+		dropped += t.Dropped()
+	}
+	info.Signalled = signalled
+	for _, l := range pktcap.EndLines(o, st, info, pktcap.Summary{Dumped: dumped, Dropped: int(dropped)}) {
+		fmt.Fprintln(stderr, l)
+	}
+	if writeFailed {
+		return 141 // killed by SIGPIPE, as a real process writing to a closed pipe
+	}
+	return 0
+}
+
+func indexOfLabel(sels []tapSel, label string) int {
+	for i, s := range sels {
+		if s.label == label {
+			return i
+		}
+	}
+	return 0
+}
+
+func absFile(cwd, name string) string {
+	if strings.HasPrefix(name, "/") {
+		return name
+	}
+	return strings.TrimSuffix(cwd, "/") + "/" + name
+}
+
+// consoleFrame builds the console record of a captured frame as the host's
+// build prints it.
+func (h *labHost) consoleFrame(c Captured, label string, seq int, data []byte) *pktcap.ConsoleFrame {
+	t := c.Time.UTC()
+	midnight := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	flags := []string{"TSO not enabled", "Checksum not offloaded and not verified"}
+	if label == "UplinkRcvKernel" || label == "UplinkSndKernel" {
+		flags = flags[1:] // newer kernel-side uplink points omit the TSO phrase
+	}
+	vlan := -1
+	if c.VLAN > 0 {
+		vlan = c.VLAN
+	}
+	return &pktcap.ConsoleFrame{TimeOfDay: t.Sub(midnight), Seq: seq, Point: label, Flags: flags,
+		VLAN: vlan, Length: len(c.Data), Data: data}
+}
+
+// pktcapHelp is the usage text of pktcap-uw as printed by a 6.0-era host
+// (testdata/transcripts/pktcap-uw/pktcap-uw-help-nsx6.2-era.txt); the lab
+// prints it for every version.
+const pktcapHelp = `Packet Capture and Trace command usage:
+	== Create session to capture packets == 
+	 pktcap-uw [--capture <capture point> | [--dir <0/1>] [--stage <0/1>]  
+	        [-K|--kernelside]]
+	    [--switchport <PortID> | --vmk <vmknic> | --uplink <vmnic> |
+	       --dvfilter <filter name>]
+	       --lifID <lif id for vdr>]
+	    [-f [module name.]<function name>]
+	    [-AFhP] [-p|--port <Socket PORT>]
+	    [-c|--count <number>] [-s|--snapLen <length>]
+	    [-o|--outfile <FILE>] [--console]
+	    [Flow filter options]
+`
