@@ -204,6 +204,29 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 		}
 		out = f
 	}
+	filter := o.Filter
+	var match func([]byte, int) bool
+	if !filter.IsZero() {
+		match = filter.Match
+	}
+	var taps []*Tap
+	for _, s := range sels {
+		tp, err := h.n.Subscribe(h.name, s.sel, match, h.cfg.CaptureBuffer)
+		if err != nil {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+			for _, t := range taps {
+				t.Close()
+			}
+			return 1
+		}
+		taps = append(taps, tp)
+	}
+	defer func() {
+		for _, t := range taps {
+			t.Close()
+		}
+	}()
+
 	banner := pktcap.BannerLines(o, st, info)
 	for _, l := range banner {
 		if _, err := fmt.Fprintln(stderr, l); err != nil {
@@ -264,29 +287,6 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 		}
 		flush = pw.Flush
 	}
-
-	filter := o.Filter
-	var match func([]byte, int) bool
-	if !filter.IsZero() {
-		match = filter.Match
-	}
-	var taps []*Tap
-	for _, s := range sels {
-		tp, err := h.n.Subscribe(h.name, s.sel, match, h.cfg.CaptureBuffer)
-		if err != nil {
-			fmt.Fprintf(stderr, "error: %v\n", err)
-			for _, t := range taps {
-				t.Close()
-			}
-			return 1
-		}
-		taps = append(taps, tp)
-	}
-	defer func() {
-		for _, t := range taps {
-			t.Close()
-		}
-	}()
 
 	type item struct {
 		c     Captured

@@ -1,0 +1,23 @@
+# The README's commands. `make test` is what CI runs (.ci/run).
+GO ?= go
+
+.PHONY: test vet fmt bench demo build
+
+test: vet fmt
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	@out=$$(gofmt -l .); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./...
+
+build:
+	$(GO) build -o capturectl ./cmd/capturectl
+
+demo:
+	$(GO) run ./cmd/capturectl demo

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportRules enforces DESIGN.md §3: imports flow one way and only the
+// command links the emulated lab.
+func TestImportRules(t *testing.T) {
+	const mod = "github.com/capturectl/capturectl/"
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Imports " "}}`, "../../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	// allowed[pkg] lists the project packages pkg may import (prefix match).
+	allowed := map[string][]string{
+		"pktcap":         {},
+		"correlate":      {"pktcap"},
+		"report":         {"correlate", "pktcap"},
+		"esxi":           {"pktcap"},
+		"session":        {"esxi", "pktcap"},
+		"lab":            {"pktcap", "lab/internal/"},
+		"lab/internal/":  {"lab/internal/"},
+		"configs":        {},
+		"cmd/capturectl": {"esxi", "session", "correlate", "report", "pktcap", "lab", "configs"},
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ":")
+		rel := strings.TrimPrefix(pkg, mod)
+		rule, ok := ruleFor(allowed, rel)
+		if !ok {
+			t.Errorf("package %s has no import rule; add it to TestImportRules", rel)
+			continue
+		}
+		checked++
+		for _, imp := range strings.Fields(imports) {
+			if !strings.HasPrefix(imp, mod) {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, mod)
+			if !permitted(rule, dep) {
+				t.Errorf("%s imports %s: not allowed (DESIGN.md §3)", rel, dep)
+			}
+		}
+	}
+	if checked < 3 {
+		t.Fatalf("checked only %d packages; go list output: %q", checked, out)
+	}
+}
+
+func ruleFor(allowed map[string][]string, rel string) ([]string, bool) {
+	if r, ok := allowed[rel]; ok {
+		return r, true
+	}
+	best := ""
+	for k := range allowed {
+		if strings.HasSuffix(k, "/") && strings.HasPrefix(rel, k) && len(k) > len(best) {
+			best = k
+		}
+	}
+	if best == "" {
+		return nil, false
+	}
+	return allowed[best], true
+}
+
+func permitted(rule []string, dep string) bool {
+	for _, a := range rule {
+		if dep == a || (strings.HasSuffix(a, "/") && strings.HasPrefix(dep, a)) {
+			return true
+		}
+	}
+	return false
+}

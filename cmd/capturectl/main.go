@@ -1,0 +1,145 @@
+// Command capturectl finds out where an ESXi virtual switch lost a frame.
+//
+// It discovers a VM's port and team uplink, captures with pktcap-uw at the
+// uplinks and at the VM's port over SSH, and says where each frame stopped.
+// `capturectl demo` runs it against the embedded emulated lab.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errSilent) {
+			fmt.Fprintf(os.Stderr, "capturectl: %v\n", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// Exit codes (documented in the README).
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed
+	exitUsage = 2 // bad flags or arguments
+)
+
+// usageError marks errors in what the user typed.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// errSilent ends a command with the usage exit code after the message was
+// already printed (e.g. -h).
+var errSilent = errors.New("silent")
+
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue), errors.Is(err, errSilent):
+		return exitUsage
+	default:
+		return exitError
+	}
+}
+
+// env carries what a command may touch; tests pass buffers.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "run the article's experiment on the embedded lab and show what each capture point saw", runDemo},
+		{"lab", "serve the emulated ESXi lab (lab serve [-c FILE])", runLab},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stderr)
+		if len(args) == 0 {
+			return usagef("no command given")
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	return usagef("unknown command %q (run 'capturectl help' for the list)", args[0])
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: capturectl <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	cmds := commands()
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'capturectl <command> -h' for a command's flags.")
+}
+
+// newFlagSet makes a flag set that reports errors instead of exiting.
+func newFlagSet(e *env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: capturectl %s\n\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses and maps -h and flag errors to usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errSilent
+		}
+		return &usageError{err}
+	}
+	return nil
+}
+
+// version is set by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+func runVersion(ctx context.Context, e *env, args []string) error {
+	fmt.Fprintf(e.stdout, "capturectl %s\n", strings.TrimSpace(version))
+	return nil
+}

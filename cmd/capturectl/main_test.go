@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func runCmd(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb syncBuf
+	err := run(ctx, args, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exitUsage, "no command given"},
+		{[]string{"nope"}, exitUsage, `unknown command "nope"`},
+		{[]string{"lab"}, exitUsage, "missing subcommand"},
+		{[]string{"lab", "serve", "-c", "does-not-exist.yaml"}, exitUsage, "no such file"},
+		{[]string{"demo", "--duration", "-1s"}, exitUsage, "out of range"},
+		{[]string{"demo", "--bogus"}, exitUsage, "flag provided but not defined"},
+	}
+	for _, c := range cases {
+		_, _, err := runCmd(t, context.Background(), c.args...)
+		if err == nil || exitCode(err) != c.code || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("run %q: got %v (exit %d); want exit %d and %q", c.args, err, exitCode(err), c.code, c.want)
+		}
+	}
+	if _, stderr, err := runCmd(t, context.Background(), "help"); err != nil || !strings.Contains(stderr, "demo") {
+		t.Errorf("help: %v %q", err, stderr)
+	}
+}
+
+// The README's first command: the demo shows, for each echo request of the
+// article's ping, 1 copy on each uplink, 2 at PortOutput and 1 at VnicRx.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	stdout, stderr, err := runCmd(t, context.Background(), "demo", "--duration", "2s", "--out", dir)
+	if err != nil {
+		t.Fatalf("demo: %v\nstderr: %s", err, stderr)
+	}
+	rows := regexp.MustCompile(`echo request 192\.168\.100\.11 > 192\.168\.100\.12 seq \d+ +1 +1 +2 +1\n`).FindAllString(stdout, -1)
+	if len(rows) < 2 {
+		t.Errorf("demo: want at least 2 echo requests seen 1/1/2/1 times; got:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "dropped by reverse teaming") || !strings.Contains(stdout, "team uplink (vmnic2)") {
+		t.Errorf("demo: no reverse-teaming conclusion:\n%s", stdout)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "demo.pcapng")); err != nil || fi.Size() < 500 {
+		t.Errorf("demo.pcapng: %v", err)
+	}
+}
+
+func TestLabServe(t *testing.T) {
+	state := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuf
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"lab", "serve", "--state", state}, strings.NewReader(""), &out, &errb) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "lab ready") {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no ready line; stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	text := out.String()
+	for _, want := range []string{"esx01", "esx02", "host key SHA256:", "Password for root", "known_hosts", "pktcap-uw --uplink vmnic2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("lab serve output lacks %q:\n%s", want, text)
+		}
+	}
+	kh, err := os.ReadFile(filepath.Join(state, "known_hosts"))
+	if err != nil || strings.Count(string(kh), "ssh-ed25519") != 2 {
+		t.Errorf("known_hosts: %v %q", err, kh)
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("lab serve: %v", err)
+	}
+	// A restart keeps the host keys and the password.
+	pw, _ := os.ReadFile(filepath.Join(state, "root-password"))
+	if len(pw) == 0 || !strings.Contains(text, strings.TrimSpace(string(pw))) {
+		t.Errorf("password file %q not the one printed", pw)
+	}
+}
