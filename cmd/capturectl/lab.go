@@ -134,4 +134,3 @@ func writeKnownHosts(path string, hosts []lab.HostInfo) error {
 
 func hostOf(addr string) string { h, _, _ := strings.Cut(addr, ":"); return h }
 func portOf(addr string) string { _, p, _ := strings.Cut(addr, ":"); return p }
-

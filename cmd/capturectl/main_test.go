@@ -77,7 +77,9 @@ func TestLabServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuf
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"lab", "serve", "--state", state}, strings.NewReader(""), &out, &errb) }()
+	go func() {
+		done <- run(ctx, []string{"lab", "serve", "--state", state}, strings.NewReader(""), &out, &errb)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "lab ready") {
 		if time.Now().After(deadline) {
