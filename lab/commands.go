@@ -6,5 +6,7 @@ import "github.com/capturectl/capturectl/lab/internal/shell"
 func (h *labHost) commands() map[string]shell.Command {
 	return map[string]shell.Command{
 		"pktcap-uw": h.pktcapUW,
+		"esxcli":    h.esxcli,
+		"net-stats": h.netStats,
 	}
 }

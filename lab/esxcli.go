@@ -1,0 +1,317 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/capturectl/capturectl/lab/internal/esxfmt"
+	"github.com/capturectl/capturectl/lab/internal/shell"
+)
+
+// The lab's esxcli and net-stats: the namespaces capturectl and operators
+// use to map a VM to its port and team uplink, printed in the layout of the
+// real commands (lab/internal/esxfmt, checked against real transcripts).
+//
+// Choices where real hosts differ and the samples do not settle it:
+//   - vSwitch "Class" is etherswitch before 6.7 and cswitch from 6.7 on (a
+//     6.7 GA host printed cswitch; an undated host printed etherswitch), and
+//     "Num Ports" 4352 before 6.7, 4736 from 6.7 on, likewise;
+//   - "Uplinks" and "Portgroups" list the newest first, as both samples do
+//     (Management Network, created at install, comes last);
+//   - "esxcli network vm list" and "vm process list" list running VMs only.
+
+const esxcliUsage = `Usage: esxcli [options] {namespace}+ {cmd} [cmd options]
+
+Available Namespaces:
+  network               Operations that pertain to the maintenance of networking on the host.
+  vm                    A small number of operations that allow a user to Control Virtual Machine operations.
+`
+
+// esxcliError prints an esxcli error the way esxcli does and returns its
+// exit status.
+func esxcliError(p *shell.Proc, format string, args ...any) int {
+	fmt.Fprintf(p.Stderr(), "Error: "+format+"\n", args...)
+	return 1
+}
+
+func (h *labHost) esxcli(ctx context.Context, p *shell.Proc, args []string) int {
+	args = args[1:]
+	var words, opts []string
+	for i, a := range args {
+		if strings.HasPrefix(a, "-") {
+			opts = args[i:]
+			break
+		}
+		words = append(words, a)
+	}
+	if len(words) == 0 {
+		io.WriteString(p.Stdout(), esxcliUsage)
+		return 0
+	}
+	cmd := strings.Join(words, " ")
+	flags, err := parseEsxcliOpts(opts)
+	if err != nil {
+		return esxcliError(p, "%v", err)
+	}
+	out := p.Stdout()
+	snap := h.snapshot()
+	layout := esxfmt.Layout67
+	switch {
+	case h.version < "6.0":
+		layout = esxfmt.Layout55
+	case h.version >= "7.0":
+		layout = esxfmt.LayoutNewer
+	}
+	var werr error
+	switch cmd {
+	case "network vm list":
+		var vms []esxfmt.VM
+		for _, vm := range snap.vms {
+			vms = append(vms, esxfmt.VM{WorldID: uint64(vm.info.WorldID), Name: vm.info.Name, NumPorts: len(vm.ports), Networks: vm.networks()})
+		}
+		werr = esxfmt.WriteVMList(out, layout, vms)
+	case "network vm port list":
+		w, ok := flags.get("w", "world-id")
+		if !ok {
+			return esxcliError(p, "Missing required parameter -w|--world-id")
+		}
+		wid, err := strconv.Atoi(w)
+		if err != nil {
+			return esxcliError(p, "Invalid data constraint for parameter 'world-id'. Expected value of type integer")
+		}
+		var ports []esxfmt.VMPort
+		for _, vm := range snap.vms {
+			if vm.info.WorldID != wid {
+				continue
+			}
+			for _, pi := range vm.ports {
+				ip := pi.IP
+				if ip == "" {
+					ip = "0.0.0.0"
+				}
+				team := pi.TeamUplink
+				if team == "" {
+					team = "void"
+				}
+				ports = append(ports, esxfmt.VMPort{PortID: pi.PortID, VSwitch: pi.VSwitch, Portgroup: pi.Portgroup, MAC: pi.MAC,
+					IP: ip, TeamUplink: team, UplinkPortID: pi.UplinkPortID})
+			}
+		}
+		werr = esxfmt.WriteVMPortList(out, ports)
+	case "network vswitch standard list":
+		name, _ := flags.get("v", "vswitch-name")
+		var list []esxfmt.VSwitch
+		for _, vs := range snap.vswitches {
+			if name != "" && vs.Name != name {
+				continue
+			}
+			list = append(list, vs)
+		}
+		if name != "" && len(list) == 0 {
+			return esxcliError(p, "Unable to find vswitch %s", name)
+		}
+		werr = esxfmt.WriteVSwitchList(out, list)
+	case "network vswitch standard portgroup list":
+		werr = esxfmt.WritePortgroupList(out, layout, snap.portgroups)
+	case "network vswitch standard policy failover get":
+		name, ok := flags.get("v", "vswitch-name")
+		if !ok {
+			return esxcliError(p, "Missing required parameter -v|--vswitch-name")
+		}
+		pol, ok := snap.vsPolicy[name]
+		if !ok {
+			return esxcliError(p, "Unable to find vswitch %s", name)
+		}
+		werr = esxfmt.WriteFailoverPolicy(out, pol)
+	case "network vswitch standard portgroup policy failover get":
+		name, ok := flags.get("p", "portgroup-name")
+		if !ok {
+			return esxcliError(p, "Missing required parameter -p|--portgroup-name")
+		}
+		pol, ok := snap.pgPolicy[name]
+		if !ok {
+			return esxcliError(p, "Invalid portgroup %s", name)
+		}
+		werr = esxfmt.WriteFailoverPolicy(out, pol)
+	case "network nic list":
+		werr = esxfmt.WriteNICList(out, layout, snap.nics)
+	case "vm process list":
+		var procs []esxfmt.VMProcess
+		for _, vm := range snap.vms {
+			uuid, err := esxfmt.VMXUUID(vm.info.UUID)
+			if err != nil {
+				uuid = vm.info.UUID
+			}
+			procs = append(procs, esxfmt.VMProcess{DisplayName: vm.info.Name, WorldID: uint64(vm.info.WorldID),
+				VMXCartelID: uint64(vm.info.WorldID - 1), UUID: uuid,
+				ConfigFile: "/vmfs/volumes/datastore1/" + vm.info.Name + "/" + vm.info.Name + ".vmx"})
+		}
+		werr = esxfmt.WriteVMProcessList(out, procs)
+	default:
+		return esxcliError(p, "Unknown command or namespace %s", cmd)
+	}
+	if werr != nil {
+		return 141
+	}
+	return 0
+}
+
+type esxcliFlags map[string]string
+
+func (f esxcliFlags) get(short, long string) (string, bool) {
+	if v, ok := f[short]; ok {
+		return v, true
+	}
+	v, ok := f[long]
+	return v, ok
+}
+
+// parseEsxcliOpts reads "-w 123", "--world-id=123" and "--world-id 123".
+func parseEsxcliOpts(args []string) (esxcliFlags, error) {
+	f := esxcliFlags{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(a, "-")
+		if name == "" || !strings.HasPrefix(a, "-") {
+			return nil, fmt.Errorf("Unknown parameter %s", a)
+		}
+		if k, v, ok := strings.Cut(name, "="); ok {
+			f[k] = v
+			continue
+		}
+		if i+1 >= len(args) {
+			return nil, fmt.Errorf("Missing value for parameter %s", a)
+		}
+		f[name] = args[i+1]
+		i++
+	}
+	return f, nil
+}
+
+// netStats answers "net-stats -l": one row per port of every vSwitch.
+func (h *labHost) netStats(ctx context.Context, p *shell.Proc, args []string) int {
+	if len(args) < 2 || args[1] != "-l" {
+		fmt.Fprintln(p.Stderr(), "net-stats: the lab implements only net-stats -l")
+		return 1
+	}
+	if err := esxfmt.WriteNetStatsPorts(p.Stdout(), h.snapshot().netstats); err != nil {
+		return 141
+	}
+	return 0
+}
+
+// hostSnapshot is a consistent copy of what the esxcli commands print.
+type hostSnapshot struct {
+	vms        []vmSnap
+	vswitches  []esxfmt.VSwitch
+	portgroups []esxfmt.Portgroup
+	vsPolicy   map[string]esxfmt.FailoverPolicy
+	pgPolicy   map[string]esxfmt.FailoverPolicy
+	nics       []esxfmt.NIC
+	netstats   []esxfmt.NetStatsPort
+}
+
+type vmSnap struct {
+	info  VMInfo
+	ports []PortInfo
+}
+
+func (v vmSnap) networks() []string {
+	var out []string
+	for _, p := range v.ports {
+		out = append(out, p.Portgroup)
+	}
+	return out
+}
+
+var esxcliPolicyNames = map[string]string{"srcport": "srcport", "srcmac": "srcmac", "iphash": "iphash", "explicit": "explicit", "loadbased": "loadbased"}
+
+func (h *labHost) snapshot() hostSnapshot {
+	ports, _ := h.n.Ports(h.name)
+	n := h.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	hh := n.hostBy[h.name]
+	s := hostSnapshot{vsPolicy: map[string]esxfmt.FailoverPolicy{}, pgPolicy: map[string]esxfmt.FailoverPolicy{}}
+	byWorld := map[int]int{}
+	for _, p := range ports {
+		i, ok := byWorld[p.VM.WorldID]
+		if !ok {
+			i = len(s.vms)
+			byWorld[p.VM.WorldID] = i
+			s.vms = append(s.vms, vmSnap{info: p.VM})
+		}
+		s.vms[i].ports = append(s.vms[i].ports, p)
+	}
+	class, numPorts := "etherswitch", 4352
+	if h.version >= "6.7" {
+		class, numPorts = "cswitch", 4736
+	}
+	for _, vs := range hh.vswitches {
+		var uplinks, pgs []string
+		for _, u := range vs.uplinks {
+			uplinks = append(uplinks, u.nic.name)
+		}
+		for _, pg := range vs.pgOrder {
+			pgs = append(pgs, pg.name)
+			active := 0
+			for _, p := range vs.ports {
+				if p.pg == pg {
+					active++
+				}
+			}
+			s.portgroups = append(s.portgroups, esxfmt.Portgroup{Name: pg.name, VSwitch: vs.name, ActiveClients: active, VLANID: pg.vlan})
+			pol := failoverPolicy(pg.team, vs.uplinks)
+			pol.Overrides = &esxfmt.FailoverOverrides{
+				LoadBalancing:  pg.cfg.Teaming.Policy != "",
+				NotifySwitches: pg.cfg.Teaming.NotifySwitches != nil,
+				Uplinks:        len(pg.cfg.Teaming.Active)+len(pg.cfg.Teaming.Standby) > 0,
+			}
+			s.pgPolicy[pg.name] = pol
+		}
+		slices.Reverse(uplinks)
+		slices.Reverse(pgs)
+		s.vswitches = append(s.vswitches, esxfmt.VSwitch{Name: vs.name, Class: class, NumPorts: numPorts,
+			UsedPorts: 1 + len(vs.uplinks) + len(vs.ports), ConfiguredPorts: 128, MTU: vs.mtu, CDPStatus: "listen",
+			BeaconInterval: 1, BeaconThreshold: 3, Uplinks: uplinks, Portgroups: pgs})
+		top := teaming{policy: vs.cfg.Teaming.Policy, active: vs.cfg.Teaming.Active, standby: vs.cfg.Teaming.Standby, notify: true}
+		if vs.cfg.Teaming.NotifySwitches != nil {
+			top.notify = *vs.cfg.Teaming.NotifySwitches
+		}
+		s.vsPolicy[vs.name] = failoverPolicy(top, vs.uplinks)
+		for _, u := range vs.uplinks {
+			s.netstats = append(s.netstats, esxfmt.NetStatsPort{PortNum: u.id, Type: 4, SwitchName: vs.name, MAC: u.nic.mac.String(), ClientName: u.nic.name})
+		}
+		for _, p := range vs.ports {
+			client := fmt.Sprintf("%s.eth%d", p.vm.Name, p.nicIndex)
+			s.netstats = append(s.netstats, esxfmt.NetStatsPort{PortNum: p.id, Type: 5, SubType: 9, SwitchName: vs.name, MAC: p.mac.String(), ClientName: client})
+		}
+	}
+	for i, nic := range hh.nicOrder {
+		link, speed, duplex := "Up", nic.speed, "Full"
+		if !nic.up {
+			link, speed, duplex = "Down", 0, "Half"
+		}
+		s.nics = append(s.nics, esxfmt.NIC{Name: nic.name, PCIDevice: fmt.Sprintf("0000:%02x:00.%d", 3+i/2, i%2), Driver: nic.driver,
+			AdminStatus: "Up", LinkStatus: link, Speed: speed, Duplex: duplex, MAC: nic.mac.String(), MTU: 1500,
+			Description: "Intel(R) Ethernet Controller X550"})
+	}
+	return s
+}
+
+// failoverPolicy is the esxcli view of a teaming policy: uplinks of the
+// vSwitch in neither list are unused.
+func failoverPolicy(t teaming, uplinks []*uplinkPort) esxfmt.FailoverPolicy {
+	pol := esxfmt.FailoverPolicy{LoadBalancing: esxcliPolicyNames[t.policy], NetworkFailureDetection: "link",
+		NotifySwitches: t.notify, Failback: true, ActiveAdapters: t.active, StandbyAdapters: t.standby}
+	for _, u := range uplinks {
+		if !contains(t.active, u.nic.name) && !contains(t.standby, u.nic.name) {
+			pol.UnusedAdapters = append(pol.UnusedAdapters, u.nic.name)
+		}
+	}
+	return pol
+}

@@ -1,0 +1,84 @@
+package lab
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/capturectl/capturectl/esxi"
+)
+
+// The lab's esxcli and net-stats output parses with the same parsers that
+// read real hosts (esxi/), and says what the topology says.
+func TestEsxcliOverSSH(t *testing.T) {
+	l := startLab(t, "../configs/lab-article.yaml", Options{})
+	c := dial(t, l, "esx02")
+	run := func(cmd string) string {
+		t.Helper()
+		r := runSSH(c, cmd)
+		if r.err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, r.err, r.stderr)
+		}
+		return r.stdout
+	}
+	vms, err := esxi.ParseVMList(strings.NewReader(run("esxcli network vm list")))
+	if err != nil || len(vms) != 1 || vms[0].Name != "testvm2" || vms[0].NumPorts != 1 {
+		t.Fatalf("network vm list: %+v %v", vms, err)
+	}
+	ports, err := esxi.ParseVMPortList(strings.NewReader(run(fmt.Sprintf("esxcli network vm port list -w %d", vms[0].WorldID))))
+	if err != nil || len(ports) != 1 {
+		t.Fatalf("port list: %+v %v", ports, err)
+	}
+	p := ports[0]
+	if p.PortID != 50331657 || p.TeamUplink != "vmnic2" || p.VSwitch != "vSwitch1" || p.Portgroup != "VLAN100" || p.MAC != "00:50:56:9d:fd:b1" {
+		t.Errorf("port: %+v", p)
+	}
+	// The team uplink follows a change in the lab.
+	if err := l.Net.SetTeamUplink("esx02", 50331657, "vmnic3"); err != nil {
+		t.Fatal(err)
+	}
+	ports, _ = esxi.ParseVMPortList(strings.NewReader(run(fmt.Sprintf("esxcli network vm port list --world-id=%d", vms[0].WorldID))))
+	if len(ports) != 1 || ports[0].TeamUplink != "vmnic3" {
+		t.Errorf("after SetTeamUplink: %+v; want team uplink vmnic3", ports)
+	}
+	vss, err := esxi.ParseVSwitchList(strings.NewReader(run("esxcli network vswitch standard list")))
+	if err != nil || len(vss) != 2 || vss[1].Name != "vSwitch1" || strings.Join(vss[1].Uplinks, ",") != "vmnic3,vmnic2" {
+		t.Errorf("vswitch list: %+v %v", vss, err)
+	}
+	pol, err := esxi.ParseFailoverPolicy(strings.NewReader(run("esxcli network vswitch standard policy failover get -v vSwitch1")))
+	if err != nil || pol.LoadBalancing != "srcport" || strings.Join(pol.ActiveAdapters, ",") != "vmnic2,vmnic3" {
+		t.Errorf("failover policy: %+v %v", pol, err)
+	}
+	procs, err := esxi.ParseVMProcessList(strings.NewReader(run("esxcli vm process list")))
+	if err != nil || len(procs) != 1 || procs[0].WorldID != vms[0].WorldID {
+		t.Errorf("vm process list: %+v %v", procs, err)
+	}
+	nics, err := esxi.ParseNICList(strings.NewReader(run("esxcli network nic list")))
+	if err != nil || len(nics) != 3 {
+		t.Errorf("nic list: %+v %v", nics, err)
+	}
+	ns, err := esxi.ParseNetStatsPorts(strings.NewReader(run("net-stats -l")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range ns {
+		found = found || (e.PortNum == 50331657 && e.ClientName == "testvm2.eth0" && e.MAC == "00:50:56:9d:fd:b1")
+	}
+	if !found {
+		t.Errorf("net-stats -l lacks testvm2's port: %+v", ns)
+	}
+	// Errors as esxcli prints them.
+	r := runSSH(c, "esxcli network vm port list")
+	if r.err == nil || !strings.Contains(r.stderr, "Error: Missing required parameter -w|--world-id") {
+		t.Errorf("missing -w: %v %q", r.err, r.stderr)
+	}
+	r = runSSH(c, "esxcli network bogus list")
+	if r.err == nil || !strings.Contains(r.stderr, "Error: Unknown command or namespace network bogus list") {
+		t.Errorf("unknown namespace: %v %q", r.err, r.stderr)
+	}
+	r = runSSH(c, "vsish -e get /net/portsets/vSwitch1/ports/50331657/teamUplink")
+	if r.err == nil || r.stderr != "sh: vsish: not found\n" {
+		t.Errorf("missing command: %v %q; want busybox's not found", r.err, r.stderr)
+	}
+}
