@@ -322,3 +322,45 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// capture runs pktcap-uw with args and "-o -" on host over SSH, runs
+// traffic once the capture is subscribed (its pcap header arrived), then
+// stops it with SIGINT and returns the frames it streamed.
+func capture(t *testing.T, l *Lab, c *ssh.Client, args string, traffic func()) []pktcap.Packet {
+	t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stdout, _ := s.StdoutPipe()
+	var stderr lockedBuffer
+	s.Stderr = &stderr
+	if err := s.Start("echo $$ >&2; exec pktcap-uw " + args + " -o -"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pktcap.NewCaptureReader(stdout)
+	if err != nil {
+		t.Fatalf("pktcap-uw %s: %v\n%s", args, err, stderr.String())
+	}
+	traffic()
+	var pid int
+	fmt.Sscan(stderr.String(), &pid)
+	if res := runSSH(c, fmt.Sprintf("kill -INT %d", pid)); res.err != nil {
+		t.Fatalf("kill -INT %d: %v", pid, res.err)
+	}
+	var pkts []pktcap.Packet
+	for {
+		p, err := r.Next()
+		if err != nil {
+			break
+		}
+		p.Data = append([]byte(nil), p.Data...)
+		pkts = append(pkts, p)
+	}
+	s.Wait()
+	if !strings.Contains(stderr.String(), "dropped 0 packets") {
+		t.Errorf("pktcap-uw %s: %s", args, stderr.String())
+	}
+	return pkts
+}

@@ -2,8 +2,10 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,30 +19,39 @@ func icmpBetween(src, dst string) func([]byte, int) bool {
 	}
 }
 
-// The article's table for a promiscuous monitor VM, all four rows; the third
-// row (external -> local) flips when the monitor's team uplink changes.
+// The article's table for a promiscuous monitor VM, all four rows, seen with
+// pktcap-uw at the monitor's VnicRx over SSH; the third row (external ->
+// local) flips when the monitor's team uplink changes.
 func TestPromiscuousMonitorVisibility(t *testing.T) {
+	l := startLab(t, "../configs/lab-promiscuous-monitor.yaml", Options{})
+	c := dial(t, l, "esx01")
+	_, mon, err := l.Net.FindPort("monitor", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// seen counts the echo requests from src to dst the monitor received.
+	seen := func(from, to, src, dst string) int {
+		t.Helper()
+		args := fmt.Sprintf("--switchport %d --capture VnicRx --proto 0x01 --srcmac %s --dstmac %s", mon.PortID, src, dst)
+		pkts := capture(t, l, c, args, func() {
+			if res, err := l.Net.Ping(context.Background(), from, to, 3, time.Millisecond); err != nil || res.Received != 3 {
+				t.Fatalf("ping %s -> %s: %+v, %v", from, to, res, err)
+			}
+		})
+		n := 0
+		for _, p := range pkts {
+			if _, _, _, l4, ok := ipv4(p.Data); ok && l4[0] == 8 {
+				n++
+			}
+		}
+		return n
+	}
 	const (
 		app1 = "00:50:56:9d:10:01"
 		app2 = "00:50:56:9d:10:02"
 		ext1 = "00:1b:21:00:00:01"
 		ext2 = "00:1b:21:00:00:02"
 	)
-	n := newTestNetwork(t, "../configs/lab-promiscuous-monitor.yaml")
-	_, mon, err := n.FindPort("monitor", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := func(from, to, srcMAC, dstMAC string) int {
-		t.Helper()
-		tp := subscribe(t, n, "esx01", Selector{Point: VnicRx, PortID: mon.PortID}, icmpBetween(srcMAC, dstMAC))
-		defer tp.Close()
-		res, err := n.Ping(context.Background(), from, to, 3, time.Millisecond)
-		if err != nil || res.Received != 3 {
-			t.Fatalf("ping %s -> %s: %+v, %v", from, to, res, err)
-		}
-		return len(drain(tp))
-	}
 	rows := []struct {
 		name           string
 		from, to       string
@@ -60,7 +71,7 @@ func TestPromiscuousMonitorVisibility(t *testing.T) {
 	}
 	// Move the monitor to vmnic3: external -> app1 (arriving on vmnic2) is no
 	// longer visible, external -> app2 (arriving on vmnic3) now is.
-	if err := n.SetTeamUplink("esx01", mon.PortID, "vmnic3"); err != nil {
+	if err := l.Net.SetTeamUplink("esx01", mon.PortID, "vmnic3"); err != nil {
 		t.Fatal(err)
 	}
 	if got := seen("ext1", "app1", ext1, app1); got != 0 {
@@ -71,71 +82,88 @@ func TestPromiscuousMonitorVisibility(t *testing.T) {
 	}
 }
 
+// count runs pktcap-uw at each of the points at once while traffic runs.
+func countAt(t *testing.T, l *Lab, host string, points []string, traffic func()) []int {
+	t.Helper()
+	c := dial(t, l, host)
+	out := make([]int, len(points))
+	var wg sync.WaitGroup
+	ready := make(chan struct{}, len(points))
+	start := make(chan struct{})
+	for i, args := range points {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = len(capture(t, l, c, args, func() { ready <- struct{}{}; <-start }))
+		}()
+	}
+	for range points {
+		<-ready
+	}
+	traffic()
+	close(start)
+	wg.Wait()
+	return out
+}
+
 func TestIPHashLAGDeliversOneCopy(t *testing.T) {
-	n := newTestNetwork(t, "../configs/lab-iphash-lag.yaml")
-	_, web, err := n.FindPort("web1", 0)
+	l := startLab(t, "../configs/lab-iphash-lag.yaml", Options{})
+	_, web, err := l.Net.FindPort("web1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := icmpBetween("00:1b:21:00:00:01", "00:50:56:9d:20:01")
-	f2 := icmpBetween("00:1b:21:00:00:02", "00:50:56:9d:20:01")
-	either := func(b []byte, v int) bool { return f(b, v) || f2(b, v) }
-	u2 := subscribe(t, n, "esx01", Selector{Point: UplinkRcv, Uplink: "vmnic2"}, either)
-	u3 := subscribe(t, n, "esx01", Selector{Point: UplinkRcv, Uplink: "vmnic3"}, either)
-	po := subscribe(t, n, "esx01", Selector{Point: PortOutput, PortID: web.PortID}, either)
-	rx := subscribe(t, n, "esx01", Selector{Point: VnicRx, PortID: web.PortID}, either)
-	for _, st := range []string{"ext1", "ext2"} {
-		if res, err := n.Ping(context.Background(), st, "web1", 4, time.Millisecond); err != nil || res.Received != 4 {
-			t.Fatalf("ping from %s: %+v %v", st, res, err)
+	f := fmt.Sprintf("--proto 0x01 --dstmac %s", "00:50:56:9d:20:01")
+	got := countAt(t, l, "esx01", []string{
+		"--uplink vmnic2 " + f,
+		"--uplink vmnic3 " + f,
+		fmt.Sprintf("--switchport %d --capture PortOutput %s", web.PortID, f),
+		fmt.Sprintf("--switchport %d --capture VnicRx %s", web.PortID, f),
+	}, func() {
+		for _, st := range []string{"ext1", "ext2"} {
+			if res, err := l.Net.Ping(context.Background(), st, "web1", 4, time.Millisecond); err != nil || res.Received != 4 {
+				t.Fatalf("ping from %s: %+v %v", st, res, err)
+			}
 		}
+	})
+	if got[0]+got[1] != 8 || got[0] == 0 || got[1] == 0 {
+		t.Errorf("uplinks: vmnic2 %d + vmnic3 %d; want 8 in all, one copy per frame, on both LAG members", got[0], got[1])
 	}
-	a, b := len(drain(u2)), len(drain(u3))
-	if a+b != 8 {
-		t.Errorf("uplinks: vmnic2 %d + vmnic3 %d; want 8 copies in all (one per frame)", a, b)
-	}
-	if a == 0 || b == 0 {
-		t.Errorf("uplinks: vmnic2 %d, vmnic3 %d; want the LAG hash to use both members", a, b)
-	}
-	if got := len(drain(po)); got != 8 {
-		t.Errorf("PortOutput: got %d; want 8", got)
-	}
-	if got := len(drain(rx)); got != 8 {
-		t.Errorf("VnicRx: got %d; want 8 (nothing filtered)", got)
+	if got[2] != 8 || got[3] != 8 {
+		t.Errorf("PortOutput %d, VnicRx %d; want 8 and 8 (nothing filtered)", got[2], got[3])
 	}
 }
 
 func TestNonTeamUplinkIsFiltered(t *testing.T) {
-	n := newTestNetwork(t, "../configs/lab-non-team-uplink.yaml")
-	_, web, err := n.FindPort("web1", 0)
+	l := startLab(t, "../configs/lab-non-team-uplink.yaml", Options{})
+	_, web, err := l.Net.FindPort("web1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := icmpBetween("00:1b:21:00:00:01", "00:50:56:9d:20:01")
-	u3 := subscribe(t, n, "esx01", Selector{Point: UplinkRcv, Uplink: "vmnic3"}, f)
-	po := subscribe(t, n, "esx01", Selector{Point: PortOutput, PortID: web.PortID}, f)
-	rx := subscribe(t, n, "esx01", Selector{Point: VnicRx, PortID: web.PortID}, f)
-	res, err := n.Ping(context.Background(), "ext1", "web1", 3, time.Millisecond)
-	if err != nil {
+	f := "--proto 0x01 --dstmac 00:50:56:9d:20:01"
+	points := []string{
+		"--uplink vmnic3 " + f,
+		fmt.Sprintf("--switchport %d --capture PortOutput %s", web.PortID, f),
+		fmt.Sprintf("--switchport %d --capture VnicRx %s", web.PortID, f),
+	}
+	ping := func(want int) func() {
+		return func() {
+			res, err := l.Net.Ping(context.Background(), "ext1", "web1", 3, time.Millisecond)
+			if err != nil || res.Received != want {
+				t.Errorf("ping: %+v %v; want %d replies", res, err, want)
+			}
+		}
+	}
+	got := countAt(t, l, "esx01", points, ping(0))
+	if got[0] != 3 || got[1] != 3 || got[2] != 0 {
+		t.Errorf("vmnic3 %d, PortOutput %d, VnicRx %d; want 3, 3, 0 (filtered by reverse teaming)", got[0], got[1], got[2])
+	}
+	// With the team uplink on vmnic3 the same frames are delivered.
+	if err := l.Net.SetTeamUplink("esx01", web.PortID, "vmnic3"); err != nil {
 		t.Fatal(err)
 	}
-	if res.Received != 0 {
-		t.Errorf("ping: %d replies; want 0 (requests filtered by reverse teaming)", res.Received)
-	}
-	if got := len(drain(u3)); got != 3 {
-		t.Errorf("vmnic3 rx: got %d; want 3", got)
-	}
-	if got := len(drain(po)); got != 3 {
-		t.Errorf("PortOutput: got %d; want 3", got)
-	}
-	if got := len(drain(rx)); got != 0 {
-		t.Errorf("VnicRx: got %d; want 0", got)
-	}
-	// Pin the team uplink to vmnic3: now the same frames are delivered.
-	if err := n.SetTeamUplink("esx01", web.PortID, "vmnic3"); err != nil {
-		t.Fatal(err)
-	}
-	if res, _ := n.Ping(context.Background(), "ext1", "web1", 2, time.Millisecond); res.Received != 2 {
-		t.Errorf("after moving the team uplink to vmnic3: %d replies; want 2", res.Received)
+	got = countAt(t, l, "esx01", points, ping(3))
+	if got[2] != 3 {
+		t.Errorf("after moving the team uplink to vmnic3: VnicRx %d; want 3", got[2])
 	}
 }
 
