@@ -364,3 +364,62 @@ func capture(t *testing.T, l *Lab, c *ssh.Client, args string, traffic func()) [
 	}
 	return pkts
 }
+
+// pktcap-uw -o FILE writes a pcap on the host's filesystem; -h prints the
+// real usage text; bad options fail like the tool.
+func TestPktcapFileAndErrors(t *testing.T) {
+	l := startLab(t, "../configs/lab-article.yaml", Options{})
+	c := dial(t, l, "esx02")
+	done := make(chan result, 1)
+	go func() { done <- runSSH(c, "pktcap-uw --uplink vmnic2 --proto 0x01 -c 2 -o /tmp/x.pcap") }()
+	stop := keepPinging(t, l.Net, "testvm1", "testvm2", 20*time.Millisecond)
+	r := <-done
+	stop()
+	if r.err != nil || r.stdout != "" || !strings.Contains(r.stderr, "Dumped 2 packet to file /tmp/x.pcap, dropped 0 packets.") {
+		t.Fatalf("file capture: %v stdout %q stderr %q", r.err, r.stdout, r.stderr)
+	}
+	data, err := l.ReadFile("esx02", "/tmp/x.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := pktcap.NewCaptureReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if p, err := rd.Next(); err != nil || len(p.Data) != 98 {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+	}
+	if _, err := rd.Next(); err != io.EOF {
+		t.Errorf("third packet: %v; want EOF", err)
+	}
+	if r := runSSH(c, "pktcap-uw -h"); r.err != nil || !strings.HasPrefix(r.stdout, "Packet Capture and Trace command usage:\n") {
+		t.Errorf("pktcap-uw -h: %v %q", r.err, r.stdout)
+	}
+	for cmd, want := range map[string]string{
+		"pktcap-uw --uplink vmnic9":                                  "Failed to find the uplink vmnic9",
+		"pktcap-uw --switchport 50331657 --capture Bogus":            "No such capture point: Bogus",
+		"pktcap-uw --switchport 50331657 --capture PortInput,VnicRx": "No such capture point: PortInput,VnicRx",
+		"pktcap-uw --uplink 'vmnic2;reboot'":                         "vmnic2;reboot",
+	} {
+		r := runSSH(c, cmd)
+		if r.err == nil || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: %v %q; want an error naming %q", cmd, r.err, r.stderr, want)
+		}
+	}
+}
+
+// Generate paces frames at the asked rate (a lower bound on the time taken,
+// which cannot flake on a slow machine).
+func TestGenerateRate(t *testing.T) {
+	n := newTestNetwork(t, "../configs/lab-article.yaml")
+	start := time.Now()
+	sent, err := n.Generate(context.Background(), GenSpec{From: "testvm1", To: "testvm2", Rate: 10000, Count: 2000, Size: 100})
+	if err != nil || sent != 2000 {
+		t.Fatalf("Generate: %d, %v", sent, err)
+	}
+	if d := time.Since(start); d < 180*time.Millisecond {
+		t.Errorf("2000 frames at 10000/s took %v; want about 200ms", d)
+	}
+}

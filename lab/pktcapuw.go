@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -394,18 +395,8 @@ func (h *labHost) consoleFrame(c Captured, label string, seq int, data []byte) *
 }
 
 // pktcapHelp is the usage text of pktcap-uw as printed by a 6.0-era host
-// (testdata/transcripts/pktcap-uw/pktcap-uw-help-nsx6.2-era.txt); the lab
-// prints it for every version.
-const pktcapHelp = `Packet Capture and Trace command usage:
-	== Create session to capture packets == 
-	 pktcap-uw [--capture <capture point> | [--dir <0/1>] [--stage <0/1>]  
-	        [-K|--kernelside]]
-	    [--switchport <PortID> | --vmk <vmknic> | --uplink <vmnic> |
-	       --dvfilter <filter name>]
-	       --lifID <lif id for vdr>]
-	    [-f [module name.]<function name>]
-	    [-AFhP] [-p|--port <Socket PORT>]
-	    [-c|--count <number>] [-s|--snapLen <length>]
-	    [-o|--outfile <FILE>] [--console]
-	    [Flow filter options]
-`
+// (testdata/transcripts/pktcap-uw/pktcap-uw-help-nsx6.2-era.txt, between
+// the prompts); the lab prints it for every version.
+//
+//go:embed pktcap-uw-help.txt
+var pktcapHelp string
