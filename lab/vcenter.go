@@ -1,0 +1,819 @@
+package lab
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// The lab's vCenter: govmomi's vcsim, in process, serving the topology's
+// hosts, vSwitches, portgroups and VMs.
+//
+// vcsim's API cannot build a vSwitch with uplinks and teaming, so the
+// inventory is made in two passes: the API creates what vcsim supports
+// (standalone hosts, a datastore, one Network entity per portgroup name,
+// the VMs with their vNICs, power state), then the simulator objects are
+// seeded directly with what it does not: HostSystem config.network (pnics,
+// vSwitches with bridge and teaming, portgroups with VLAN, overrides,
+// computed policy and VM ports, vmk0), HostNetworkSystem networkInfo (the
+// same data; govc's host.vswitch.info and host.portgroup.info read it),
+// the product version and the guest's IP addresses. Changes made through
+// the API later behave as vcsim makes them (AddPortGroup updates
+// networkInfo only, Update* are not implemented).
+//
+// esxcli through the API (network vm list, network vm port list, vm process
+// list) answers from the Network at query time; see vcenter_esxcli.go.
+
+// VCenterOptions configures StartVCenter.
+type VCenterOptions struct {
+	// Addr to listen on; default 127.0.0.1:0 (a free port).
+	Addr string
+	// Username and Password required at login; default root and a
+	// generated password.
+	Username, Password string
+}
+
+// VCenter is a running simulated vCenter (vcsim) serving a lab topology
+// over HTTPS with a certificate generated at start.
+type VCenter struct {
+	model    *simulator.Model
+	server   *simulator.Server
+	url      *url.URL
+	user     string
+	password string
+	sha256   string
+	sha1     string
+	caFile   string
+	dsDir    string
+
+	// hostByMoid maps a HostSystem moid to the lab host name; the esxcli
+	// hook reads it from request goroutines.
+	mu         sync.Mutex
+	hostByMoid map[string]string
+
+	closeOnce sync.Once
+}
+
+// vcenterDatacenter is the datacenter holding every lab host (vcsim's
+// default name; the lab has no reason to pick another).
+const vcenterDatacenter = "DC0"
+
+// vcenterDatastore is the datastore every host mounts; the lab's SSH esxcli
+// prints VM config files under /vmfs/volumes/datastore1.
+const vcenterDatastore = "datastore1"
+
+// vSphere names of the lab's teaming policies.
+var vsphereTeamingPolicy = map[string]string{
+	"srcport":   "loadbalance_srcid",
+	"srcmac":    "loadbalance_srcmac",
+	"iphash":    "loadbalance_ip",
+	"explicit":  "failover_explicit",
+	"loadbased": "loadbalance_loadbased",
+}
+
+// ESXi GA builds, for the hosts' product information.
+var esxiBuilds = map[string]struct{ version, build string }{
+	"5.5": {"5.5.0", "1331820"},
+	"6.0": {"6.0.0", "2494585"},
+	"6.5": {"6.5.0", "4564106"},
+	"6.7": {"6.7.0", "8169922"},
+	"7.0": {"7.0.0", "15843807"},
+	"8.0": {"8.0.0", "20513097"},
+}
+
+// StartVCenter starts vcsim on opts.Addr serving cfg's hosts and VMs as
+// n models them; n must have been built from cfg. Close stops it.
+func StartVCenter(n *Network, cfg *Config, opts VCenterOptions) (*VCenter, error) {
+	if n == nil || cfg == nil {
+		return nil, errors.New("lab: vcenter: nil network or config")
+	}
+	for _, hc := range cfg.Hosts {
+		n.mu.Lock()
+		_, ok := n.hostBy[hc.Name]
+		n.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("lab: vcenter: host %s of the config is not in the network", hc.Name)
+		}
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.Username == "" {
+		opts.Username = "root"
+	}
+	if opts.Password == "" {
+		var b [10]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("lab: vcenter: generate password: %w", err)
+		}
+		opts.Password = "Lab-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	}
+	cert, err := selfSignedCert()
+	if err != nil {
+		return nil, fmt.Errorf("lab: vcenter: %w", err)
+	}
+
+	vc := &VCenter{user: opts.Username, password: opts.Password, hostByMoid: map[string]string{}}
+	ok := false
+	defer func() {
+		if !ok {
+			vc.Close()
+		}
+	}()
+
+	m := simulator.VPX()
+	m.Datacenter = 1
+	m.Host, m.Cluster, m.ClusterHost, m.Pool = 0, 0, 0, 0
+	m.Machine, m.Portgroup, m.Datastore = 0, 0, 0
+	m.Autostart = false
+	if err := m.Create(); err != nil {
+		m.Remove()
+		return nil, fmt.Errorf("lab: vcenter: create vcsim model: %w", err)
+	}
+	vc.model = m
+	// Before any client can ask for a host's ManagedMethodExecuter.
+	m.Map().AddHandler(&esxcliHook{vc: vc, n: n})
+
+	m.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	m.Service.Listen = &url.URL{Host: opts.Addr, User: url.UserPassword(opts.Username, opts.Password)}
+	vc.server = m.Service.NewServer()
+	vc.url = &url.URL{Scheme: "https", Host: vc.server.URL.Host, Path: vc.server.URL.Path}
+	info := vc.server.CertificateInfo()
+	vc.sha256, vc.sha1 = info.ThumbprintSHA256, info.ThumbprintSHA1
+	if vc.caFile, err = vc.server.CertificateFile(); err != nil {
+		return nil, fmt.Errorf("lab: vcenter: write CA file: %w", err)
+	}
+	if vc.dsDir, err = os.MkdirTemp("", "capturectl-vcsim-ds-"); err != nil {
+		return nil, fmt.Errorf("lab: vcenter: datastore directory: %w", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := vc.connect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lab: vcenter: connect to vcsim: %w", err)
+	}
+	defer func() {
+		_ = session.NewManager(c).Logout(context.Background())
+		c.CloseIdleConnections()
+	}()
+	b := &vcBuilder{vc: vc, n: n, cfg: cfg, c: c, sctx: m.Service.Context, hosts: map[string]*object.HostSystem{}, nets: map[string]types.ManagedObjectReference{}}
+	if err := b.build(ctx); err != nil {
+		return nil, fmt.Errorf("lab: vcenter: %w", err)
+	}
+	ok = true
+	return vc, nil
+}
+
+// connect logs in to the vCenter with its pinned thumbprint.
+func (vc *VCenter) connect(ctx context.Context) (*vim25.Client, error) {
+	sc := soap.NewClient(vc.URL(), false)
+	sc.SetThumbprint(vc.url.Host, vc.sha256)
+	c, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	if err := session.NewManager(c).Login(ctx, url.UserPassword(vc.user, vc.password)); err != nil {
+		c.CloseIdleConnections()
+		return nil, err
+	}
+	return c, nil
+}
+
+// URL is the SDK endpoint, https://127.0.0.1:PORT/sdk, without credentials.
+func (vc *VCenter) URL() *url.URL { u := *vc.url; return &u }
+
+// Username is the login name.
+func (vc *VCenter) Username() string { return vc.user }
+
+// Password is the login password.
+func (vc *VCenter) Password() string { return vc.password }
+
+// Thumbprint is the SHA-256 thumbprint of the server certificate in the
+// form govc prints and GOVC_TLS_KNOWN_HOSTS takes (colon-separated
+// uppercase hex).
+func (vc *VCenter) Thumbprint() string { return vc.sha256 }
+
+// ThumbprintSHA1 is the certificate's SHA-1 thumbprint (older clients).
+func (vc *VCenter) ThumbprintSHA1() string { return vc.sha1 }
+
+// CertificateFile is a PEM file with the server certificate, usable as
+// GOVC_TLS_CA_CERTS; it is removed by Close.
+func (vc *VCenter) CertificateFile() string { return vc.caFile }
+
+// Close stops the server and removes its files. It is idempotent.
+func (vc *VCenter) Close() {
+	vc.closeOnce.Do(func() {
+		if vc.server != nil {
+			vc.server.Close()
+		}
+		if vc.model != nil {
+			vc.model.Remove()
+		}
+		if vc.dsDir != "" {
+			_ = os.RemoveAll(vc.dsDir)
+		}
+	})
+}
+
+func (vc *VCenter) setHost(moid, name string) {
+	vc.mu.Lock()
+	vc.hostByMoid[moid] = name
+	vc.mu.Unlock()
+}
+
+func (vc *VCenter) hostName(moid string) (string, bool) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	name, ok := vc.hostByMoid[moid]
+	return name, ok
+}
+
+// selfSignedCert makes a fresh ECDSA certificate for 127.0.0.1, ::1 and
+// localhost, so the thumbprint pinned by clients is this run's own.
+func selfSignedCert() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate TLS key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate certificate serial: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "capturectl lab vCenter", Organization: []string{"capturectl lab"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(1, 0, 0),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("create certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// ---------------------------------------------------------------------------
+// Building the inventory
+
+type vcBuilder struct {
+	vc    *VCenter
+	n     *Network
+	cfg   *Config
+	c     *vim25.Client
+	sctx  *simulator.Context
+	dc    *object.Datacenter
+	dirs  *object.DatacenterFolders
+	hosts map[string]*object.HostSystem
+	nets  map[string]types.ManagedObjectReference // portgroup name -> Network
+}
+
+func (b *vcBuilder) build(ctx context.Context) error {
+	dc, err := find.NewFinder(b.c).Datacenter(ctx, vcenterDatacenter)
+	if err != nil {
+		return fmt.Errorf("find datacenter: %w", err)
+	}
+	b.dc = dc
+	if b.dirs, err = dc.Folders(ctx); err != nil {
+		return fmt.Errorf("datacenter folders: %w", err)
+	}
+	for i := range b.cfg.Hosts {
+		if err := b.addHost(ctx, &b.cfg.Hosts[i]); err != nil {
+			return fmt.Errorf("host %s: %w", b.cfg.Hosts[i].Name, err)
+		}
+	}
+	for i := range b.cfg.Hosts {
+		hc := &b.cfg.Hosts[i]
+		if err := b.addPortgroups(ctx, hc); err != nil {
+			return fmt.Errorf("host %s: %w", hc.Name, err)
+		}
+	}
+	for i := range b.cfg.Hosts {
+		hc := &b.cfg.Hosts[i]
+		for j := range hc.VMs {
+			if err := b.addVM(ctx, hc, &hc.VMs[j]); err != nil {
+				return fmt.Errorf("host %s: VM %s: %w", hc.Name, hc.VMs[j].Name, err)
+			}
+		}
+	}
+	for i := range b.cfg.Hosts {
+		if err := b.seedHost(&b.cfg.Hosts[i]); err != nil {
+			return fmt.Errorf("host %s: %w", b.cfg.Hosts[i].Name, err)
+		}
+	}
+	b.removeUnusedDefaultNetwork()
+	return nil
+}
+
+func (b *vcBuilder) addHost(ctx context.Context, hc *HostConfig) error {
+	spec := types.HostConnectSpec{HostName: hc.Name, Force: true}
+	task, err := b.dirs.HostFolder.AddStandaloneHost(ctx, spec, true, nil, nil)
+	if err != nil {
+		return fmt.Errorf("add standalone host: %w", err)
+	}
+	res, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("add standalone host: %w", err)
+	}
+	ref, ok := res.Result.(types.ManagedObjectReference)
+	if !ok {
+		return fmt.Errorf("add standalone host: unexpected result %T", res.Result)
+	}
+	h := object.NewHostSystem(b.c, ref)
+	b.hosts[hc.Name] = h
+	b.vc.setHost(ref.Value, hc.Name)
+	dss, err := h.ConfigManager().DatastoreSystem(ctx)
+	if err != nil {
+		return fmt.Errorf("datastore system: %w", err)
+	}
+	if _, err := dss.CreateLocalDatastore(ctx, vcenterDatastore, b.vc.dsDir); err != nil {
+		return fmt.Errorf("create datastore %s: %w", vcenterDatastore, err)
+	}
+	return nil
+}
+
+// addPortgroups creates one Network entity per portgroup name through
+// AddPortGroup (the first host with the name) and attaches the host to it.
+func (b *vcBuilder) addPortgroups(ctx context.Context, hc *HostConfig) error {
+	h := b.hosts[hc.Name]
+	hs := b.simHost(h.Reference())
+	ns := b.simNetworkSystem(hs)
+	// AddPortGroup looks the vSwitch up by name in networkInfo.
+	b.sctx.WithLock(ns, func() {
+		ns.NetworkInfo.Vswitch = nil
+		for _, sc := range hc.VSwitches {
+			ns.NetworkInfo.Vswitch = append(ns.NetworkInfo.Vswitch, types.HostVirtualSwitch{Name: sc.Name})
+		}
+	})
+	api := object.NewHostNetworkSystem(b.c, ns.Reference())
+	var refs []types.ManagedObjectReference
+	for _, sc := range hc.VSwitches {
+		for _, pc := range sc.Portgroups {
+			if _, ok := b.nets[pc.Name]; !ok {
+				err := api.AddPortGroup(ctx, types.HostPortGroupSpec{Name: pc.Name, VlanId: int32(pc.VLAN), VswitchName: sc.Name})
+				if err != nil {
+					return fmt.Errorf("add portgroup %s: %w", pc.Name, err)
+				}
+				net, err := find.NewFinder(b.c).Network(ctx, "/"+vcenterDatacenter+"/network/"+pc.Name)
+				if err != nil {
+					return fmt.Errorf("find network of portgroup %s: %w", pc.Name, err)
+				}
+				b.nets[pc.Name] = net.Reference()
+			}
+			ref := b.nets[pc.Name]
+			if !slices.Contains(refs, ref) {
+				refs = append(refs, ref)
+			}
+			netObj, ok := b.sctx.Map.Get(ref).(*mo.Network)
+			if !ok {
+				return fmt.Errorf("network %s: unexpected simulator type %T", pc.Name, b.sctx.Map.Get(ref))
+			}
+			b.sctx.WithLock(netObj, func() {
+				if !slices.Contains(netObj.Host, h.Reference()) {
+					netObj.Host = append(netObj.Host, h.Reference())
+				}
+			})
+		}
+	}
+	cr, ok := b.sctx.Map.Get(*hs.Parent).(*mo.ComputeResource)
+	if !ok {
+		return fmt.Errorf("compute resource: unexpected simulator type %T", b.sctx.Map.Get(*hs.Parent))
+	}
+	b.sctx.WithLock(cr, func() { cr.Network = slices.Clone(refs) })
+	b.sctx.WithLock(hs, func() { hs.Network = slices.Clone(refs) })
+	return nil
+}
+
+func (b *vcBuilder) simHost(ref types.ManagedObjectReference) *simulator.HostSystem {
+	return b.sctx.Map.Get(ref).(*simulator.HostSystem)
+}
+
+func (b *vcBuilder) simNetworkSystem(hs *simulator.HostSystem) *simulator.HostNetworkSystem {
+	return b.sctx.Map.Get(*hs.ConfigManager.NetworkSystem).(*simulator.HostNetworkSystem)
+}
+
+func (b *vcBuilder) addVM(ctx context.Context, hc *HostConfig, vmc *VMConfig) error {
+	h := b.hosts[hc.Name]
+	pool, err := h.ResourcePool(ctx)
+	if err != nil {
+		return fmt.Errorf("resource pool: %w", err)
+	}
+	uuid := vmc.UUID
+	if uuid == "" {
+		uuid = vmUUID(hc.Name, vmc.Name)
+	}
+	var devices object.VirtualDeviceList
+	for i, nc := range vmc.NICs {
+		hw, err := net.ParseMAC(nc.MAC)
+		if err != nil {
+			return fmt.Errorf("vNIC %d: %w", i, err)
+		}
+		netRef, ok := b.nets[nc.Portgroup]
+		if !ok {
+			return fmt.Errorf("vNIC %d: no network for portgroup %s", i, nc.Portgroup)
+		}
+		nic := &types.VirtualVmxnet3{}
+		card := nic.GetVirtualEthernetCard()
+		card.Key = int32(-100 - i)
+		card.Backing = &types.VirtualEthernetCardNetworkBackingInfo{
+			VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: nc.Portgroup},
+			Network:                        &netRef,
+		}
+		card.Connectable = &types.VirtualDeviceConnectInfo{StartConnected: true, Connected: !vmc.PoweredOff, AllowGuestControl: true}
+		card.AddressType = string(types.VirtualEthernetCardMacTypeManual)
+		card.MacAddress = hw.String()
+		devices = append(devices, nic)
+	}
+	changes, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+	if err != nil {
+		return fmt.Errorf("device spec: %w", err)
+	}
+	spec := types.VirtualMachineConfigSpec{
+		Name:         vmc.Name,
+		GuestId:      string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
+		Uuid:         uuid,
+		NumCPUs:      1,
+		MemoryMB:     1024,
+		Files:        &types.VirtualMachineFileInfo{VmPathName: "[" + vcenterDatastore + "]"},
+		DeviceChange: changes,
+	}
+	task, err := b.dirs.VmFolder.CreateVM(ctx, spec, pool, h)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	res, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	ref, ok := res.Result.(types.ManagedObjectReference)
+	if !ok {
+		return fmt.Errorf("create: unexpected result %T", res.Result)
+	}
+	if !vmc.PoweredOff {
+		task, err := object.NewVirtualMachine(b.c, ref).PowerOn(ctx)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("power on: %w", err)
+		}
+	}
+	b.seedGuest(ref, vmc)
+	return nil
+}
+
+// seedGuest gives a VM what VMware Tools would report: its IP addresses
+// per vNIC while running, nothing while powered off. It also removes the
+// duplicates vcsim leaves in vm.network when two vNICs share a network.
+func (b *vcBuilder) seedGuest(ref types.ManagedObjectReference, vmc *VMConfig) {
+	vm := b.sctx.Map.Get(ref).(*simulator.VirtualMachine)
+	b.sctx.WithLock(vm, func() {
+		var nets []types.ManagedObjectReference
+		for _, r := range vm.Network {
+			if !slices.Contains(nets, r) {
+				nets = append(nets, r)
+			}
+		}
+		vm.Network = nets
+		if vmc.PoweredOff {
+			vm.Guest.Net = nil
+			return
+		}
+		var first string
+		for i := range vm.Guest.Net {
+			gn := &vm.Guest.Net[i]
+			for _, nc := range vmc.NICs {
+				hw, _ := net.ParseMAC(nc.MAC)
+				if hw.String() != gn.MacAddress || nc.IP == "" {
+					continue
+				}
+				p, err := netip.ParsePrefix(nc.IP)
+				if err != nil {
+					continue
+				}
+				ip := p.Addr().String()
+				gn.IpAddress = []string{ip}
+				gn.IpConfig = &types.NetIpConfigInfo{IpAddress: []types.NetIpConfigInfoIpAddress{{
+					IpAddress: ip, PrefixLength: int32(p.Bits()), State: string(types.NetIpConfigInfoIpAddressStatusPreferred),
+				}}}
+				if first == "" {
+					first = ip
+				}
+			}
+		}
+		vm.Guest.GuestState = string(types.VirtualMachineGuestStateRunning)
+		vm.Guest.ToolsRunningStatus = string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
+		vm.Guest.ToolsStatus = types.VirtualMachineToolsStatusToolsOk
+		vm.Guest.HostName = vmc.Name
+		vm.Guest.IpAddress = first
+		summary := types.VirtualMachineGuestSummary{}
+		if vm.Summary.Guest != nil {
+			summary = *vm.Summary.Guest
+		}
+		summary.HostName, summary.IpAddress = vmc.Name, first
+		summary.ToolsStatus = types.VirtualMachineToolsStatusToolsOk
+		summary.ToolsRunningStatus = vm.Guest.ToolsRunningStatus
+		vm.Summary.Guest = &summary
+	})
+}
+
+// seedHost writes config.network, networkInfo and the product version.
+func (b *vcBuilder) seedHost(hc *HostConfig) error {
+	hs := b.simHost(b.hosts[hc.Name].Reference())
+	ns := b.simNetworkSystem(hs)
+	cfgNet, err := hostNetworkInfo(b.n, hc)
+	if err != nil {
+		return err
+	}
+	nsNet, err := hostNetworkInfo(b.n, hc) // a copy of its own: networkInfo is locked with ns
+	if err != nil {
+		return err
+	}
+	b.sctx.WithLock(hs, func() {
+		hs.Config.Network = cfgNet
+		if len(cfgNet.Vnic) > 0 {
+			vmk := cfgNet.Vnic[0]
+			for i := range hs.Config.VirtualNicManagerInfo.NetConfig {
+				nc := &hs.Config.VirtualNicManagerInfo.NetConfig[i]
+				for j := range nc.CandidateVnic {
+					if nc.CandidateVnic[j].Device == vmk.Device {
+						key := nc.CandidateVnic[j].Key
+						nc.CandidateVnic[j] = vmk
+						nc.CandidateVnic[j].Key = key
+					}
+				}
+			}
+		}
+		if pv, ok := esxiBuilds[hc.Version]; ok {
+			about := hs.Config.Product
+			about.Version, about.Build = pv.version, pv.build
+			about.FullName = fmt.Sprintf("VMware ESXi %s build-%s", pv.version, pv.build)
+			hs.Config.Product = about
+			sc := hs.Summary.Config
+			sc.Product = &about
+			hs.Summary.Config = sc
+		}
+	})
+	b.sctx.WithLock(ns, func() {
+		ns.NetworkInfo = nsNet
+	})
+	return nil
+}
+
+// removeUnusedDefaultNetwork removes vcsim's "VM Network" when no lab
+// portgroup has that name (and another network remains: vcsim takes the
+// datacenter's first network as a default for later host additions).
+func (b *vcBuilder) removeUnusedDefaultNetwork() {
+	const name = "VM Network"
+	if _, used := b.nets[name]; used || len(b.nets) == 0 {
+		return
+	}
+	dc := b.sctx.Map.Get(b.dc.Reference()).(*simulator.Datacenter)
+	folder := b.sctx.Map.Get(dc.NetworkFolder).(*simulator.Folder)
+	var ref types.ManagedObjectReference
+	b.sctx.WithLock(folder, func() {
+		for _, r := range folder.ChildEntity {
+			if n, ok := b.sctx.Map.Get(r).(*mo.Network); ok && n.Name == name {
+				ref = r
+			}
+		}
+		if ref.Value != "" {
+			simulator.RemoveReference(&folder.ChildEntity, ref)
+		}
+	})
+	if ref.Value == "" {
+		return
+	}
+	b.sctx.WithLock(dc, func() { simulator.RemoveReference(&dc.Network, ref) })
+	b.sctx.Map.Remove(b.sctx, ref)
+}
+
+// ---------------------------------------------------------------------------
+// config.network from the Network model
+
+// hostNetworkInfo builds a host's config.network as ESXi reports it, from
+// the Network's live state (NIC link, VM ports) and the host's topology.
+func hostNetworkInfo(n *Network, hc *HostConfig) (*types.HostNetworkInfo, error) {
+	ports, err := n.Ports(hc.Name)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.hostBy[hc.Name]
+	if h == nil {
+		return nil, fmt.Errorf("lab: unknown host %q", hc.Name)
+	}
+	info := &types.HostNetworkInfo{
+		DnsConfig: &types.HostDnsConfig{HostName: hc.Name, DomainName: "lab", VirtualNicDevice: "vmk0"},
+	}
+	for i, nic := range h.nicOrder {
+		pn := types.PhysicalNic{
+			Key:    "key-vim.host.PhysicalNic-" + nic.name,
+			Device: nic.name,
+			Pci:    fmt.Sprintf("0000:%02x:00.%d", 3+i/2, i%2),
+			Driver: nic.driver,
+			Mac:    nic.mac.String(),
+			Spec:   types.PhysicalNicSpec{Ip: &types.HostIpConfig{}},
+			ValidLinkSpecification: []types.PhysicalNicLinkInfo{
+				{SpeedMb: int32(nic.speed), Duplex: true},
+			},
+			AutoNegotiateSupported:       types.NewBool(true),
+			ResourcePoolSchedulerAllowed: types.NewBool(true),
+		}
+		if nic.up {
+			pn.LinkSpeed = &types.PhysicalNicLinkInfo{SpeedMb: int32(nic.speed), Duplex: true}
+		}
+		info.Pnic = append(info.Pnic, pn)
+	}
+	numPorts := int32(4352)
+	if hc.Version >= "6.7" {
+		numPorts = 4736
+	}
+	for _, vs := range h.vswitches {
+		vsKey := "key-vim.host.VirtualSwitch-" + vs.name
+		var uplinks, pnicKeys, pgKeys []string
+		for _, u := range vs.uplinks {
+			uplinks = append(uplinks, u.nic.name)
+			pnicKeys = append(pnicKeys, "key-vim.host.PhysicalNic-"+u.nic.name)
+		}
+		notify := true
+		if vs.cfg.Teaming.NotifySwitches != nil {
+			notify = *vs.cfg.Teaming.NotifySwitches
+		}
+		spec := types.HostVirtualSwitchSpec{
+			NumPorts: 128,
+			Policy: fullPolicy(vs.cfg.Promiscuous, teaming{policy: vs.cfg.Teaming.Policy,
+				active: vs.cfg.Teaming.Active, standby: vs.cfg.Teaming.Standby, notify: notify}),
+			Mtu: int32(vs.mtu),
+		}
+		if len(uplinks) > 0 {
+			spec.Bridge = &types.HostVirtualSwitchBondBridge{
+				NicDevice:                   uplinks,
+				Beacon:                      &types.HostVirtualSwitchBeaconConfig{Interval: 1},
+				LinkDiscoveryProtocolConfig: &types.LinkDiscoveryProtocolConfig{Protocol: "cdp", Operation: "listen"},
+			}
+		}
+		// vmk0 sits on "Management Network": ESXi numbers it after the
+		// uplinks and their shadow ports (33554436 with one uplink).
+		var vmk *types.HostVirtualNic
+		var vmkPort types.HostPortGroupPort
+		if pg := vs.portgroups["Management Network"]; pg != nil && hc.Management != "" {
+			id := vs.base + 2 + 2*uint32(len(vs.uplinks))
+			for vs.portByID(id) != nil {
+				id++
+			}
+			mac := ""
+			if len(vs.uplinks) > 0 {
+				mac = vs.uplinks[0].nic.mac.String()
+			} else if len(h.nicOrder) > 0 {
+				mac = h.nicOrder[0].mac.String()
+			}
+			portKey := fmt.Sprintf("key-vim.host.PortGroup.Port-%d", id)
+			vmk = &types.HostVirtualNic{
+				Device:    "vmk0",
+				Key:       "key-vim.host.VirtualNic-vmk0",
+				Portgroup: pg.name,
+				Port:      portKey,
+				Spec: types.HostVirtualNicSpec{
+					Ip:                  &types.HostIpConfig{IpAddress: hc.Management, SubnetMask: "255.255.255.0"},
+					Mac:                 mac,
+					Portgroup:           pg.name,
+					Mtu:                 int32(vs.mtu),
+					TsoEnabled:          types.NewBool(true),
+					NetStackInstanceKey: "defaultTcpipStack",
+				},
+			}
+			vmkPort = types.HostPortGroupPort{Key: portKey, Mac: []string{mac}, Type: "host"}
+			info.Vnic = append(info.Vnic, *vmk)
+		}
+		used := 1 + len(vs.uplinks)
+		for _, pg := range vs.pgOrder {
+			pgKey := "key-vim.host.PortGroup-" + pg.name
+			pgKeys = append(pgKeys, pgKey)
+			hp := types.HostPortGroup{
+				Key:            pgKey,
+				Vswitch:        vsKey,
+				Spec:           types.HostPortGroupSpec{Name: pg.name, VlanId: int32(pg.vlan), VswitchName: vs.name, Policy: overridePolicy(pg.cfg)},
+				ComputedPolicy: *fullPolicy(pg.promisc, pg.team),
+			}
+			if vmk != nil && vmk.Portgroup == pg.name {
+				hp.Port = append(hp.Port, vmkPort)
+				used++
+			}
+			for _, p := range ports {
+				if p.VSwitch == vs.name && p.Portgroup == pg.name {
+					hp.Port = append(hp.Port, types.HostPortGroupPort{
+						Key:  fmt.Sprintf("key-vim.host.PortGroup.Port-%d", p.PortID),
+						Mac:  []string{p.MAC},
+						Type: string(types.PortGroupConnecteeTypeVirtualMachine),
+					})
+					used++
+				}
+			}
+			info.Portgroup = append(info.Portgroup, hp)
+		}
+		info.Vswitch = append(info.Vswitch, types.HostVirtualSwitch{
+			Name:              vs.name,
+			Key:               vsKey,
+			NumPorts:          numPorts,
+			NumPortsAvailable: numPorts - int32(used),
+			Mtu:               int32(vs.mtu),
+			Portgroup:         pgKeys,
+			Pnic:              pnicKeys,
+			Spec:              spec,
+		})
+	}
+	return info, nil
+}
+
+// fullPolicy is a complete network policy (a vSwitch's, or a portgroup's
+// computed one). Reverse policy is always on: ESXi applies the teaming
+// policy to inbound frames (fixed since API 5.1).
+func fullPolicy(promisc bool, t teaming) *types.HostNetworkPolicy {
+	return &types.HostNetworkPolicy{
+		Security: &types.HostNetworkSecurityPolicy{
+			AllowPromiscuous: types.NewBool(promisc),
+			MacChanges:       types.NewBool(true),
+			ForgedTransmits:  types.NewBool(true),
+		},
+		NicTeaming: &types.HostNicTeamingPolicy{
+			Policy:         vsphereTeamingPolicy[t.policy],
+			ReversePolicy:  types.NewBool(true),
+			NotifySwitches: types.NewBool(t.notify),
+			RollingOrder:   types.NewBool(false),
+			FailureCriteria: &types.HostNicFailureCriteria{
+				CheckSpeed:        "minimum",
+				Speed:             10,
+				CheckDuplex:       types.NewBool(false),
+				FullDuplex:        types.NewBool(false),
+				CheckErrorPercent: types.NewBool(false),
+				CheckBeacon:       types.NewBool(false),
+			},
+			NicOrder: &types.HostNicOrderPolicy{ActiveNic: slices.Clone(t.active), StandbyNic: slices.Clone(t.standby)},
+		},
+		OffloadPolicy: &types.HostNetOffloadCapabilities{
+			CsumOffload:     types.NewBool(true),
+			TcpSegmentation: types.NewBool(true),
+			ZeroCopyXmit:    types.NewBool(true),
+		},
+		ShapingPolicy: &types.HostNetworkTrafficShapingPolicy{Enabled: types.NewBool(false)},
+	}
+}
+
+// overridePolicy is a portgroup's spec.policy: only what the portgroup
+// sets itself, the rest nil (inherited from the vSwitch), as ESXi reports
+// a portgroup without overrides.
+func overridePolicy(pc *PortgroupConfig) types.HostNetworkPolicy {
+	p := types.HostNetworkPolicy{
+		Security:      &types.HostNetworkSecurityPolicy{},
+		NicTeaming:    &types.HostNicTeamingPolicy{FailureCriteria: &types.HostNicFailureCriteria{}},
+		OffloadPolicy: &types.HostNetOffloadCapabilities{},
+		ShapingPolicy: &types.HostNetworkTrafficShapingPolicy{},
+	}
+	if pc.Promiscuous != nil {
+		p.Security.AllowPromiscuous = types.NewBool(*pc.Promiscuous)
+	}
+	if pc.Teaming.Policy != "" {
+		p.NicTeaming.Policy = vsphereTeamingPolicy[pc.Teaming.Policy]
+	}
+	if pc.Teaming.NotifySwitches != nil {
+		p.NicTeaming.NotifySwitches = types.NewBool(*pc.Teaming.NotifySwitches)
+	}
+	if len(pc.Teaming.Active) > 0 || len(pc.Teaming.Standby) > 0 {
+		p.NicTeaming.NicOrder = &types.HostNicOrderPolicy{ActiveNic: slices.Clone(pc.Teaming.Active), StandbyNic: slices.Clone(pc.Teaming.Standby)}
+	}
+	return p
+}
