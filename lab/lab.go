@@ -35,12 +35,17 @@ type Options struct {
 	Logger *slog.Logger
 	// NoTraffic skips the topology's background traffic.
 	NoTraffic bool
+	// VCenter also serves the inventory through vcsim (see StartVCenter),
+	// with the same root password.
+	VCenter bool
 }
 
 // Lab is a running emulated lab: the network model and one SSH server per
 // ESXi host on 127.0.0.1.
 type Lab struct {
-	Net      *Network
+	Net *Network
+	// VCenter is the lab's vCenter when Options.VCenter was set.
+	VCenter  *VCenter
 	cfg      *Config
 	hosts    []*labHost
 	stateDir string
@@ -144,6 +149,12 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab: host %s: ssh: %w", hc.Name, err)
 		}
 		l.hosts = append(l.hosts, h)
+	}
+	if opts.VCenter {
+		if l.VCenter, err = StartVCenter(n, cfg, VCenterOptions{Password: l.password}); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	if !opts.NoTraffic {
 		for _, t := range cfg.Traffic {
@@ -342,6 +353,9 @@ func (l *Lab) ChangeHostKey(host string) error {
 func (l *Lab) Close() error {
 	l.close.Do(func() {
 		var errs []error
+		if l.VCenter != nil {
+			l.VCenter.Close()
+		}
 		for _, h := range l.hosts {
 			errs = append(errs, h.srv.Close(), h.sh.Close())
 		}

@@ -83,7 +83,7 @@ func runLabServe(ctx context.Context, e *env, args []string) error {
 		}
 		*state = defaultStateDir(e, name)
 	}
-	l, err := lab.Start(ctx, cfg, lab.Options{StateDir: *state})
+	l, err := lab.Start(ctx, cfg, lab.Options{StateDir: *state, VCenter: true})
 	if err != nil {
 		return err
 	}
@@ -102,6 +102,16 @@ func runLabServe(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(w, "\nPassword for %s (keyboard-interactive, as on ESXi): %s\n", hosts[0].User, hosts[0].Password)
 	fmt.Fprintf(w, "  source: %s\n", l.PasswordSource())
 	fmt.Fprintf(w, "Known hosts file: %s\n", kh)
+	if vc := l.VCenter; vc != nil {
+		fmt.Fprintf(w, "\nvCenter (govmomi vcsim) with the same hosts, vSwitches, portgroups and VMs:\n")
+		fmt.Fprintf(w, "  export GOVC_URL=%s GOVC_USERNAME=%s GOVC_PASSWORD=%s\n", vc.URL(), vc.Username(), vc.Password())
+		fmt.Fprintf(w, "  export GOVC_TLS_KNOWN_HOSTS=%s   # thumbprint %s\n", filepath.Join(*state, "govc_known_hosts"), vc.Thumbprint())
+		fmt.Fprintf(w, "  (or GOVC_TLS_CA_CERTS=%s)\n", vc.CertificateFile())
+		tp := vc.URL().Host + " " + vc.Thumbprint() + "\n"
+		if err := os.WriteFile(filepath.Join(*state, "govc_known_hosts"), []byte(tp), 0o600); err != nil {
+			return fmt.Errorf("lab: write govc known hosts: %w", err)
+		}
+	}
 	if len(cfg.Traffic) > 0 {
 		fmt.Fprintln(w, "\nBackground traffic:")
 		for _, t := range cfg.Traffic {

@@ -89,7 +89,7 @@ func TestLabServe(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	text := out.String()
-	for _, want := range []string{"esx01", "esx02", "host key SHA256:", "Password for root", "known_hosts", "pktcap-uw --uplink vmnic2"} {
+	for _, want := range []string{"esx01", "esx02", "host key SHA256:", "Password for root", "known_hosts", "pktcap-uw --uplink vmnic2", "GOVC_URL=https://127.0.0.1:", "GOVC_TLS_KNOWN_HOSTS="} {
 		if !strings.Contains(text, want) {
 			t.Errorf("lab serve output lacks %q:\n%s", want, text)
 		}
