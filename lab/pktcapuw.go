@@ -244,10 +244,7 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 	case o.Outfile == "":
 		cw := pktcap.NewConsoleWriter(out, st)
 		emit = func(c Captured, label string, seq int) error {
-			data := c.Data
-			if snap > 0 && len(data) > snap {
-				data = data[:snap]
-			}
+			data := truncate(c.Data, snap)
 			return cw.WriteFrame(h.consoleFrame(c, label, seq, data))
 		}
 	case o.NG:
@@ -261,10 +258,7 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 			return 1
 		}
 		emit = func(c Captured, label string, _ int) error {
-			data := c.Data
-			if snap > 0 && len(data) > snap {
-				data = data[:snap]
-			}
+			data := truncate(c.Data, snap)
 			if err := ng.WritePacket(indexOfLabel(sels, label), c.Time, data, len(c.Data)); err != nil {
 				return err
 			}
@@ -277,10 +271,7 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 			return 141 // the header could not be written: the reader is gone
 		}
 		emit = func(c Captured, _ string, _ int) error {
-			data := c.Data
-			if snap > 0 && len(data) > snap {
-				data = data[:snap]
-			}
+			data := truncate(c.Data, snap)
 			if err := pw.WritePacket(c.Time, data, len(c.Data)); err != nil {
 				return err
 			}
@@ -359,6 +350,14 @@ loop:
 		return 141 // killed by SIGPIPE, as a real process writing to a closed pipe
 	}
 	return 0
+}
+
+// truncate applies a snap length (0: whole frame).
+func truncate(data []byte, snap int) []byte {
+	if snap > 0 && len(data) > snap {
+		return data[:snap]
+	}
+	return data
 }
 
 func indexOfLabel(sels []tapSel, label string) int {
