@@ -1,0 +1,668 @@
+package correlate
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/capturectl/capturectl/pktcap"
+)
+
+// Point is one capture point of a capture.
+type Point struct {
+	// Name identifies the point, e.g. "esx02/vmnic2/rx".
+	Name string
+	// Stage is where the point sits on the frame's path.
+	Stage pktcap.Stage
+	// Uplink names the physical NIC of an uplink point (vmnicN).
+	Uplink string
+	// Start and Stop bound the time the point was capturing. A zero Start
+	// means from its first observation; a zero Stop means until Close.
+	Start, Stop time.Time
+	// Dropped is the number of frames pktcap-uw reported dropped.
+	Dropped uint64
+}
+
+// Port is the traced VM port.
+type Port struct {
+	Name        string
+	MAC         net.HardwareAddr
+	VLAN        int
+	Promiscuous bool
+	// Policy is the effective teaming policy: srcport, srcmac, explicit,
+	// loadbased (reverse teaming applies) or iphash (it is not assumed).
+	Policy string
+	// TeamUplink is the port's team uplink at the start (as discovered).
+	TeamUplink string
+}
+
+// Config configures a Correlator.
+type Config struct {
+	Points []Point
+	Port   Port
+	// Window groups sightings of the same bytes into one frame instance
+	// (default 5 ms); the same bytes later are a new instance.
+	Window time.Duration
+	// KeyLen bytes of each untagged frame form its key (DefaultKeyLen).
+	KeyLen int
+	// Examples kept per flow and verdict (default 3).
+	Examples int
+	// OnInstance, when set, is called with every judged instance as soon as
+	// it is judged (verdicts that depend on a point's drop count may still
+	// turn inconclusive at Close, when drop counts are known).
+	OnInstance func(*Instance)
+}
+
+// Correlator matches observations across capture points and judges each
+// frame instance. Feed it observations in time order (Merger does that for
+// live streams); it keeps only the instances of the last window in memory.
+type Correlator struct {
+	cfg      Config
+	seed     maphash.Seed
+	pending  map[frameKey]*Instance
+	queue    []*Instance // pending, by first sighting
+	qhead    int
+	free     []*Instance
+	now      time.Time
+	flows    map[FlowKey]*Flow
+	order    []*Flow
+	stats    []PointStats
+	timeline []TeamUplinkChange
+	egress   map[string]int
+	ingress  map[string]int
+	closed   bool
+	byStage  map[pktcap.Stage][]int
+	uplinkOf map[string]int
+}
+
+// TeamUplinkChange records the traced port's team uplink from a time on.
+type TeamUplinkChange struct {
+	At     time.Time
+	Uplink string
+	Source string // "discovery", "esxcli", ...
+}
+
+// New validates cfg and returns a Correlator.
+func New(cfg Config) (*Correlator, error) {
+	if len(cfg.Points) == 0 {
+		return nil, errors.New("correlate: no capture points")
+	}
+	if len(cfg.Points) > 64 {
+		return nil, fmt.Errorf("correlate: %d capture points; at most 64", len(cfg.Points))
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 5 * time.Millisecond
+	}
+	if cfg.KeyLen <= 0 {
+		cfg.KeyLen = DefaultKeyLen
+	}
+	if cfg.Examples <= 0 {
+		cfg.Examples = 3
+	}
+	c := &Correlator{cfg: cfg, seed: maphash.MakeSeed(), pending: map[frameKey]*Instance{}, flows: map[FlowKey]*Flow{},
+		stats: make([]PointStats, len(cfg.Points)), egress: map[string]int{}, ingress: map[string]int{},
+		byStage: map[pktcap.Stage][]int{}, uplinkOf: map[string]int{}}
+	for i, p := range cfg.Points {
+		if p.Name == "" {
+			return nil, fmt.Errorf("correlate: point %d has no name", i)
+		}
+		c.stats[i] = PointStats{Name: p.Name, Stage: p.Stage, Uplink: p.Uplink}
+		c.byStage[p.Stage] = append(c.byStage[p.Stage], i)
+		if p.Stage == pktcap.StageUplinkRx {
+			if p.Uplink == "" {
+				return nil, fmt.Errorf("correlate: uplink point %s names no uplink", p.Name)
+			}
+			c.uplinkOf[p.Uplink] = i
+		}
+	}
+	if cfg.Port.TeamUplink != "" {
+		c.timeline = []TeamUplinkChange{{Uplink: cfg.Port.TeamUplink, Source: "discovery"}}
+	}
+	return c, nil
+}
+
+// SetTeamUplink records that the traced port's team uplink is uplink from
+// time at on (a later discovery, or a change the lab made).
+func (c *Correlator) SetTeamUplink(at time.Time, uplink, source string) {
+	if n := len(c.timeline); n > 0 && c.timeline[n-1].Uplink == uplink {
+		return
+	}
+	c.timeline = append(c.timeline, TeamUplinkChange{At: at, Uplink: uplink, Source: source})
+}
+
+// SetStart and SetStop record a point's live interval; SetDropped its drop
+// count. Call SetStop as soon as a point stops (early stops included).
+func (c *Correlator) SetStart(point int, t time.Time) { c.cfg.Points[point].Start = t }
+func (c *Correlator) SetStop(point int, t time.Time)  { c.cfg.Points[point].Stop = t }
+func (c *Correlator) SetDropped(point int, n uint64)  { c.cfg.Points[point].Dropped = n }
+
+func (c *Correlator) teamUplinkAt(t time.Time) string {
+	team := ""
+	for _, ch := range c.timeline {
+		if ch.At.After(t) {
+			break
+		}
+		team = ch.Uplink
+	}
+	return team
+}
+
+// Add takes one observation. Observations must come in time order; one
+// older than the last is treated as happening at the last time.
+func (c *Correlator) Add(o pktcap.Observation) {
+	if o.Point < 0 || o.Point >= len(c.stats) || c.closed {
+		return
+	}
+	t := o.Time
+	if t.Before(c.now) {
+		t = c.now
+	}
+	c.now = t
+	c.expire(t)
+	st := &c.stats[o.Point]
+	st.Observations++
+	if st.First.IsZero() {
+		st.First = t
+	}
+	st.Last = t
+	k := keyOf(c.seed, o.Data, o.OrigLen, c.cfg.KeyLen)
+	inst := c.pending[k]
+	if inst == nil {
+		inst = c.newInstance(k, t, o.Data)
+		c.pending[k] = inst
+		c.queue = append(c.queue, inst)
+	} else if inst.counts[o.Point] > 0 {
+		st.Duplicates++
+	}
+	inst.counts[o.Point]++
+	inst.Last = t
+	if len(inst.Sightings) < maxSightings {
+		inst.Sightings = append(inst.Sightings, Sighting{Point: o.Point, Time: t})
+	}
+}
+
+const maxSightings = 16
+
+func (c *Correlator) newInstance(k frameKey, t time.Time, data []byte) *Instance {
+	var inst *Instance
+	if n := len(c.free); n > 0 {
+		inst = c.free[n-1]
+		c.free = c.free[:n-1]
+		counts, s := inst.counts, inst.Sightings[:0]
+		clear(counts)
+		*inst = Instance{counts: counts, Sightings: s}
+	} else {
+		inst = &Instance{counts: make([]uint16, len(c.cfg.Points))}
+		inst.Sightings = inst.inline[:0]
+	}
+	inst.key, inst.First, inst.Last = k, t, t
+	inst.hdrLen = copy(inst.hdr[:], data)
+	return inst
+}
+
+// expire judges the instances whose window ended before t.
+func (c *Correlator) expire(t time.Time) {
+	limit := t.Add(-c.cfg.Window)
+	for c.qhead < len(c.queue) {
+		inst := c.queue[c.qhead]
+		if !inst.First.Before(limit) {
+			break
+		}
+		c.queue[c.qhead] = nil
+		c.qhead++
+		c.finish(inst)
+	}
+	if c.qhead > 1024 && c.qhead*2 > len(c.queue) {
+		n := copy(c.queue, c.queue[c.qhead:])
+		clear(c.queue[n:])
+		c.queue = c.queue[:n]
+		c.qhead = 0
+	}
+}
+
+func (c *Correlator) finish(inst *Instance) {
+	delete(c.pending, inst.key)
+	c.judge(inst)
+	fk := flowOf(inst.hdr[:inst.hdrLen])
+	f := c.flows[fk]
+	if f == nil {
+		f = &Flow{Key: fk, First: inst.First}
+		c.flows[fk] = f
+		c.order = append(c.order, f)
+	}
+	f.Last = inst.Last
+	f.add(inst, c)
+	if c.cfg.OnInstance != nil {
+		c.cfg.OnInstance(inst)
+	}
+	c.free = append(c.free, inst)
+}
+
+// Close judges what is pending, applies the points' drop counts, and
+// returns the result. The Correlator cannot be used afterwards.
+func (c *Correlator) Close() *Result {
+	if !c.closed {
+		for c.qhead < len(c.queue) {
+			inst := c.queue[c.qhead]
+			c.qhead++
+			c.finish(inst)
+		}
+		c.closed = true
+	}
+	var dropMask uint64
+	for i, p := range c.cfg.Points {
+		c.stats[i].Start, c.stats[i].Stop, c.stats[i].Dropped = p.Start, p.Stop, p.Dropped
+		if p.Dropped > 0 {
+			dropMask |= 1 << i
+		}
+	}
+	r := &Result{Port: c.cfg.Port, Points: c.stats, TeamUplinks: c.timeline, Window: c.cfg.Window}
+	r.CommonStart, r.CommonStop = c.commonWindow()
+	for _, f := range c.order {
+		f.settle(dropMask, c)
+		for v, n := range f.Counts {
+			r.Totals[v] += n
+		}
+		r.Flows = append(r.Flows, f)
+	}
+	r.TeamUplinkCheck = c.teamCheck()
+	return r
+}
+
+func (c *Correlator) commonWindow() (start, stop time.Time) {
+	for _, p := range c.cfg.Points {
+		if p.Start.After(start) {
+			start = p.Start
+		}
+		if !p.Stop.IsZero() && (stop.IsZero() || p.Stop.Before(stop)) {
+			stop = p.Stop
+		}
+	}
+	return start, stop
+}
+
+// teamCheck compares the reported team uplink with what the frames show.
+func (c *Correlator) teamCheck() TeamUplinkCheck {
+	tc := TeamUplinkCheck{Egress: c.egress, IngressOnlyDelivered: c.ingress}
+	if len(c.timeline) > 0 {
+		tc.Reported = c.timeline[len(c.timeline)-1].Uplink
+	}
+	best, n := "", 0
+	for u, k := range c.egress {
+		if k > n || (k == n && u < best) {
+			best, n = u, k
+		}
+	}
+	tc.Inferred = best
+	if best != "" && tc.Reported != "" && best != tc.Reported && len(c.timeline) == 1 {
+		tc.Disagree = true
+		tc.Detail = fmt.Sprintf("the port transmits on %s but discovery reported team uplink %s", best, tc.Reported)
+	}
+	for u := range c.ingress {
+		if u != tc.Reported && tc.Reported != "" {
+			tc.Disagree = true
+			if tc.Detail == "" {
+				tc.Detail = fmt.Sprintf("frames that arrived only on %s were delivered, so %s acted as the team uplink, not %s", u, u, tc.Reported)
+			}
+		}
+	}
+	return tc
+}
+
+// uplinksOf lists the uplink points that saw an instance, in point order.
+func (c *Correlator) arrivals(inst *Instance) []string {
+	var out []string
+	for _, i := range c.byStage[pktcap.StageUplinkRx] {
+		if inst.counts[i] > 0 {
+			out = append(out, c.cfg.Points[i].Uplink)
+		}
+	}
+	return out
+}
+
+func (c *Correlator) sum(inst *Instance, s pktcap.Stage) (n int) {
+	for _, i := range c.byStage[s] {
+		n += int(inst.counts[i])
+	}
+	return n
+}
+
+func (c *Correlator) stageMask(s pktcap.Stage) (m uint64) {
+	for _, i := range c.byStage[s] {
+		m |= 1 << i
+	}
+	return m
+}
+
+// notLive names a point that was not capturing during the instance.
+func (c *Correlator) notLive(inst *Instance) string {
+	for _, p := range c.cfg.Points {
+		switch {
+		case !p.Start.IsZero() && inst.First.Before(p.Start):
+			return fmt.Sprintf("%s was not capturing yet (it started %v later)", p.Name, p.Start.Sub(inst.First).Round(time.Microsecond))
+		case !p.Stop.IsZero() && inst.Last.After(p.Stop):
+			return fmt.Sprintf("%s had stopped capturing (%v earlier)", p.Name, inst.Last.Sub(p.Stop).Round(time.Microsecond))
+		}
+	}
+	return ""
+}
+
+// judge gives an instance its verdict; see DESIGN.md §6.
+func (c *Correlator) judge(inst *Instance) {
+	inst.Team = c.teamUplinkAt(inst.First)
+	inst.PortOutput = c.sum(inst, pktcap.StagePortOutput)
+	inst.VnicRx = c.sum(inst, pktcap.StageVnicRx)
+	inst.Arrivals = c.arrivals(inst)
+	tx := c.sum(inst, pktcap.StageVnicTx) + c.sum(inst, pktcap.StagePortInput) + c.sum(inst, pktcap.StageUplinkTx)
+	if why := c.notLive(inst); why != "" {
+		inst.Verdict, inst.why = Inconclusive, why
+		return
+	}
+	uplinkPoints := len(c.byStage[pktcap.StageUplinkRx]) > 0
+	havePO := len(c.byStage[pktcap.StagePortOutput]) > 0
+	haveRx := len(c.byStage[pktcap.StageVnicRx]) > 0
+	allUplinks := c.stageMask(pktcap.StageUplinkRx)
+	rxMask := c.stageMask(pktcap.StageVnicRx)
+	reverse := c.cfg.Port.Policy != "iphash"
+	P, R := inst.PortOutput, inst.VnicRx
+	fromTeam := 0
+	if i, ok := c.uplinkOf[inst.Team]; ok {
+		fromTeam = int(inst.counts[i])
+	}
+	switch {
+	case P == 0 && R == 0 && tx > 0:
+		inst.Verdict = Transmitted
+		for _, i := range c.byStage[pktcap.StageUplinkTx] {
+			if inst.counts[i] > 0 && c.cfg.Points[i].Uplink != "" {
+				c.egress[c.cfg.Points[i].Uplink]++
+			}
+		}
+	case P == 0 && R == 0:
+		if !havePO {
+			inst.Verdict, inst.why = Inconclusive, "seen only on uplinks, and PortOutput was not captured"
+			return
+		}
+		inst.Verdict, inst.mask = NotForwarded, c.stageMask(pktcap.StagePortOutput)
+	case R > 0 && P == 0 && havePO:
+		inst.Verdict, inst.why = Inconclusive, "seen at VnicRx but not at PortOutput"
+	case R > P && havePO:
+		inst.Verdict, inst.why = Inconclusive, fmt.Sprintf("%d copies at VnicRx but %d at PortOutput", R, P)
+	case !haveRx:
+		inst.Verdict, inst.why = Inconclusive, "VnicRx was not captured"
+	case len(inst.Arrivals) == 0 && uplinkPoints:
+		// Not from the physical network: another port of the vSwitch sent it.
+		if R == 0 {
+			inst.Verdict, inst.mask = DroppedAfterPortOutput, rxMask|allUplinks
+		} else {
+			inst.Verdict, inst.mask = Local, allUplinks
+		}
+	case len(inst.Arrivals) == 0:
+		// No uplink captures: the arrival uplink is unknown.
+		switch {
+		case R == 0:
+			inst.Verdict, inst.why = Inconclusive, "not delivered; without uplink captures reverse teaming cannot be told from other drops"
+		case R < P:
+			inst.Verdict, inst.mask = DeliveredDupsRemoved, rxMask
+		default:
+			inst.Verdict = Delivered
+		}
+	case R == 0:
+		if reverse && inst.Team != "" && fromTeam == 0 {
+			inst.Verdict, inst.mask = FilteredReverseTeaming, rxMask|allUplinks
+		} else {
+			inst.Verdict, inst.mask = DroppedAfterPortOutput, rxMask
+		}
+	case R < P:
+		if reverse && fromTeam > 0 && len(inst.Arrivals) > 1 {
+			inst.Verdict, inst.mask = DeliveredDupsRemoved, rxMask
+		} else {
+			inst.Verdict, inst.mask = Delivered, rxMask
+			inst.why = fmt.Sprintf("%d of %d copies at PortOutput reached VnicRx; the others were dropped, not by reverse teaming", R, P)
+		}
+	default:
+		inst.Verdict = Delivered
+		if reverse && inst.Team != "" && fromTeam == 0 && len(inst.Arrivals) == 1 {
+			c.ingress[inst.Arrivals[0]]++
+			inst.why = fmt.Sprintf("arrived only on %s, not on the reported team uplink %s: the port's team uplink is %s at this time",
+				inst.Arrivals[0], inst.Team, inst.Arrivals[0])
+		}
+	}
+}
+
+// Instance is one frame instance: the sightings of the same bytes within
+// the window, and the verdict for the traced port.
+type Instance struct {
+	First, Last time.Time
+	Sightings   []Sighting // at most 16, in time order
+	Arrivals    []string   // uplinks it arrived on
+	Team        string     // the port's team uplink at First
+	PortOutput  int        // copies at PortOutput
+	VnicRx      int        // copies at VnicRx
+	Verdict     Verdict
+
+	why    string
+	mask   uint64 // points whose drops make this verdict inconclusive
+	key    frameKey
+	counts []uint16
+	hdr    [96]byte
+	hdrLen int
+	inline [4]Sighting
+}
+
+// Sighting is one observation of an instance.
+type Sighting struct {
+	Point int
+	Time  time.Time
+}
+
+// Flow returns the instance's flow key.
+func (i *Instance) Flow() FlowKey { return flowOf(i.hdr[:i.hdrLen]) }
+
+// Reason explains the verdict in one line.
+func (i *Instance) Reason() string {
+	if i.why != "" && (i.Verdict == Inconclusive || i.Verdict == Delivered) {
+		return i.why
+	}
+	arr := strings.Join(i.Arrivals, " and ")
+	switch i.Verdict {
+	case Delivered:
+		if arr == "" {
+			return "delivered"
+		}
+		return "arrived on " + arr + ", delivered"
+	case DeliveredDupsRemoved:
+		var others []string
+		for _, a := range i.Arrivals {
+			if a != i.Team {
+				others = append(others, a)
+			}
+		}
+		if len(others) == 0 {
+			return fmt.Sprintf("%d copies at PortOutput, %d at VnicRx (uplinks not captured)", i.PortOutput, i.VnicRx)
+		}
+		return fmt.Sprintf("arrived on %s; the copy from %s (not the team uplink %s) was dropped by reverse teaming", arr, strings.Join(others, " and "), i.Team)
+	case FilteredReverseTeaming:
+		return fmt.Sprintf("filtered by reverse teaming: arrived on %s, team uplink is %s", arr, i.Team)
+	case NotForwarded:
+		return "arrived on " + arr + "; not forwarded to this port"
+	case DroppedAfterPortOutput:
+		if arr == "" {
+			return "from a local port; reached PortOutput but not VnicRx"
+		}
+		return fmt.Sprintf("arrived on %s (team uplink %s); reached PortOutput but not VnicRx", arr, i.Team)
+	case Local:
+		return "from another port on this vSwitch (no uplink saw it)"
+	case Transmitted:
+		return "sent by this port"
+	}
+	return i.why
+}
+
+// Verdict says where a frame instance stopped for the traced port.
+type Verdict int
+
+// Verdicts (DESIGN.md §6).
+const (
+	Delivered Verdict = iota
+	DeliveredDupsRemoved
+	FilteredReverseTeaming
+	NotForwarded
+	DroppedAfterPortOutput
+	Local
+	Transmitted
+	Inconclusive
+	numVerdicts
+)
+
+var verdictNames = [...]string{
+	"delivered", "delivered, duplicates removed by reverse teaming", "filtered by reverse teaming",
+	"not forwarded to this port", "dropped after PortOutput (not reverse teaming)", "local", "transmitted by this port", "inconclusive",
+}
+
+var verdictIDs = [...]string{"delivered", "delivered_dups_removed", "filtered_reverse_teaming", "not_forwarded",
+	"dropped_after_portoutput", "local", "transmitted", "inconclusive"}
+
+func (v Verdict) String() string {
+	if v >= 0 && v < numVerdicts {
+		return verdictNames[v]
+	}
+	return fmt.Sprintf("Verdict(%d)", int(v))
+}
+
+// ID is the verdict's stable machine name (JSON).
+func (v Verdict) ID() string {
+	if v >= 0 && v < numVerdicts {
+		return verdictIDs[v]
+	}
+	return "unknown"
+}
+
+// Verdicts lists every verdict in order.
+func Verdicts() []Verdict {
+	out := make([]Verdict, numVerdicts)
+	for i := range out {
+		out[i] = Verdict(i)
+	}
+	return out
+}
+
+// Example is a judged instance kept for the report.
+type Example struct {
+	First     time.Time
+	Verdict   Verdict
+	Reason    string
+	Sightings []Sighting
+	mask      uint64
+}
+
+// Flow is the frames of one flow key and their verdict counts.
+type Flow struct {
+	Key         FlowKey
+	First, Last time.Time
+	Counts      [numVerdicts]int
+	Examples    []Example
+
+	masked map[maskedKey]int
+}
+
+type maskedKey struct {
+	v    Verdict
+	mask uint64
+}
+
+func (f *Flow) add(inst *Instance, c *Correlator) {
+	if inst.mask != 0 {
+		if f.masked == nil {
+			f.masked = map[maskedKey]int{}
+		}
+		f.masked[maskedKey{inst.Verdict, inst.mask}]++
+	} else {
+		f.Counts[inst.Verdict]++
+	}
+	n := 0
+	for _, e := range f.Examples {
+		if e.Verdict == inst.Verdict {
+			n++
+		}
+	}
+	if n < c.cfg.Examples {
+		f.Examples = append(f.Examples, Example{First: inst.First, Verdict: inst.Verdict, Reason: inst.Reason(),
+			Sightings: slices.Clone(inst.Sightings), mask: inst.mask})
+	}
+}
+
+// settle folds the drop-dependent counts in: a verdict that relies on a
+// point that dropped frames becomes inconclusive.
+func (f *Flow) settle(dropped uint64, c *Correlator) {
+	for k, n := range f.masked {
+		if k.mask&dropped != 0 {
+			f.Counts[Inconclusive] += n
+		} else {
+			f.Counts[k.v] += n
+		}
+	}
+	f.masked = nil
+	for i := range f.Examples {
+		e := &f.Examples[i]
+		if e.mask&dropped != 0 {
+			e.Reason = fmt.Sprintf("would be %q, but %s", e.Verdict, c.dropText(e.mask&dropped))
+			e.Verdict = Inconclusive
+		}
+	}
+}
+
+func (c *Correlator) dropText(mask uint64) string {
+	var parts []string
+	for i, p := range c.cfg.Points {
+		if mask&(1<<i) != 0 {
+			parts = append(parts, fmt.Sprintf("%s dropped %d frames", p.Name, p.Dropped))
+		}
+	}
+	return "capture dropped packets: " + strings.Join(parts, ", ")
+}
+
+// PointStats is what one capture point saw.
+type PointStats struct {
+	Name         string
+	Stage        pktcap.Stage
+	Uplink       string
+	Observations int
+	// Duplicates counts observations whose bytes this point had already
+	// seen within the window (the extra copies at PortOutput).
+	Duplicates  int
+	First, Last time.Time
+	Start, Stop time.Time
+	Dropped     uint64
+}
+
+// TeamUplinkCheck compares the reported team uplink with the frames.
+type TeamUplinkCheck struct {
+	Reported string
+	// Inferred is the uplink the port's own frames left by (UplinkSnd).
+	Inferred string
+	Egress   map[string]int
+	// IngressOnlyDelivered counts delivered frames that arrived only on a
+	// non-team uplink, per uplink.
+	IngressOnlyDelivered map[string]int
+	Disagree             bool
+	Detail               string
+}
+
+// Result is the outcome of a correlation.
+type Result struct {
+	Port                    Port
+	Points                  []PointStats
+	Flows                   []*Flow
+	Totals                  [numVerdicts]int
+	TeamUplinks             []TeamUplinkChange
+	TeamUplinkCheck         TeamUplinkCheck
+	CommonStart, CommonStop time.Time
+	Window                  time.Duration
+}
+
+// Filtered reports whether any frame was filtered by reverse teaming.
+func (r *Result) Filtered() bool { return r.Totals[FilteredReverseTeaming] > 0 }

@@ -1,0 +1,137 @@
+package correlate
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+	"net"
+	"net/netip"
+)
+
+// DefaultKeyLen is how many bytes of a frame (after removing VLAN tags) the
+// key covers: enough for every header and the start of the payload, and a
+// constant cost per frame whatever the frame size.
+const DefaultKeyLen = 256
+
+// frameKey identifies a frame's bytes across capture points: a hash of the
+// frame with 802.1Q/802.1ad tags removed (uplink and PortOutput points may
+// carry the tag, VnicRx never does), over at most keyLen bytes, plus the
+// untagged wire length.
+type frameKey struct {
+	hash uint64
+	len  int32
+}
+
+// untag returns the frame's header before the tags, the rest after them,
+// and the number of tag bytes removed.
+func untag(b []byte) (head, rest []byte, tagBytes int) {
+	if len(b) < 14 {
+		return b, nil, 0
+	}
+	off := 12
+	for off+4 <= len(b)-2 {
+		et := binary.BigEndian.Uint16(b[off:])
+		if et != 0x8100 && et != 0x88a8 && et != 0x9100 {
+			break
+		}
+		off += 4
+	}
+	return b[:12], b[off:], off - 12
+}
+
+func keyOf(seed maphash.Seed, data []byte, origLen, keyLen int) frameKey {
+	head, rest, tags := untag(data)
+	if n := keyLen - len(head); n >= 0 && len(rest) > n {
+		rest = rest[:n]
+	}
+	var h maphash.Hash
+	h.SetSeed(seed)
+	h.Write(head)
+	h.Write(rest)
+	if origLen < len(data) {
+		origLen = len(data)
+	}
+	return frameKey{hash: h.Sum64(), len: int32(origLen - tags)}
+}
+
+// FlowKey describes the frames of one flow: addresses, ethertype (after
+// any VLAN tags), and for IPv4 the protocol and TCP/UDP ports.
+type FlowKey struct {
+	SrcMAC, DstMAC [6]byte
+	EtherType      uint16
+	SrcIP, DstIP   netip.Addr
+	Proto          uint8
+	SrcPort        uint16
+	DstPort        uint16
+	// ICMPType is the ICMP type for ICMP (8 echo request, 0 echo reply);
+	// it separates requests from replies. -1 otherwise.
+	ICMPType int
+}
+
+func flowOf(data []byte) FlowKey {
+	var k FlowKey
+	k.ICMPType = -1
+	if len(data) < 14 {
+		return k
+	}
+	copy(k.DstMAC[:], data[0:6])
+	copy(k.SrcMAC[:], data[6:12])
+	_, rest, _ := untag(data)
+	if len(rest) < 2 {
+		return k
+	}
+	k.EtherType = binary.BigEndian.Uint16(rest)
+	ip := rest[2:]
+	if k.EtherType != 0x0800 || len(ip) < 20 || ip[0]>>4 != 4 {
+		return k
+	}
+	ihl := int(ip[0]&0x0f) * 4
+	k.Proto = ip[9]
+	k.SrcIP = netip.AddrFrom4([4]byte(ip[12:16]))
+	k.DstIP = netip.AddrFrom4([4]byte(ip[16:20]))
+	if ihl < 20 || len(ip) < ihl+4 || binary.BigEndian.Uint16(ip[6:8])&0x1fff != 0 {
+		return k // fragments after the first carry no ports
+	}
+	l4 := ip[ihl:]
+	switch k.Proto {
+	case 6, 17:
+		k.SrcPort = binary.BigEndian.Uint16(l4[0:])
+		k.DstPort = binary.BigEndian.Uint16(l4[2:])
+	case 1:
+		k.ICMPType = int(l4[0])
+	}
+	return k
+}
+
+var protoNames = map[uint8]string{1: "ICMP", 6: "TCP", 17: "UDP", 47: "GRE", 50: "ESP", 58: "ICMPv6", 112: "VRRP"}
+
+var etherNames = map[uint16]string{0x0806: "ARP", 0x8035: "RARP", 0x86dd: "IPv6", 0x88cc: "LLDP", 0x8809: "LACP"}
+
+// String is a one-line description such as
+// "ICMP echo request 192.168.100.11 > 192.168.100.12" or
+// "ARP 00:50:56:9d:43:42 > ff:ff:ff:ff:ff:ff".
+func (k FlowKey) String() string {
+	if k.SrcIP.IsValid() {
+		p := protoNames[k.Proto]
+		if p == "" {
+			p = fmt.Sprintf("IP proto %d", k.Proto)
+		}
+		switch {
+		case k.Proto == 1 && k.ICMPType == 8:
+			p = "ICMP echo request"
+		case k.Proto == 1 && k.ICMPType == 0:
+			p = "ICMP echo reply"
+		case k.Proto == 1 && k.ICMPType >= 0:
+			p = fmt.Sprintf("ICMP type %d", k.ICMPType)
+		}
+		if k.Proto == 6 || k.Proto == 17 {
+			return fmt.Sprintf("%s %s:%d > %s:%d", p, k.SrcIP, k.SrcPort, k.DstIP, k.DstPort)
+		}
+		return fmt.Sprintf("%s %s > %s", p, k.SrcIP, k.DstIP)
+	}
+	e := etherNames[k.EtherType]
+	if e == "" {
+		e = fmt.Sprintf("ethertype 0x%04x", k.EtherType)
+	}
+	return fmt.Sprintf("%s %s > %s", e, net.HardwareAddr(k.SrcMAC[:]), net.HardwareAddr(k.DstMAC[:]))
+}
