@@ -68,7 +68,7 @@ type Correlator struct {
 	qhead    int
 	free     []*Instance
 	now      time.Time
-	flows    map[FlowKey]*Flow
+	flows    map[flowID]*Flow
 	order    []*Flow
 	stats    []PointStats
 	timeline []TeamUplinkChange
@@ -103,7 +103,7 @@ func New(cfg Config) (*Correlator, error) {
 	if cfg.Examples <= 0 {
 		cfg.Examples = 3
 	}
-	c := &Correlator{cfg: cfg, seed: maphash.MakeSeed(), pending: map[frameKey]*Instance{}, flows: map[FlowKey]*Flow{},
+	c := &Correlator{cfg: cfg, seed: maphash.MakeSeed(), pending: map[frameKey]*Instance{}, flows: map[flowID]*Flow{},
 		stats: make([]PointStats, len(cfg.Points)), egress: map[string]int{}, ingress: map[string]int{},
 		byStage: map[pktcap.Stage][]int{}, uplinkOf: map[string]int{}}
 	for i, p := range cfg.Points {
@@ -230,7 +230,7 @@ func (c *Correlator) finish(inst *Instance) {
 	fk := flowOf(inst.hdr[:inst.hdrLen])
 	f := c.flows[fk]
 	if f == nil {
-		f = &Flow{Key: fk, First: inst.First}
+		f = &Flow{Key: fk.key(), First: inst.First}
 		c.flows[fk] = f
 		c.order = append(c.order, f)
 	}
@@ -261,6 +261,9 @@ func (c *Correlator) Close() *Result {
 		}
 	}
 	r := &Result{Port: c.cfg.Port, Points: c.stats, TeamUplinks: c.timeline, Window: c.cfg.Window}
+	for _, i := range c.byStage[pktcap.StageUplinkRx] {
+		r.Uplinks = append(r.Uplinks, c.cfg.Points[i].Uplink)
+	}
 	r.CommonStart, r.CommonStop = c.commonWindow()
 	for _, f := range c.order {
 		f.settle(dropMask, c)
@@ -460,7 +463,7 @@ type Sighting struct {
 }
 
 // Flow returns the instance's flow key.
-func (i *Instance) Flow() FlowKey { return flowOf(i.hdr[:i.hdrLen]) }
+func (i *Instance) Flow() FlowKey { return flowOf(i.hdr[:i.hdrLen]).key() }
 
 // Reason explains the verdict in one line.
 func (i *Instance) Reason() string {
@@ -565,6 +568,8 @@ type Flow struct {
 	First, Last time.Time
 	Counts      [numVerdicts]int
 	Examples    []Example
+	// Path counts copies along the receive path, for pictures.
+	Path PathCounts
 
 	masked map[maskedKey]int
 }
@@ -575,6 +580,32 @@ type maskedKey struct {
 }
 
 func (f *Flow) add(inst *Instance, c *Correlator) {
+	up := c.byStage[pktcap.StageUplinkRx]
+	if f.Path.Arrived == nil && len(up) > 0 {
+		f.Path.Arrived, f.Path.Delivered, f.Path.Filtered = make([]int, len(up)), make([]int, len(up)), make([]int, len(up))
+	}
+	f.Path.PortOutput += inst.PortOutput
+	f.Path.VnicRx += inst.VnicRx
+	for j, i := range up {
+		n := int(inst.counts[i])
+		if n == 0 {
+			continue
+		}
+		f.Path.Arrived[j] += n
+		team := c.cfg.Points[i].Uplink == inst.Team
+		switch inst.Verdict {
+		case FilteredReverseTeaming:
+			f.Path.Filtered[j] += n
+		case DeliveredDupsRemoved:
+			if team {
+				f.Path.Delivered[j] += n
+			} else {
+				f.Path.Filtered[j] += n
+			}
+		case Delivered, Local:
+			f.Path.Delivered[j] += n
+		}
+	}
 	if inst.mask != 0 {
 		if f.masked == nil {
 			f.masked = map[maskedKey]int{}
@@ -625,6 +656,15 @@ func (c *Correlator) dropText(mask uint64) string {
 	return "capture dropped packets: " + strings.Join(parts, ", ")
 }
 
+// PathCounts counts a flow's copies on the receive path: per uplink (in
+// the order of Result.Uplinks) how many arrived, how many of those were
+// delivered and how many reverse teaming dropped; and the copies at
+// PortOutput and VnicRx.
+type PathCounts struct {
+	Arrived, Delivered, Filtered []int
+	PortOutput, VnicRx           int
+}
+
 // PointStats is what one capture point saw.
 type PointStats struct {
 	Name         string
@@ -654,7 +694,10 @@ type TeamUplinkCheck struct {
 
 // Result is the outcome of a correlation.
 type Result struct {
-	Port                    Port
+	Port Port
+	// Uplinks names the uplink receive points, in point order (the index
+	// of Flow.Path's slices).
+	Uplinks                 []string
 	Points                  []PointStats
 	Flows                   []*Flow
 	Totals                  [numVerdicts]int

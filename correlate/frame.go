@@ -68,37 +68,57 @@ type FlowKey struct {
 	ICMPType int
 }
 
-func flowOf(data []byte) FlowKey {
-	var k FlowKey
-	k.ICMPType = -1
+// flowID is FlowKey in a compact, pointer-free form for map keys.
+type flowID struct {
+	src, dst   [6]byte
+	etherType  uint16
+	sip, dip   [4]byte
+	ip         bool
+	proto      uint8
+	icmp       int16
+	sport, dpt uint16
+}
+
+func (f flowID) key() FlowKey {
+	k := FlowKey{SrcMAC: f.src, DstMAC: f.dst, EtherType: f.etherType, Proto: f.proto, SrcPort: f.sport, DstPort: f.dpt, ICMPType: int(f.icmp)}
+	if f.ip {
+		k.SrcIP, k.DstIP = netip.AddrFrom4(f.sip), netip.AddrFrom4(f.dip)
+	}
+	return k
+}
+
+func flowOf(data []byte) flowID {
+	var k flowID
+	k.icmp = -1
 	if len(data) < 14 {
 		return k
 	}
-	copy(k.DstMAC[:], data[0:6])
-	copy(k.SrcMAC[:], data[6:12])
+	copy(k.dst[:], data[0:6])
+	copy(k.src[:], data[6:12])
 	_, rest, _ := untag(data)
 	if len(rest) < 2 {
 		return k
 	}
-	k.EtherType = binary.BigEndian.Uint16(rest)
+	k.etherType = binary.BigEndian.Uint16(rest)
 	ip := rest[2:]
-	if k.EtherType != 0x0800 || len(ip) < 20 || ip[0]>>4 != 4 {
+	if k.etherType != 0x0800 || len(ip) < 20 || ip[0]>>4 != 4 {
 		return k
 	}
 	ihl := int(ip[0]&0x0f) * 4
-	k.Proto = ip[9]
-	k.SrcIP = netip.AddrFrom4([4]byte(ip[12:16]))
-	k.DstIP = netip.AddrFrom4([4]byte(ip[16:20]))
+	k.ip = true
+	k.proto = ip[9]
+	k.sip = [4]byte(ip[12:16])
+	k.dip = [4]byte(ip[16:20])
 	if ihl < 20 || len(ip) < ihl+4 || binary.BigEndian.Uint16(ip[6:8])&0x1fff != 0 {
 		return k // fragments after the first carry no ports
 	}
 	l4 := ip[ihl:]
-	switch k.Proto {
+	switch k.proto {
 	case 6, 17:
-		k.SrcPort = binary.BigEndian.Uint16(l4[0:])
-		k.DstPort = binary.BigEndian.Uint16(l4[2:])
+		k.sport = binary.BigEndian.Uint16(l4[0:])
+		k.dpt = binary.BigEndian.Uint16(l4[2:])
 	case 1:
-		k.ICMPType = int(l4[0])
+		k.icmp = int16(l4[0])
 	}
 	return k
 }
