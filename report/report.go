@@ -1,0 +1,356 @@
+// Package report renders a correlate.Result for people (a terminal
+// summary, an HTML page with a picture of each flow's path) and for
+// programs (JSON with a versioned schema). It computes no verdicts.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/capturectl/capturectl/correlate"
+)
+
+// Meta is what the report says about the run besides the result.
+type Meta struct {
+	// Title, e.g. "trace of testvm2 on esx02".
+	Title string
+	// Host is the ESXi host of the traced port.
+	Host string
+	// PortID is the traced switch port.
+	PortID uint32
+	// Files lists what was written (pcapng, JSON, HTML) for the reader.
+	Files []string
+}
+
+var policyNames = map[string]string{
+	"srcport": "route based on originating port ID", "srcmac": "route based on source MAC hash",
+	"iphash": "route based on IP hash", "explicit": "explicit failover order", "loadbased": "route based on physical NIC load",
+}
+
+// PolicyName describes a teaming policy in vSphere client words.
+func PolicyName(p string) string {
+	if n := policyNames[p]; n != "" {
+		return n
+	}
+	return p
+}
+
+func portLine(r *correlate.Result, m Meta) string {
+	p := r.Port
+	var parts []string
+	if m.PortID != 0 {
+		parts = append(parts, fmt.Sprintf("port %d", m.PortID))
+	}
+	if len(p.MAC) > 0 {
+		parts = append(parts, p.MAC.String())
+	}
+	if p.VLAN > 0 {
+		parts = append(parts, fmt.Sprintf("VLAN %d", p.VLAN))
+	}
+	if p.Policy != "" {
+		parts = append(parts, PolicyName(p.Policy))
+	}
+	if p.Promiscuous {
+		parts = append(parts, "promiscuous")
+	}
+	if p.TeamUplink != "" {
+		parts = append(parts, "team uplink "+p.TeamUplink)
+	}
+	name := p.Name
+	if name == "" {
+		name = "the traced port"
+	}
+	if m.Host != "" {
+		name += " on " + m.Host
+	}
+	return name + " (" + strings.Join(parts, ", ") + ")"
+}
+
+func countsText(c [8]int) string {
+	var parts []string
+	for _, v := range correlate.Verdicts() {
+		if n := c[v]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, v))
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing judged"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("15:04:05.000000")
+}
+
+// Text writes the terminal summary: the port, the capture points, one line
+// per flow with its verdict counts, then the first examples per verdict.
+func Text(w io.Writer, r *correlate.Result, m Meta) error {
+	b := &strings.Builder{}
+	if m.Title != "" {
+		fmt.Fprintf(b, "%s\n", m.Title)
+	}
+	fmt.Fprintf(b, "Traced: %s\n\n", portLine(r, m))
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "capture point\tframes\tduplicates\tdropped by pktcap-uw\tcapturing")
+	for _, p := range r.Points {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s – %s\n", p.Name, p.Observations, p.Duplicates, p.Dropped, clock(p.Start), clock(p.Stop))
+	}
+	tw.Flush()
+	if len(r.TeamUplinks) > 1 {
+		fmt.Fprintln(b, "\nTeam uplink changes:")
+		for _, ch := range r.TeamUplinks {
+			at := "start"
+			if !ch.At.IsZero() {
+				at = clock(ch.At)
+			}
+			fmt.Fprintf(b, "  %s  %s (%s)\n", at, ch.Uplink, ch.Source)
+		}
+	}
+	if tc := r.TeamUplinkCheck; tc.Disagree {
+		fmt.Fprintf(b, "\nWarning: %s.\n", tc.Detail)
+	}
+	fmt.Fprintln(b, "\nFlows:")
+	if len(r.Flows) == 0 {
+		fmt.Fprintln(b, "  none: no frame was captured")
+	}
+	for _, f := range sortedFlows(r) {
+		fmt.Fprintf(b, "  %s\n      %s\n", f.Key, countsText(f.Counts))
+	}
+	first := true
+	for _, v := range correlate.Verdicts() {
+		var ex []string
+		for _, f := range sortedFlows(r) {
+			for _, e := range f.Examples {
+				if e.Verdict == v && len(ex) < 3 {
+					ex = append(ex, fmt.Sprintf("    %s  %s\n      %s\n      %s", clock(e.First), f.Key, e.Reason, sightingsText(r, e)))
+				}
+			}
+		}
+		if len(ex) == 0 {
+			continue
+		}
+		if first {
+			fmt.Fprintln(b, "\nExamples:")
+			first = false
+		}
+		fmt.Fprintf(b, "  %s:\n%s\n", v, strings.Join(ex, "\n"))
+	}
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, Conclusion(r))
+	for _, f := range m.Files {
+		fmt.Fprintf(b, "Wrote %s\n", f)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Conclusion is the one-line answer.
+func Conclusion(r *correlate.Result) string {
+	t := r.Totals
+	switch {
+	case t[correlate.FilteredReverseTeaming] > 0:
+		return fmt.Sprintf("Result: %d frames were filtered by reverse teaming: they reached PortOutput of the port only on uplinks other than its team uplink, and never VnicRx.", t[correlate.FilteredReverseTeaming])
+	case t[correlate.DroppedAfterPortOutput] > 0:
+		return fmt.Sprintf("Result: %d frames reached PortOutput but not VnicRx for a reason other than reverse teaming.", t[correlate.DroppedAfterPortOutput])
+	case t[correlate.DeliveredDupsRemoved] > 0:
+		return fmt.Sprintf("Result: every frame was delivered; %d arrived on more than one uplink and reverse teaming removed the extra copies.", t[correlate.DeliveredDupsRemoved])
+	case t[correlate.Inconclusive] > 0 && t[correlate.Delivered]+t[correlate.Local] == 0:
+		return fmt.Sprintf("Result: inconclusive: %d frames could not be judged (see the examples).", t[correlate.Inconclusive])
+	default:
+		return "Result: nothing was filtered by reverse teaming."
+	}
+}
+
+func sightingsText(r *correlate.Result, e correlate.Example) string {
+	var parts []string
+	for _, s := range e.Sightings {
+		name := fmt.Sprint(s.Point)
+		if s.Point < len(r.Points) {
+			name = r.Points[s.Point].Name
+		}
+		parts = append(parts, fmt.Sprintf("%s +%dµs", name, s.Time.Sub(e.First).Microseconds()))
+	}
+	return "seen at: " + strings.Join(parts, ", ")
+}
+
+func sortedFlows(r *correlate.Result) []*correlate.Flow {
+	out := append([]*correlate.Flow(nil), r.Flows...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].First.Before(out[j].First) })
+	return out
+}
+
+// SchemaVersion names the JSON layout; it changes when a field changes
+// meaning or goes away (fields may be added within a version).
+const SchemaVersion = "capturectl.trace/v1"
+
+// JSON types (documented in the README).
+type jsonReport struct {
+	Schema      string              `json:"schema"`
+	Title       string              `json:"title,omitempty"`
+	Host        string              `json:"host,omitempty"`
+	Port        jsonPort            `json:"port"`
+	WindowUS    int64               `json:"window_us"`
+	CommonStart *time.Time          `json:"common_start,omitempty"`
+	CommonStop  *time.Time          `json:"common_stop,omitempty"`
+	TeamUplinks []jsonChange        `json:"team_uplinks"`
+	TeamCheck   jsonCheck           `json:"team_uplink_check"`
+	Points      []jsonPoint         `json:"points"`
+	Totals      map[string]int      `json:"totals"`
+	Filtered    bool                `json:"filtered_by_reverse_teaming"`
+	Conclusion  string              `json:"conclusion"`
+	Flows       []jsonFlow          `json:"flows"`
+	Files       []string            `json:"files,omitempty"`
+}
+
+type jsonPort struct {
+	Name        string `json:"name,omitempty"`
+	PortID      uint32 `json:"port_id,omitempty"`
+	MAC         string `json:"mac,omitempty"`
+	VLAN        int    `json:"vlan"`
+	Promiscuous bool   `json:"promiscuous"`
+	Policy      string `json:"teaming_policy,omitempty"`
+	TeamUplink  string `json:"team_uplink,omitempty"`
+}
+
+type jsonChange struct {
+	At     *time.Time `json:"at,omitempty"`
+	Uplink string     `json:"uplink"`
+	Source string     `json:"source"`
+}
+
+type jsonCheck struct {
+	Reported string `json:"reported,omitempty"`
+	Inferred string `json:"inferred_from_egress,omitempty"`
+	Disagree bool   `json:"disagree"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+type jsonPoint struct {
+	Name         string     `json:"name"`
+	Stage        string     `json:"stage"`
+	Uplink       string     `json:"uplink,omitempty"`
+	Observations int        `json:"frames"`
+	Duplicates   int        `json:"duplicates"`
+	Dropped      uint64     `json:"dropped"`
+	Start        *time.Time `json:"start,omitempty"`
+	Stop         *time.Time `json:"stop,omitempty"`
+}
+
+type jsonFlow struct {
+	Description string         `json:"description"`
+	SrcMAC      string         `json:"src_mac"`
+	DstMAC      string         `json:"dst_mac"`
+	EtherType   string         `json:"ethertype"`
+	SrcIP       string         `json:"src_ip,omitempty"`
+	DstIP       string         `json:"dst_ip,omitempty"`
+	Proto       int            `json:"ip_proto,omitempty"`
+	SrcPort     int            `json:"src_port,omitempty"`
+	DstPort     int            `json:"dst_port,omitempty"`
+	ICMPType    *int           `json:"icmp_type,omitempty"`
+	First       time.Time      `json:"first"`
+	Last        time.Time      `json:"last"`
+	Counts      map[string]int `json:"counts"`
+	Path        jsonPath       `json:"path"`
+	Examples    []jsonExample  `json:"examples"`
+}
+
+type jsonPath struct {
+	Uplinks    []jsonEdge `json:"uplinks"`
+	PortOutput int        `json:"port_output"`
+	VnicRx     int        `json:"vnic_rx"`
+}
+
+type jsonEdge struct {
+	Uplink    string `json:"uplink"`
+	Arrived   int    `json:"arrived"`
+	Delivered int    `json:"delivered"`
+	Filtered  int    `json:"filtered_by_reverse_teaming"`
+}
+
+type jsonExample struct {
+	Time      time.Time      `json:"time"`
+	Verdict   string         `json:"verdict"`
+	Reason    string         `json:"reason"`
+	Sightings []jsonSighting `json:"sightings"`
+}
+
+type jsonSighting struct {
+	Point string    `json:"point"`
+	Time  time.Time `json:"time"`
+}
+
+func tp(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func counts(c [8]int) map[string]int {
+	m := map[string]int{}
+	for _, v := range correlate.Verdicts() {
+		m[v.ID()] = c[v]
+	}
+	return m
+}
+
+// JSON writes the machine-readable report (schema SchemaVersion).
+func JSON(w io.Writer, r *correlate.Result, m Meta) error {
+	j := jsonReport{Schema: SchemaVersion, Title: m.Title, Host: m.Host, WindowUS: r.Window.Microseconds(),
+		CommonStart: tp(r.CommonStart), CommonStop: tp(r.CommonStop), Totals: counts(r.Totals), Filtered: r.Filtered(),
+		Conclusion: Conclusion(r), Files: m.Files, TeamUplinks: []jsonChange{}, Points: []jsonPoint{}, Flows: []jsonFlow{},
+		Port: jsonPort{Name: r.Port.Name, PortID: m.PortID, VLAN: r.Port.VLAN, Promiscuous: r.Port.Promiscuous, Policy: r.Port.Policy, TeamUplink: r.Port.TeamUplink},
+		TeamCheck: jsonCheck{Reported: r.TeamUplinkCheck.Reported, Inferred: r.TeamUplinkCheck.Inferred, Disagree: r.TeamUplinkCheck.Disagree, Detail: r.TeamUplinkCheck.Detail}}
+	if len(r.Port.MAC) > 0 {
+		j.Port.MAC = r.Port.MAC.String()
+	}
+	for _, ch := range r.TeamUplinks {
+		j.TeamUplinks = append(j.TeamUplinks, jsonChange{At: tp(ch.At), Uplink: ch.Uplink, Source: ch.Source})
+	}
+	for _, p := range r.Points {
+		j.Points = append(j.Points, jsonPoint{Name: p.Name, Stage: p.Stage.String(), Uplink: p.Uplink, Observations: p.Observations,
+			Duplicates: p.Duplicates, Dropped: p.Dropped, Start: tp(p.Start), Stop: tp(p.Stop)})
+	}
+	for _, f := range sortedFlows(r) {
+		k := f.Key
+		jf := jsonFlow{Description: k.String(), SrcMAC: net.HardwareAddr(k.SrcMAC[:]).String(), DstMAC: net.HardwareAddr(k.DstMAC[:]).String(),
+			EtherType: fmt.Sprintf("0x%04x", k.EtherType), First: f.First.UTC(), Last: f.Last.UTC(), Counts: counts(f.Counts),
+			Path: jsonPath{Uplinks: []jsonEdge{}, PortOutput: f.Path.PortOutput, VnicRx: f.Path.VnicRx}, Examples: []jsonExample{}}
+		if k.SrcIP.IsValid() {
+			jf.SrcIP, jf.DstIP, jf.Proto = k.SrcIP.String(), k.DstIP.String(), int(k.Proto)
+			jf.SrcPort, jf.DstPort = int(k.SrcPort), int(k.DstPort)
+			if k.ICMPType >= 0 {
+				t := k.ICMPType
+				jf.ICMPType = &t
+			}
+		}
+		for i, u := range r.Uplinks {
+			if f.Path.Arrived == nil {
+				break
+			}
+			jf.Path.Uplinks = append(jf.Path.Uplinks, jsonEdge{Uplink: u, Arrived: f.Path.Arrived[i], Delivered: f.Path.Delivered[i], Filtered: f.Path.Filtered[i]})
+		}
+		for _, e := range f.Examples {
+			je := jsonExample{Time: e.First.UTC(), Verdict: e.Verdict.ID(), Reason: e.Reason, Sightings: []jsonSighting{}}
+			for _, s := range e.Sightings {
+				je.Sightings = append(je.Sightings, jsonSighting{Point: r.Points[s.Point].Name, Time: s.Time.UTC()})
+			}
+			jf.Examples = append(jf.Examples, je)
+		}
+		j.Flows = append(j.Flows, jf)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(j)
+}
