@@ -195,21 +195,21 @@ const SchemaVersion = "capturectl.trace/v1"
 
 // JSON types (documented in the README).
 type jsonReport struct {
-	Schema      string              `json:"schema"`
-	Title       string              `json:"title,omitempty"`
-	Host        string              `json:"host,omitempty"`
-	Port        jsonPort            `json:"port"`
-	WindowUS    int64               `json:"window_us"`
-	CommonStart *time.Time          `json:"common_start,omitempty"`
-	CommonStop  *time.Time          `json:"common_stop,omitempty"`
-	TeamUplinks []jsonChange        `json:"team_uplinks"`
-	TeamCheck   jsonCheck           `json:"team_uplink_check"`
-	Points      []jsonPoint         `json:"points"`
-	Totals      map[string]int      `json:"totals"`
-	Filtered    bool                `json:"filtered_by_reverse_teaming"`
-	Conclusion  string              `json:"conclusion"`
-	Flows       []jsonFlow          `json:"flows"`
-	Files       []string            `json:"files,omitempty"`
+	Schema      string         `json:"schema"`
+	Title       string         `json:"title,omitempty"`
+	Host        string         `json:"host,omitempty"`
+	Port        jsonPort       `json:"port"`
+	WindowUS    int64          `json:"window_us"`
+	CommonStart *time.Time     `json:"common_start,omitempty"`
+	CommonStop  *time.Time     `json:"common_stop,omitempty"`
+	TeamUplinks []jsonChange   `json:"team_uplinks"`
+	TeamCheck   jsonCheck      `json:"team_uplink_check"`
+	Points      []jsonPoint    `json:"points"`
+	Totals      map[string]int `json:"totals"`
+	Filtered    bool           `json:"filtered_by_reverse_teaming"`
+	Conclusion  string         `json:"conclusion"`
+	Flows       []jsonFlow     `json:"flows"`
+	Files       []string       `json:"files,omitempty"`
 }
 
 type jsonPort struct {
@@ -310,7 +310,7 @@ func JSON(w io.Writer, r *correlate.Result, m Meta) error {
 	j := jsonReport{Schema: SchemaVersion, Title: m.Title, Host: m.Host, WindowUS: r.Window.Microseconds(),
 		CommonStart: tp(r.CommonStart), CommonStop: tp(r.CommonStop), Totals: counts(r.Totals), Filtered: r.Filtered(),
 		Conclusion: Conclusion(r), Files: m.Files, TeamUplinks: []jsonChange{}, Points: []jsonPoint{}, Flows: []jsonFlow{},
-		Port: jsonPort{Name: r.Port.Name, PortID: m.PortID, VLAN: r.Port.VLAN, Promiscuous: r.Port.Promiscuous, Policy: r.Port.Policy, TeamUplink: r.Port.TeamUplink},
+		Port:      jsonPort{Name: r.Port.Name, PortID: m.PortID, VLAN: r.Port.VLAN, Promiscuous: r.Port.Promiscuous, Policy: r.Port.Policy, TeamUplink: r.Port.TeamUplink},
 		TeamCheck: jsonCheck{Reported: r.TeamUplinkCheck.Reported, Inferred: r.TeamUplinkCheck.Inferred, Disagree: r.TeamUplinkCheck.Disagree, Detail: r.TeamUplinkCheck.Detail}}
 	if len(r.Port.MAC) > 0 {
 		j.Port.MAC = r.Port.MAC.String()
