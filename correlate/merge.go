@@ -84,43 +84,56 @@ func (h *obsHeap) Pop() any {
 	return x
 }
 
+// Streams are the callbacks of MergeSorted: Next returns stream i's next
+// observation (ok=false at its end); Started and Ended, when set, learn the
+// time of each stream's first and last observation as soon as it is known
+// (a correlator uses them as the points' live intervals).
+type Streams struct {
+	Next    []func() (o pktcap.Observation, ok bool, err error)
+	Started func(stream int, first time.Time)
+	Ended   func(stream int, last time.Time)
+}
+
 // MergeSorted merges streams that are each in time order (e.g. capture
-// files) into one ordered sequence: next[i] returns stream i's next
-// observation, or ok=false at its end. It stops at the first error.
-func MergeSorted(next []func() (o pktcap.Observation, ok bool, err error), out func(pktcap.Observation)) error {
-	type head struct {
-		o   pktcap.Observation
-		src int
-	}
-	heads := make([]*head, len(next))
-	for i, f := range next {
+// files) into one ordered sequence passed to out. It stops at the first
+// error.
+func MergeSorted(s Streams, out func(pktcap.Observation)) error {
+	heads := make([]*pktcap.Observation, len(s.Next))
+	for i, f := range s.Next {
 		o, ok, err := f()
 		if err != nil {
 			return err
 		}
 		if ok {
-			heads[i] = &head{o, i}
+			heads[i] = &o
+			if s.Started != nil {
+				s.Started(i, o.Time)
+			}
 		}
 	}
 	for {
 		best := -1
 		for i, h := range heads {
-			if h != nil && (best < 0 || h.o.Time.Before(heads[best].o.Time)) {
+			if h != nil && (best < 0 || h.Time.Before(heads[best].Time)) {
 				best = i
 			}
 		}
 		if best < 0 {
 			return nil
 		}
-		out(heads[best].o)
-		o, ok, err := next[best]()
+		last := heads[best].Time
+		out(*heads[best])
+		o, ok, err := s.Next[best]()
 		if err != nil {
 			return err
 		}
 		if ok {
-			heads[best].o = o
+			*heads[best] = o
 		} else {
 			heads[best] = nil
+			if s.Ended != nil {
+				s.Ended(best, last)
+			}
 		}
 	}
 }

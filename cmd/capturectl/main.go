@@ -23,7 +23,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, errSilent) {
+		if !errors.Is(err, errSilent) && !errors.Is(err, errFiltered) {
 			fmt.Fprintf(os.Stderr, "capturectl: %v\n", err)
 		}
 		os.Exit(exitCode(err))
@@ -56,11 +56,15 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, errFiltered):
+		return exitFiltered
 	case errors.As(err, &ue), errors.Is(err, errSilent):
 		return exitUsage
-	default:
-		return exitError
 	}
+	if c := discoverExitCode(err); c != 0 {
+		return c
+	}
+	return exitError
 }
 
 // env carries what a command may touch; tests pass buffers.
@@ -78,6 +82,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"analyze", "correlate saved captures offline (pcapng, pcap, pktcap-uw console text)", runAnalyze},
+		{"discover", "show a VM's vNICs: port group, VLAN, teaming, uplinks, switchport and team uplink", runDiscover},
 		{"demo", "run the article's experiment on the embedded lab and show what each capture point saw", runDemo},
 		{"lab", "serve the emulated ESXi lab (lab serve [-c FILE])", runLab},
 		{"version", "print the version", runVersion},
