@@ -211,6 +211,9 @@ type NgInterface struct {
 	Name        string // e.g. "esx01/vmnic2/rx", "esx01/50331657/VnicRx"
 	Description string // free text, e.g. the pktcap-uw command line
 	Snaplen     int    // 0 = unlimited
+	// Stats is the interface statistics block read so far (reading only):
+	// the capture's start and end and its drops; nil when none was read.
+	Stats *NgStats
 }
 
 // NgStats is what the interface statistics block of one interface reports.
@@ -368,6 +371,12 @@ func (c *CaptureReader) Interfaces() []NgInterface {
 			continue
 		}
 		out[i] = NgInterface{Name: intf.Name, Description: intf.Description, Snaplen: int(intf.SnapLength)}
+		if st := intf.Statistics; !st.StartTime.IsZero() || !st.EndTime.IsZero() || (st.PacketsDropped != pcapgo.NgNoValue64 && st.PacketsDropped != 0) {
+			out[i].Stats = &NgStats{Start: st.StartTime, End: st.EndTime}
+			if st.PacketsDropped != pcapgo.NgNoValue64 {
+				out[i].Stats.Dropped = st.PacketsDropped
+			}
+		}
 	}
 	return out
 }

@@ -101,7 +101,7 @@ func runAnalyze(ctx context.Context, e *env, args []string) error {
 		}
 		named[f] = n
 	}
-	in, err := openInputs(fs.Args(), named, day)
+	in, err := openInputs(fs.Args(), named, day, *window)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ var (
 	ngMagic    = []byte{0x0a, 0x0d, 0x0d, 0x0a}
 )
 
-func openInputs(files []string, named map[string]string, day time.Time) (*inputs, error) {
+func openInputs(files []string, named map[string]string, day time.Time, window time.Duration) (*inputs, error) {
 	in := &inputs{}
 	for _, name := range files {
 		f, err := os.Open(name)
@@ -184,12 +184,12 @@ func openInputs(files []string, named map[string]string, day time.Time) (*inputs
 		head, _ := br.Peek(4)
 		switch {
 		case bytes.Equal(head, ngMagic):
-			err = in.addPcapng(name, f)
+			err = in.addPcapng(name, f, br, window)
 		case isPcap(head):
 			in.closers = append(in.closers, f)
 			err = in.addPcap(name, br, named)
 		default:
-			err = in.addConsole(name, br, day)
+			err = in.addConsole(name, br, day, window)
 			f.Close()
 		}
 		if err != nil {
@@ -254,8 +254,10 @@ func (in *inputs) addPcap(file string, r io.Reader, named map[string]string) err
 
 // addPcapng reads the file once for each interface's first and last packet
 // time (the live intervals), then streams it.
-func (in *inputs) addPcapng(file string, f *os.File) error {
-	cr, err := pktcap.NewCaptureReader(bufio.NewReaderSize(f, 1<<20))
+// Without statistics, a point counts as capturing from its first to its
+// last packet, widened by the grouping window.
+func (in *inputs) addPcapng(file string, f *os.File, br *bufio.Reader, window time.Duration) error {
+	cr, err := pktcap.NewCaptureReader(br)
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("analyze: %s: %w", file, err)
@@ -284,8 +286,15 @@ func (in *inputs) addPcapng(file string, f *os.File) error {
 			f.Close()
 			return fmt.Errorf("analyze: %s interface %d: %w", file, i, err)
 		}
-		if i < len(spans) {
-			p.Start, p.Stop = spans[i].first, spans[i].last
+		switch {
+		case intf.Stats != nil && !intf.Stats.Start.IsZero() && !intf.Stats.End.IsZero():
+			// capturectl records each point's live interval and drops
+			p.Start, p.Stop, p.Dropped = intf.Stats.Start, intf.Stats.End, intf.Stats.Dropped
+		case i < len(spans):
+			p.Start, p.Stop = spans[i].first.Add(-window), spans[i].last.Add(window)
+		}
+		if intf.Stats != nil {
+			p.Dropped = intf.Stats.Dropped
 		}
 		in.points = append(in.points, p)
 	}
@@ -326,7 +335,7 @@ var (
 
 // addConsole splits pktcap-uw console text into runs (each banner starts
 // one) and makes each run a point.
-func (in *inputs) addConsole(file string, r io.Reader, day time.Time) error {
+func (in *inputs) addConsole(file string, r io.Reader, day time.Time, window time.Duration) error {
 	cr := pktcap.NewConsoleReader(r)
 	type run struct {
 		uplink  string
@@ -398,7 +407,7 @@ func (in *inputs) addConsole(file string, r io.Reader, day time.Time) error {
 			return fmt.Errorf("analyze: %s, run %d: %w", file, i+1, err)
 		}
 		p.Name = fmt.Sprintf("%s#%d %s", filepath.Base(file), i+1, name)
-		p.Start, p.Stop, p.Dropped = rn.obs[0].Time, rn.obs[len(rn.obs)-1].Time, rn.dropped
+		p.Start, p.Stop, p.Dropped = rn.obs[0].Time.Add(-window), rn.obs[len(rn.obs)-1].Time.Add(window), rn.dropped
 		idx := len(in.points)
 		in.points = append(in.points, p)
 		obs := rn.obs
@@ -437,12 +446,12 @@ func (in *inputs) correlate(ctx context.Context, cfg correlate.Config) (*correla
 	err = correlate.MergeSorted(correlate.Streams{Next: in.streams,
 		Started: func(s int, t time.Time) {
 			if p := in.single[s]; p >= 0 {
-				c.SetStart(p, t)
+				c.SetStart(p, t.Add(-cfg.Window))
 			}
 		},
 		Ended: func(s int, t time.Time) {
 			if p := in.single[s]; p >= 0 {
-				c.SetStop(p, t)
+				c.SetStop(p, t.Add(cfg.Window))
 			}
 		},
 	}, sink)

@@ -11,14 +11,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/capturectl/capturectl/configs"
+	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/lab"
 	"github.com/capturectl/capturectl/pktcap"
+	"github.com/capturectl/capturectl/report"
 )
 
 // demoPoint is one capture point of the demo: the pktcap-uw options and the
@@ -110,14 +111,15 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		if dir, err = os.MkdirTemp("", "capturectl-demo-"); err != nil {
 			return err
 		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
 	file, err := writeDemoPcapng(dir, caps)
 	if err != nil {
 		return err
 	}
-	printDemoReport(e.stdout, caps, port, pingRes)
-	fmt.Fprintf(e.stdout, "\nAll captures, one pcapng interface per point: %s\n", file)
-	return nil
+	_, err = demoReport(e.stdout, dir, caps, host, port, pingRes, []string{file + " (one interface per capture point)"})
+	return err
 }
 
 // dialLab logs in to an emulated host as to ESXi: keyboard-interactive,
@@ -152,13 +154,14 @@ func dialLab(ctx context.Context, h lab.HostInfo) (*ssh.Client, error) {
 }
 
 type demoCapture struct {
-	point   demoPoint
-	sess    *ssh.Session
-	pid     int
-	packets []pktcap.Packet
-	stderr  bytes.Buffer
-	done    chan error
-	summary pktcap.Summary
+	point            demoPoint
+	started, stopped time.Time
+	sess             *ssh.Session
+	pid              int
+	packets          []pktcap.Packet
+	stderr           bytes.Buffer
+	done             chan error
+	summary          pktcap.Summary
 }
 
 func startDemoCapture(c *ssh.Client, p demoPoint) (*demoCapture, error) {
@@ -182,6 +185,7 @@ func startDemoCapture(c *ssh.Client, p demoPoint) (*demoCapture, error) {
 		s.Close()
 		return nil, fmt.Errorf("%s: pcap stream: %w", p.name, err)
 	}
+	dc.started = time.Now() // the header came: the point is capturing
 	var errDone = make(chan struct{})
 	go func() {
 		io.Copy(&dc.stderr, stderr)
@@ -216,6 +220,7 @@ func (dc *demoCapture) stop(c *ssh.Client) error {
 	if err != nil {
 		return fmt.Errorf("%s: stop pktcap-uw %d: %w", dc.point.name, dc.pid, err)
 	}
+	dc.stopped = time.Now()
 	select {
 	case err = <-dc.done:
 	case <-time.After(10 * time.Second):
@@ -268,7 +273,7 @@ func writeDemoPcapng(dir string, caps []*demoCapture) (string, error) {
 		}
 	}
 	for i, c := range caps {
-		w.SetStats(i, pktcap.NgStats{Dropped: uint64(c.summary.Dropped)})
+		w.SetStats(i, pktcap.NgStats{Start: c.started, End: c.stopped, Dropped: uint64(c.summary.Dropped)})
 	}
 	if err := w.Close(); err != nil {
 		f.Close()
@@ -277,70 +282,49 @@ func writeDemoPcapng(dir string, caps []*demoCapture) (string, error) {
 	return path, f.Close()
 }
 
-// printDemoReport shows per point counts, then each echo request with the
-// number of copies every point saw.
-func printDemoReport(w io.Writer, caps []*demoCapture, port lab.PortInfo, ping lab.PingResult) {
-	fmt.Fprintf(w, "testvm1 sent %d echo requests to testvm2 (%d replies).\n\n", ping.Sent, ping.Received)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "capture point\tframes\tdropped by pktcap-uw")
+// demoReport correlates the demo's captures and writes the reports: the
+// terminal summary to w, JSON and HTML next to the pcapng.
+func demoReport(w io.Writer, dir string, caps []*demoCapture, host string, port lab.PortInfo, ping lab.PingResult, files []string) (*correlate.Result, error) {
+	var points []correlate.Point
 	for _, c := range caps {
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", c.point.name, len(c.packets), c.summary.Dropped)
+		p, err := correlate.PointFromName(c.point.name)
+		if err != nil {
+			return nil, err
+		}
+		p.Start, p.Stop, p.Dropped = c.started, c.stopped, uint64(c.summary.Dropped)
+		points = append(points, p)
 	}
-	tw.Flush()
-	fmt.Fprintln(w)
-	type row struct {
-		first  time.Time
-		desc   string
-		copies []int
+	mac, _ := net.ParseMAC(port.MAC)
+	c, err := correlate.New(correlate.Config{Points: points, Port: correlate.Port{Name: port.VM.Name, MAC: mac, VLAN: port.VLAN,
+		Promiscuous: port.Promiscuous, Policy: port.Policy, TeamUplink: port.TeamUplink}})
+	if err != nil {
+		return nil, err
 	}
-	var rows []*row
-	byKey := map[string]*row{}
-	for i, c := range caps {
-		for _, p := range c.packets {
-			k := string(p.Data)
-			r := byKey[k]
-			if r == nil {
-				r = &row{first: p.Time, desc: describeICMP(p.Data), copies: make([]int, len(caps))}
-				byKey[k] = r
-				rows = append(rows, r)
+	var streams []func() (pktcap.Observation, bool, error)
+	for i, dc := range caps {
+		k := 0
+		streams = append(streams, func() (pktcap.Observation, bool, error) {
+			if k >= len(dc.packets) {
+				return pktcap.Observation{}, false, nil
 			}
-			if p.Time.Before(r.first) {
-				r.first = p.Time
-			}
-			r.copies[i]++
-		}
+			p := dc.packets[k]
+			k++
+			return pktcap.Observation{Point: i, Time: p.Time, Data: p.Data, OrigLen: p.OrigLen, VLAN: -1}, true, nil
+		})
 	}
-	fmt.Fprintln(tw, "first seen (UTC)\tframe\tvmnic2\tvmnic3\tPortOutput\tVnicRx")
-	dupRemoved := 0
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s", r.first.UTC().Format("15:04:05.000000"), r.desc)
-		for _, n := range r.copies {
-			fmt.Fprintf(tw, "\t%d", n)
-		}
-		fmt.Fprintln(tw)
-		if r.copies[2] > r.copies[3] && r.copies[3] > 0 {
-			dupRemoved++
-		}
+	if err := correlate.MergeSorted(correlate.Streams{Next: streams}, c.Add); err != nil {
+		return nil, err
 	}
-	tw.Flush()
-	if dupRemoved > 0 {
-		other := "vmnic3"
-		if port.TeamUplink == "vmnic3" {
-			other = "vmnic2"
-		}
-		fmt.Fprintf(w, "\n%d of %d frames arrived on both uplinks and reached PortOutput of port %d twice but VnicRx once:\n", dupRemoved, len(rows), port.PortID)
-		fmt.Fprintf(w, "the copy from %s, which is not the port's team uplink (%s), was dropped by reverse teaming.\n", other, port.TeamUplink)
+	res := c.Close()
+	meta := report.Meta{Title: fmt.Sprintf("capturectl demo: trace of %s on %s while testvm1 pings it (%d echo requests, %d replies)",
+		port.VM.Name, host, ping.Sent, ping.Received), Host: host, PortID: port.PortID}
+	jsonFile, htmlFile := filepath.Join(dir, "demo.json"), filepath.Join(dir, "demo.html")
+	if err := writeFileWith(jsonFile, func(w io.Writer) error { return report.JSON(w, res, meta) }); err != nil {
+		return nil, err
 	}
-}
-
-// describeICMP names an ICMP echo frame briefly.
-func describeICMP(f []byte) string {
-	if len(f) < 42 || f[12] != 0x08 || f[13] != 0 || f[23] != 1 {
-		return fmt.Sprintf("%d bytes", len(f))
+	if err := writeFileWith(htmlFile, func(w io.Writer) error { return report.HTML(w, res, meta) }); err != nil {
+		return nil, err
 	}
-	kind := map[byte]string{0: "echo reply", 8: "echo request"}[f[34]]
-	if kind == "" {
-		kind = fmt.Sprintf("ICMP type %d", f[34])
-	}
-	return fmt.Sprintf("%s %s > %s seq %d", kind, net.IP(f[26:30]), net.IP(f[30:34]), int(f[40])<<8|int(f[41]))
+	meta.Files = append(files, jsonFile, htmlFile)
+	return res, report.Text(w, res, meta)
 }

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/pktcap"
+)
+
+// The article's console transcripts (four runs taken at different times):
+// the duplicate pair at PortOutput and none at VnicRx; no verdict, since the
+// runs never captured at the same time.
+func TestAnalyzeArticleConsole(t *testing.T) {
+	stdout, stderr, err := runCmd(t, context.Background(), "analyze", "--date", "2020-05-04", "--team-uplink", "vmnic2",
+		"../../testdata/transcripts/pktcap-uw/pktcap-uw-console-6.7-uplink-portoutput-vnicrx.txt")
+	if err != nil {
+		t.Fatalf("analyze: %v\n%s", err, stderr)
+	}
+	for _, re := range []string{
+		`#3 50331657/PortOutput +3 +1 +0 `,
+		`#4 50331657/VnicRx +3 +0 +0 `,
+		`#1 vmnic2/rx +3 +0 +0 `,
+		`11 inconclusive`,
+		`was not capturing yet`,
+	} {
+		if !regexp.MustCompile(re).MatchString(stdout) {
+			t.Errorf("analyze output lacks /%s/:\n%s", re, stdout)
+		}
+	}
+}
+
+// analyze reads the demo's pcapng (interfaces named by point, live
+// intervals in the statistics) and gives the demo's verdicts.
+func TestAnalyzeDemoPcapng(t *testing.T) {
+	dir := t.TempDir()
+	if _, stderr, err := runCmd(t, context.Background(), "demo", "--duration", "2s", "--out", dir); err != nil {
+		t.Fatalf("demo: %v\n%s", err, stderr)
+	}
+	stdout, _, err := runCmd(t, context.Background(), "analyze", "--team-uplink", "vmnic2", "--json", filepath.Join(dir, "demo.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"delivered_dups_removed": [2-9]`).MatchString(stdout) || !strings.Contains(stdout, `"filtered_by_reverse_teaming": false`) {
+		t.Errorf("analyze --json of the demo pcapng:\n%s", stdout)
+	}
+}
+
+// Per-point pcap files of frames that reach the host only on the non-team
+// uplink: "filtered by reverse teaming", exit code 3.
+func TestAnalyzePcapFiltered(t *testing.T) {
+	cfg, err := lab.LoadConfig("../../configs/lab-non-team-uplink.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := lab.NewNetwork(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	host, port, _ := n.FindPort("web1", 0)
+	points := map[string]lab.Selector{
+		"esx01/vmnic2/rx":     {Point: lab.UplinkRcv, Uplink: "vmnic2"},
+		"esx01/vmnic3/rx":     {Point: lab.UplinkRcv, Uplink: "vmnic3"},
+		"esx01/42/PortOutput": {Point: lab.PortOutput, PortID: port.PortID},
+		"esx01/42/VnicRx":     {Point: lab.VnicRx, PortID: port.PortID},
+	}
+	taps := map[string]*lab.Tap{}
+	for name, sel := range points {
+		tp, err := n.Subscribe(host, sel, nil, 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taps[name] = tp
+	}
+	if _, err := n.Ping(context.Background(), "ext1", "web1", 3, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	args := []string{"analyze", "--team-uplink", "vmnic2", "--mac", port.MAC}
+	var files []string
+	for name, tp := range taps {
+		file := filepath.Join(dir, strings.ReplaceAll(name, "/", "_")+".pcap")
+		f, _ := os.Create(file)
+		w, _ := pktcap.NewPcapWriter(f, 0)
+		// an idle point still captured from the start
+		for done := false; !done; {
+			select {
+			case c := <-tp.C:
+				w.WritePacket(c.Time, c.Data, len(c.Data))
+			default:
+				done = true
+			}
+		}
+		w.Flush()
+		f.Close()
+		args = append(args, "--point", file+"="+name)
+		files = append(files, file)
+	}
+	stdout, _, err := runCmd(t, context.Background(), append(args, files...)...)
+	if exitCode(err) != exitFiltered {
+		t.Fatalf("exit %d (%v); want %d\n%s", exitCode(err), err, exitFiltered, stdout)
+	}
+	if !strings.Contains(stdout, "filtered by reverse teaming: arrived on vmnic3, team uplink is vmnic2") {
+		t.Errorf("output:\n%s", stdout)
+	}
+}
+
+func TestAnalyzeErrors(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.txt")
+	os.WriteFile(junk, []byte("hello\n"), 0o600)
+	pcap := filepath.Join(dir, "a.pcap")
+	f, _ := os.Create(pcap)
+	w, _ := pktcap.NewPcapWriter(f, 0)
+	w.Flush()
+	f.Close()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"analyze"}, "no capture files"},
+		{[]string{"analyze", junk}, "no pktcap-uw console frames"},
+		{[]string{"analyze", pcap}, "name its capture point with --point"},
+		{[]string{"analyze", "--point", pcap + "=esx01/bogus", pcap}, "No such capture point: bogus"},
+		{[]string{"analyze", "--policy", "lacp", pcap}, `--policy "lacp"`},
+		{[]string{"analyze", filepath.Join(dir, "missing.pcap")}, "no such file"},
+	} {
+		_, _, err := runCmd(t, context.Background(), c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v; want an error containing %q", c.args, err, c.want)
+		}
+	}
+}
