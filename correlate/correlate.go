@@ -77,6 +77,9 @@ type Correlator struct {
 	closed   bool
 	byStage  map[pktcap.Stage][]int
 	uplinkOf map[string]int
+	// the common live window, recomputed when a point's interval changes
+	liveFrom, liveTo time.Time
+	liveDirty        bool
 }
 
 // TeamUplinkChange records the traced port's team uplink from a time on.
@@ -105,7 +108,7 @@ func New(cfg Config) (*Correlator, error) {
 	}
 	c := &Correlator{cfg: cfg, seed: maphash.MakeSeed(), pending: map[frameKey]*Instance{}, flows: map[flowID]*Flow{},
 		stats: make([]PointStats, len(cfg.Points)), egress: map[string]int{}, ingress: map[string]int{},
-		byStage: map[pktcap.Stage][]int{}, uplinkOf: map[string]int{}}
+		byStage: map[pktcap.Stage][]int{}, uplinkOf: map[string]int{}, liveDirty: true}
 	for i, p := range cfg.Points {
 		if p.Name == "" {
 			return nil, fmt.Errorf("correlate: point %d has no name", i)
@@ -136,9 +139,14 @@ func (c *Correlator) SetTeamUplink(at time.Time, uplink, source string) {
 
 // SetStart and SetStop record a point's live interval; SetDropped its drop
 // count. Call SetStop as soon as a point stops (early stops included).
-func (c *Correlator) SetStart(point int, t time.Time) { c.cfg.Points[point].Start = t }
-func (c *Correlator) SetStop(point int, t time.Time)  { c.cfg.Points[point].Stop = t }
-func (c *Correlator) SetDropped(point int, n uint64)  { c.cfg.Points[point].Dropped = n }
+func (c *Correlator) SetStart(point int, t time.Time) {
+	c.cfg.Points[point].Start, c.liveDirty = t, true
+}
+
+func (c *Correlator) SetStop(point int, t time.Time) {
+	c.cfg.Points[point].Stop, c.liveDirty = t, true
+}
+func (c *Correlator) SetDropped(point int, n uint64) { c.cfg.Points[point].Dropped = n }
 
 func (c *Correlator) teamUplinkAt(t time.Time) string {
 	team := ""
@@ -343,6 +351,13 @@ func (c *Correlator) stageMask(s pktcap.Stage) (m uint64) {
 
 // notLive names a point that was not capturing during the instance.
 func (c *Correlator) notLive(inst *Instance) string {
+	if c.liveDirty {
+		c.liveFrom, c.liveTo = c.commonWindow()
+		c.liveDirty = false
+	}
+	if !inst.First.Before(c.liveFrom) && (c.liveTo.IsZero() || !inst.Last.After(c.liveTo)) {
+		return ""
+	}
 	for _, p := range c.cfg.Points {
 		switch {
 		case !p.Start.IsZero() && inst.First.Before(p.Start):

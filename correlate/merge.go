@@ -98,42 +98,44 @@ type Streams struct {
 // files) into one ordered sequence passed to out. It stops at the first
 // error.
 func MergeSorted(s Streams, out func(pktcap.Observation)) error {
-	heads := make([]*pktcap.Observation, len(s.Next))
+	heads := make([]pktcap.Observation, len(s.Next))
+	times := make([]int64, len(s.Next)) // UnixNano of each head; the sort key
+	live := make([]int, 0, len(s.Next)) // streams with a head
 	for i, f := range s.Next {
 		o, ok, err := f()
 		if err != nil {
 			return err
 		}
 		if ok {
-			heads[i] = &o
+			heads[i], times[i] = o, o.Time.UnixNano()
+			live = append(live, i)
 			if s.Started != nil {
 				s.Started(i, o.Time)
 			}
 		}
 	}
-	for {
-		best := -1
-		for i, h := range heads {
-			if h != nil && (best < 0 || h.Time.Before(heads[best].Time)) {
-				best = i
+	for len(live) > 0 {
+		bi := 0
+		for k := 1; k < len(live); k++ {
+			if times[live[k]] < times[live[bi]] {
+				bi = k
 			}
 		}
-		if best < 0 {
-			return nil
-		}
+		best := live[bi]
 		last := heads[best].Time
-		out(*heads[best])
+		out(heads[best])
 		o, ok, err := s.Next[best]()
 		if err != nil {
 			return err
 		}
 		if ok {
-			*heads[best] = o
-		} else {
-			heads[best] = nil
-			if s.Ended != nil {
-				s.Ended(best, last)
-			}
+			heads[best], times[best] = o, o.Time.UnixNano()
+			continue
+		}
+		live = append(live[:bi], live[bi+1:]...)
+		if s.Ended != nil {
+			s.Ended(best, last)
 		}
 	}
+	return nil
 }

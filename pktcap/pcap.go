@@ -117,6 +117,9 @@ func (p Packet) Observation() Observation {
 // bytes: both byte orders, microsecond and nanosecond pcap, any pcapng
 // timestamp resolution (gzip-compressed pcap too, as pcapgo supports it).
 type CaptureReader struct {
+	// ZeroCopy makes Next of a pcap stream return data that is only valid
+	// until the next call (no allocation per packet).
+	ZeroCopy bool
 	format Format
 	pcap   *pcapgo.Reader
 	ng     *pcapgo.NgReader
@@ -159,7 +162,11 @@ func (c *CaptureReader) LinkType() layers.LinkType {
 // cut in the middle of a packet gives io.ErrUnexpectedEOF.
 func (c *CaptureReader) Next() (Packet, error) {
 	if c.pcap != nil {
-		data, ci, err := c.pcap.ReadPacketData()
+		read := c.pcap.ReadPacketData
+		if c.ZeroCopy {
+			read = c.pcap.ZeroCopyReadPacketData
+		}
+		data, ci, err := read()
 		if err != nil {
 			return Packet{}, wrapReadErr(c.format, err)
 		}

@@ -232,6 +232,9 @@ func (in *inputs) addPcap(file string, r io.Reader, named map[string]string) err
 	if err != nil {
 		return fmt.Errorf("analyze: %s: %w", file, err)
 	}
+	// The correlator keeps no frame bytes, and a pcap stream is merged
+	// without buffering: its packets need not be copied.
+	cr.ZeroCopy = true
 	idx := len(in.points)
 	in.points = append(in.points, p)
 	in.single = append(in.single, idx)

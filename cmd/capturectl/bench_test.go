@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/capturectl/capturectl/configs"
+	"github.com/capturectl/capturectl/lab"
+)
+
+var benchPoints = []struct {
+	name string
+	sel  lab.Selector
+}{
+	{"esx02/vmnic2/rx", lab.Selector{Point: lab.UplinkRcv, Uplink: "vmnic2"}},
+	{"esx02/vmnic3/rx", lab.Selector{Point: lab.UplinkRcv, Uplink: "vmnic3"}},
+	{"esx02/50331657/PortOutput", lab.Selector{Point: lab.PortOutput, PortID: 50331657}},
+	{"esx02/50331657/VnicRx", lab.Selector{Point: lab.VnicRx, PortID: 50331657}},
+}
+
+// benchFiles records (once, cached in the temp dir) the article's traffic
+// offline: frames from testvm1 to testvm2, captured at both uplinks (one
+// mirrored), PortOutput (each frame twice) and VnicRx.
+func benchFiles(tb testing.TB, frames int) []string {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("capturectl-bench-%d", frames))
+	var files []string
+	for _, p := range benchPoints {
+		files = append(files, filepath.Join(dir, filepath.Base(filepath.Dir(p.name))+"-"+filepath.Base(p.name)+".pcap"))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "done")); err == nil {
+		return files
+	}
+	os.MkdirAll(dir, 0o755)
+	cfg, _, err := loadTopology(configs.Default)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	spec := lab.OfflineSpec{Host: "esx02", From: "testvm1", To: "testvm2", Count: frames, Size: 64}
+	var fs []*os.File
+	for i, p := range benchPoints {
+		f, err := os.Create(files[i])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		fs = append(fs, f)
+		spec.Points = append(spec.Points, p.sel)
+		spec.Out = append(spec.Out, f)
+	}
+	if err := lab.RecordOffline(cfg, spec); err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range fs {
+		f.Close()
+	}
+	os.WriteFile(filepath.Join(dir, "done"), nil, 0o644)
+	return files
+}
+
+func analyzeArgs(files []string) []string {
+	args := []string{"analyze", "--team-uplink", "vmnic2"}
+	for i, p := range benchPoints {
+		args = append(args, "--point", files[i]+"="+p.name)
+	}
+	return append(args, files...)
+}
+
+// BenchmarkAnalyze compares, in one run, reading the four pcap files with
+// pcapgo alone against analyze correlating them (in process, and as a
+// separate process for its peak memory). CAPTURECTL_BENCH_FRAMES sets the
+// frames per uplink file (default 1,000,000; PortOutput holds twice as
+// many).
+func BenchmarkAnalyze(b *testing.B) {
+	frames := 1_000_000
+	if s := os.Getenv("CAPTURECTL_BENCH_FRAMES"); s != "" {
+		frames, _ = strconv.Atoi(s)
+	}
+	files := benchFiles(b, frames)
+	obs := 5 * frames
+	var readNs float64
+	b.Run("pcapgo-read", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			n := 0
+			for _, name := range files {
+				f, _ := os.Open(name)
+				r, err := pcapgo.NewReader(bufio.NewReaderSize(f, 1<<20))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					_, _, err := r.ZeroCopyReadPacketData()
+					if err != nil {
+						break
+					}
+					n++
+				}
+				f.Close()
+			}
+			if n < obs {
+				b.Fatalf("read %d packets; want %d", n, obs)
+			}
+		}
+		readNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		b.ReportMetric(float64(obs)/(readNs/1e9), "obs/s")
+	})
+	b.Run("analyze", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			err := run(context.Background(), analyzeArgs(files), nil, io.Discard, io.Discard)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		b.ReportMetric(float64(obs)/(ns/1e9), "obs/s")
+		if readNs > 0 {
+			b.ReportMetric(ns/readNs, "x-read-time")
+		}
+	})
+	b.Run("analyze-process", func(b *testing.B) {
+		bin := filepath.Join(b.TempDir(), "capturectl")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			b.Fatalf("build: %v\n%s", err, out)
+		}
+		b.ResetTimer()
+		var maxRSS int64
+		for i := 0; i < b.N; i++ {
+			cmd := exec.Command(bin, analyzeArgs(files)...)
+			if err := cmd.Run(); err != nil {
+				b.Fatal(err)
+			}
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > maxRSS {
+				maxRSS = ru.Maxrss
+			}
+		}
+		b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MiB")
+	})
+}
+
+// RecordOffline's files analyze to the article's verdict for every frame.
+func TestOfflineRecording(t *testing.T) {
+	dir := t.TempDir()
+	cfg, _, err := loadTopology(configs.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := lab.OfflineSpec{Host: "esx02", From: "testvm1", To: "testvm2", Count: 2000, Size: 64}
+	var files []string
+	for _, p := range benchPoints {
+		name := filepath.Join(dir, fmt.Sprintf("%d.pcap", len(files)))
+		f, _ := os.Create(name)
+		defer f.Close()
+		files = append(files, name)
+		spec.Points = append(spec.Points, p.sel)
+		spec.Out = append(spec.Out, f)
+	}
+	if err := lab.RecordOffline(cfg, spec); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := runCmd(t, context.Background(), analyzeArgs(files)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "2000 delivered, duplicates removed by reverse teaming\n"; !containsLine(stdout, want) {
+		t.Errorf("analyze of offline files:\n%s", stdout)
+	}
+}
+
+func containsLine(s, want string) bool {
+	for _, l := range splitLines(s) {
+		if len(l) >= len(want)-1 && l[len(l)-(len(want)-1):] == want[:len(want)-1] {
+			return true
+		}
+	}
+	return false
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}
