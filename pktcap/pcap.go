@@ -120,9 +120,9 @@ type CaptureReader struct {
 	// ZeroCopy makes Next of a pcap stream return data that is only valid
 	// until the next call (no allocation per packet).
 	ZeroCopy bool
-	format Format
-	pcap   *pcapgo.Reader
-	ng     *pcapgo.NgReader
+	format   Format
+	pcap     *pcapgo.Reader
+	ng       *pcapgo.NgReader
 }
 
 // NewCaptureReader reads the file header from r.
