@@ -87,6 +87,10 @@ type TeamUplinkChange struct {
 	At     time.Time
 	Uplink string
 	Source string // "discovery", "esxcli", ...
+	// After, when set, is the last time the previous uplink was known to
+	// be in use: the change happened somewhere in (After, At], and frames
+	// from the network in that interval cannot be judged.
+	After time.Time
 }
 
 // New validates cfg and returns a Correlator.
@@ -131,10 +135,27 @@ func New(cfg Config) (*Correlator, error) {
 // SetTeamUplink records that the traced port's team uplink is uplink from
 // time at on (a later discovery, or a change the lab made).
 func (c *Correlator) SetTeamUplink(at time.Time, uplink, source string) {
+	c.SetTeamUplinkBetween(time.Time{}, at, uplink, source)
+}
+
+// SetTeamUplinkBetween records a team uplink change noticed by polling: the
+// previous uplink was seen in use at after, the new one at at.
+func (c *Correlator) SetTeamUplinkBetween(after, at time.Time, uplink, source string) {
 	if n := len(c.timeline); n > 0 && c.timeline[n-1].Uplink == uplink {
 		return
 	}
-	c.timeline = append(c.timeline, TeamUplinkChange{At: at, Uplink: uplink, Source: source})
+	c.timeline = append(c.timeline, TeamUplinkChange{At: at, After: after, Uplink: uplink, Source: source})
+}
+
+// uncertainTeam reports a team uplink change around t whose exact time is
+// unknown.
+func (c *Correlator) uncertainTeam(t time.Time) (TeamUplinkChange, bool) {
+	for i, ch := range c.timeline {
+		if i > 0 && !ch.After.IsZero() && t.After(ch.After) && !t.After(ch.At) {
+			return ch, true
+		}
+	}
+	return TeamUplinkChange{}, false
 }
 
 // SetStart and SetStop record a point's live interval; SetDropped its drop
@@ -378,6 +399,12 @@ func (c *Correlator) judge(inst *Instance) {
 	tx := c.sum(inst, pktcap.StageVnicTx) + c.sum(inst, pktcap.StagePortInput) + c.sum(inst, pktcap.StageUplinkTx)
 	if why := c.notLive(inst); why != "" {
 		inst.Verdict, inst.why = Inconclusive, why
+		return
+	}
+	if ch, ok := c.uncertainTeam(inst.First); ok && len(inst.Arrivals) > 0 {
+		inst.Verdict = Inconclusive
+		inst.why = fmt.Sprintf("the team uplink changed to %s between %s and %s", ch.Uplink,
+			ch.After.UTC().Format("15:04:05.000"), ch.At.UTC().Format("15:04:05.000"))
 		return
 	}
 	uplinkPoints := len(c.byStage[pktcap.StageUplinkRx]) > 0

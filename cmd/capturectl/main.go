@@ -84,6 +84,8 @@ func commands() []command {
 	return []command{
 		{"analyze", "correlate saved captures offline (pcapng, pcap, pktcap-uw console text)", runAnalyze},
 		{"discover", "show a VM's vNICs: port group, VLAN, teaming, uplinks, switchport and team uplink", runDiscover},
+		{"capture", "capture at a VM's uplinks, PortOutput and VnicRx over SSH into one pcapng", runCapture},
+		{"trace", "discover, capture and say where each frame stopped (the main job)", runTrace},
 		{"demo", "run the article's experiment on the embedded lab and show what each capture point saw", runDemo},
 		{"lab", "serve the emulated ESXi lab (lab serve [-c FILE])", runLab},
 		{"version", "print the version", runVersion},

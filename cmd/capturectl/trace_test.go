@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/pktcap"
+)
+
+// labEnv starts a lab topology with its vCenter and points capturectl at
+// it the way `lab serve` tells a user to: GOVC_* for vCenter, SSH address
+// overrides, the SSH password in the environment, a known_hosts file.
+func labEnv(t *testing.T, topology string, traffic bool) (*lab.Lab, string) {
+	t.Helper()
+	cfg, err := lab.LoadConfig(topology)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Start(context.Background(), cfg, lab.Options{VCenter: true, NoTraffic: !traffic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	vc := l.VCenter
+	t.Setenv("GOVC_URL", vc.URL().String())
+	t.Setenv("GOVC_USERNAME", vc.Username())
+	t.Setenv("GOVC_PASSWORD", vc.Password())
+	t.Setenv("GOVC_TLS_CA_CERTS", vc.CertificateFile())
+	t.Setenv("SSH_AUTH_SOCK", "")
+	t.Setenv("HOME", t.TempDir())
+	var addrs, known []string
+	for _, h := range l.Hosts() {
+		addrs = append(addrs, h.Name+"="+h.Addr)
+		known = append(known, h.KnownHostsLine)
+		t.Setenv("CAPTURECTL_SSH_PASSWORD", h.Password)
+	}
+	t.Setenv(envSSHAddrs, strings.Join(addrs, ","))
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(strings.Join(known, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return l, kh
+}
+
+// trace on the article's lab: discovery through vCenter, capture over SSH,
+// the echo requests delivered with duplicates removed; the pcapng, JSON and
+// HTML kept in --out; nothing left running on the host.
+func TestTraceArticle(t *testing.T) {
+	l, kh := labEnv(t, "../../configs/lab-article.yaml", true)
+	dir := t.TempDir()
+	stdout, stderr, err := runCmd(t, context.Background(), "trace", "--vm", "testvm2", "--duration", "3s",
+		"--known-hosts", kh, "--proto", "0x01", "--out", dir)
+	if err != nil {
+		t.Fatalf("trace: %v\n%s\n%s", err, stdout, stderr)
+	}
+	if !regexp.MustCompile(`ICMP echo request 192\.168\.100\.11 > 192\.168\.100\.12\n +[1-9] delivered, duplicates removed by reverse teaming`).MatchString(stdout) {
+		t.Errorf("trace output:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	for _, f := range []string{"trace.pcapng", "trace.json", "trace.html"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	procs, _ := l.Processes("esx02")
+	for _, p := range procs {
+		if len(p.Cmdline) > 0 && p.Cmdline[0] == "pktcap-uw" {
+			t.Errorf("left running on esx02: %v", p.Cmdline)
+		}
+	}
+}
+
+// Frames reaching the port only on its non-team uplink: exit code 3 and
+// the verdict naming both uplinks.
+func TestTraceFiltered(t *testing.T) {
+	l, kh := labEnv(t, "../../configs/lab-non-team-uplink.yaml", false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			l.Net.Ping(ctx, "ext1", "web1", 1, 0)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	stdout, stderr, err := runCmd(t, context.Background(), "trace", "--vm", "web1", "--duration", "3s", "--known-hosts", kh, "--proto", "0x01")
+	if exitCode(err) != exitFiltered {
+		t.Fatalf("exit %d (%v); want %d\n%s\n%s", exitCode(err), err, exitFiltered, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "filtered by reverse teaming: arrived on vmnic3, team uplink is vmnic2") {
+		t.Errorf("trace output:\n%s", stdout)
+	}
+}
+
+// capture -o FILE: one pcapng interface per point, named by point.
+func TestCaptureToFile(t *testing.T) {
+	_, kh := labEnv(t, "../../configs/lab-article.yaml", true)
+	file := filepath.Join(t.TempDir(), "c.pcapng")
+	_, stderr, err := runCmd(t, context.Background(), "capture", "--vm", "testvm2", "--duration", "2500ms", "--known-hosts", kh, "--proto", "0x01", "-o", file)
+	if err != nil {
+		t.Fatalf("capture: %v\n%s", err, stderr)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := pktcap.NewCaptureReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for {
+		p, err := r.Next()
+		if err != nil {
+			break
+		}
+		count[p.InterfaceName]++
+	}
+	var names []string
+	for _, i := range r.Interfaces() {
+		names = append(names, i.Name)
+	}
+	if strings.Join(names, ",") != "esx02/vmnic2/rx,esx02/vmnic3/rx,esx02/50331657/PortOutput,esx02/50331657/VnicRx" {
+		t.Errorf("interfaces %q", names)
+	}
+	if count["esx02/vmnic2/rx"] < 2 || count["esx02/50331657/PortOutput"] != 2*count["esx02/vmnic2/rx"] || count["esx02/50331657/VnicRx"] != count["esx02/vmnic2/rx"] {
+		t.Errorf("frames per point %v; want PortOutput twice the uplink's, VnicRx equal", count)
+	}
+}
