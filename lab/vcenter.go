@@ -458,6 +458,7 @@ func (b *vcBuilder) addVM(ctx context.Context, hc *HostConfig, vmc *VMConfig) er
 		card.Connectable = &types.VirtualDeviceConnectInfo{StartConnected: true, Connected: !vmc.PoweredOff, AllowGuestControl: true}
 		card.AddressType = string(types.VirtualEthernetCardMacTypeManual)
 		card.MacAddress = hw.String()
+		card.DeviceInfo = &types.Description{Label: fmt.Sprintf("Network adapter %d", i+1), Summary: nc.Portgroup}
 		devices = append(devices, nic)
 	}
 	changes, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)

@@ -42,7 +42,7 @@ func TestAnalyzeDemoPcapng(t *testing.T) {
 	if _, stderr, err := runCmd(t, context.Background(), "demo", "--duration", "2s", "--out", dir); err != nil {
 		t.Fatalf("demo: %v\n%s", err, stderr)
 	}
-	stdout, _, err := runCmd(t, context.Background(), "analyze", "--team-uplink", "vmnic2", "--json", filepath.Join(dir, "demo.pcapng"))
+	stdout, _, err := runCmd(t, context.Background(), "analyze", "--team-uplink", "vmnic2", "--json", filepath.Join(dir, "trace.pcapng"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(stdout, "the copy from vmnic3 (not the team uplink vmnic2) was dropped by reverse teaming") {
 		t.Errorf("demo: the mirrored uplink is not named:\n%s", stdout)
 	}
-	for _, f := range []string{"demo.pcapng", "demo.json", "demo.html"} {
+	for _, f := range []string{"trace.pcapng", "trace.json", "trace.html"} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() < 500 {
 			t.Errorf("%s: %v", f, err)
 		}
