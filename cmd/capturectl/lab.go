@@ -124,11 +124,29 @@ func runLabServe(ctx context.Context, e *env, args []string) error {
 		kh, portOf(h.Addr), h.User, hostOf(h.Addr))
 	fmt.Fprintf(w, "  ssh -o UserKnownHostsFile=%s -p %s %s@%s 'pktcap-uw --uplink vmnic2 -o -' | tshark -r -\n",
 		kh, portOf(h.Addr), h.User, hostOf(h.Addr))
-	fmt.Fprintf(w, "capturectl commands reach these hosts with --ssh-addr NAME=127.0.0.1:PORT and --known-hosts %s.\n", kh)
+	var addrs []string
+	for _, h := range hosts {
+		addrs = append(addrs, h.Name+"="+h.Addr)
+	}
+	fmt.Fprintf(w, "\nPoint capturectl at the lab (with the GOVC_* exports above):\n")
+	fmt.Fprintf(w, "  export %s=%s CAPTURECTL_SSH_PASSWORD=%s\n", envSSHAddrs, strings.Join(addrs, ","), hosts[0].Password)
+	fmt.Fprintf(w, "  capturectl discover --vm %s\n", firstVM(cfg))
+	fmt.Fprintf(w, "  capturectl trace --vm %s --duration 5s --known-hosts %s\n", firstVM(cfg), kh)
 	fmt.Fprintf(w, "\nlab ready; serving until Ctrl-C\n")
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "capturectl lab: stopping")
 	return nil
+}
+
+// firstVM names a VM of the topology for the examples: the last host's
+// first VM (the article's receiving VM).
+func firstVM(cfg *lab.Config) string {
+	for i := len(cfg.Hosts) - 1; i >= 0; i-- {
+		if vms := cfg.Hosts[i].VMs; len(vms) > 0 {
+			return vms[0].Name
+		}
+	}
+	return "VM"
 }
 
 func writeKnownHosts(path string, hosts []lab.HostInfo) error {

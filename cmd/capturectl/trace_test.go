@@ -132,3 +132,24 @@ func TestCaptureToFile(t *testing.T) {
 		t.Errorf("frames per point %v; want PortOutput twice the uplink's, VnicRx equal", count)
 	}
 }
+
+// cleanup reaches a host over SSH, finds nothing of a finished run, and
+// says so; without --host it is a usage error.
+func TestCleanupCommand(t *testing.T) {
+	_, kh := labEnv(t, "../../configs/lab-article.yaml", false)
+	if _, _, err := runCmd(t, context.Background(), "trace", "--vm", "testvm2", "--duration", "1s", "--known-hosts", kh); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := runCmd(t, context.Background(), "cleanup", "--host", "esx02", "--known-hosts", kh)
+	if err != nil || !strings.Contains(stdout, "esx02: nothing of capturectl's found") {
+		t.Errorf("cleanup: %v %q %q", err, stdout, stderr)
+	}
+	if _, _, err := runCmd(t, context.Background(), "cleanup"); exitCode(err) != exitUsage {
+		t.Errorf("cleanup without --host: %v", err)
+	}
+	// An unknown host key is refused, naming the offered key.
+	_, _, err = runCmd(t, context.Background(), "cleanup", "--host", "esx02", "--known-hosts", filepath.Join(t.TempDir(), "empty"))
+	if err == nil || !strings.Contains(err.Error(), "SHA256:") {
+		t.Errorf("unknown host key: %v; want an error naming the key's fingerprint", err)
+	}
+}
