@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -112,14 +113,16 @@ func (f *vsphereFlags) connect(ctx context.Context, e *env) (*esxi.Client, error
 }
 
 func runDiscover(ctx context.Context, e *env, args []string) error {
-	const usage = "discover --vm NAME|PATH [--json] [--url URL] [--thumbprint TP] [--insecure] [--ports auto|api|none]\n\n" +
+	const usage = "discover --vm NAME|PATH [--json] [--url URL] [--thumbprint TP] [--insecure] [--ports auto|api|ssh|none] [ssh flags]\n\n" +
 		"User and password: GOVC_USERNAME, GOVC_PASSWORD (a value naming a file means its contents) or the URL's user:password."
 	fset := newFlagSet(e, "discover", usage)
 	vm := fset.String("vm", "", "the VM: its `name`, inventory path (/DC/vm/folder/name) or VirtualMachine:MOID")
 	asJSON := fset.Bool("json", false, "print one JSON document {\"version\": 1, \"targets\": [...]} instead of the summary")
-	ports := fset.String("ports", esxi.PortsAuto, "where the switchport ID and team uplink come from: auto, api or none")
+	ports := fset.String("ports", esxi.PortsAuto, "where the switchport ID and team uplink come from: auto (API, else SSH when SSH settings are given), api, ssh or none")
 	var conn vsphereFlags
 	conn.register(fset)
+	var sf sshFlags
+	sf.register(fset)
 	if err := parseFlags(fset, args); err != nil {
 		return err
 	}
@@ -130,9 +133,9 @@ func runDiscover(ctx context.Context, e *env, args []string) error {
 		return usagef("discover: --vm is required")
 	}
 	switch *ports {
-	case esxi.PortsAuto, esxi.PortsAPI, esxi.PortsNone:
+	case esxi.PortsAuto, esxi.PortsAPI, esxi.PortsSSH, esxi.PortsNone:
 	default:
-		return usagef("discover: --ports %q: want auto, api or none", *ports)
+		return usagef("discover: --ports %q: want auto, api, ssh or none", *ports)
 	}
 	c, err := conn.connect(ctx, e)
 	if err != nil {
@@ -143,7 +146,17 @@ func runDiscover(ctx context.Context, e *env, args []string) error {
 		defer cancel()
 		_ = c.Close(lctx) // the session expires on the server anyway
 	}()
-	targets, err := c.Discover(ctx, *vm, esxi.DiscoverOptions{Ports: *ports})
+	opts := esxi.DiscoverOptions{Ports: *ports}
+	if *ports == esxi.PortsSSH || (*ports == esxi.PortsAuto && sf.given(e)) {
+		dial, err := sf.dialer(e, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			return err
+		}
+		r := &sshRunner{dial: dial}
+		defer r.close()
+		opts.SSH = r
+	}
+	targets, err := c.Discover(ctx, *vm, opts)
 	if err != nil {
 		if errors.Is(err, esxi.ErrConfig) {
 			return &usageError{err}

@@ -153,3 +153,16 @@ func TestCleanupCommand(t *testing.T) {
 		t.Errorf("unknown host key: %v; want an error naming the key's fingerprint", err)
 	}
 }
+
+// discover --ports ssh reads the switchport and team uplink with esxcli
+// over SSH, and says so.
+func TestDiscoverOverSSH(t *testing.T) {
+	_, kh := labEnv(t, "../../configs/lab-article.yaml", false)
+	stdout, stderr, err := runCmd(t, context.Background(), "discover", "--vm", "testvm2", "--ports", "ssh", "--known-hosts", kh)
+	if err != nil {
+		t.Fatalf("discover: %v\n%s", err, stderr)
+	}
+	if !regexp.MustCompile(`switchport +50331657 \(from [^)]*ssh[^)]*\)`).MatchString(stdout) || !regexp.MustCompile(`team uplink +vmnic2`).MatchString(stdout) {
+		t.Errorf("discover --ports ssh:\n%s", stdout)
+	}
+}
