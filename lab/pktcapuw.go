@@ -259,10 +259,7 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 		}
 		emit = func(c Captured, label string, _ int) error {
 			data := truncate(c.Data, snap)
-			if err := ng.WritePacket(indexOfLabel(sels, label), c.Time, data, len(c.Data)); err != nil {
-				return err
-			}
-			return ng.Flush()
+			return ng.WritePacket(indexOfLabel(sels, label), c.Time, data, len(c.Data))
 		}
 		flush = ng.Flush
 	default:
@@ -272,10 +269,7 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 		}
 		emit = func(c Captured, _ string, _ int) error {
 			data := truncate(c.Data, snap)
-			if err := pw.WritePacket(c.Time, data, len(c.Data)); err != nil {
-				return err
-			}
-			return pw.Flush()
+			return pw.WritePacket(c.Time, data, len(c.Data))
 		}
 		flush = pw.Flush
 	}
@@ -326,6 +320,15 @@ loop:
 				break loop
 			}
 			dumped++
+			// Output is buffered and flushed whenever no frame waits, so a
+			// reader sees frames at once when traffic is light and gets
+			// them in large writes under load.
+			if flush != nil && idle(taps) {
+				if err := flush(); err != nil {
+					writeFailed = true
+					break loop
+				}
+			}
 		case s := <-sigs:
 			if s == shell.SIGINT || s == shell.SIGTERM || s == shell.SIGHUP || s == shell.SIGQUIT {
 				signalled = true
@@ -350,6 +353,16 @@ loop:
 		return 141 // killed by SIGPIPE, as a real process writing to a closed pipe
 	}
 	return 0
+}
+
+// idle reports whether no captured frame waits in any tap.
+func idle(taps []*Tap) bool {
+	for _, t := range taps {
+		if len(t.ch) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // truncate applies a snap length (0: whole frame).
