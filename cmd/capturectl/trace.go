@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,26 @@ type traceRun struct {
 	c        *correlate.Correlator
 	m        *correlate.Merger
 	verdicts [8]int
+	// notes holds each sighting's verdict comment for the pcapng (--out),
+	// up to maxNotes sightings.
+	notes map[noteKey]*string
+}
+
+type noteKey struct {
+	point int
+	at    int64
+}
+
+const maxNotes = 2_000_000
+
+func (tr *traceRun) note(i *correlate.Instance) {
+	if tr.notes == nil || len(tr.notes) >= maxNotes {
+		return
+	}
+	text := "capturectl: " + i.Verdict.String() + ": " + i.Reason()
+	for _, s := range i.Sightings {
+		tr.notes[noteKey{s.Point, s.Time.UnixNano()}] = &text
+	}
 }
 
 func (tr *traceRun) add(o pktcap.Observation) {
@@ -71,7 +92,9 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	tr := &traceRun{}
 	if *out != "" {
+		tr.notes = map[noteKey]*string{}
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return err
 		}
@@ -94,9 +117,8 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 	mac, _ := net.ParseMAC(t.MAC)
 	port := correlate.Port{Name: t.VM + " " + t.NIC, MAC: mac, VLAN: t.VLAN, Promiscuous: t.Promiscuous,
 		Policy: apiPolicies[t.TeamingPolicy], TeamUplink: t.TeamUplink}
-	tr := &traceRun{}
 	tr.c, err = correlate.New(correlate.Config{Points: points, Port: port, Window: *window,
-		OnInstance: func(i *correlate.Instance) { tr.verdicts[i.Verdict]++ }})
+		OnInstance: func(i *correlate.Instance) { tr.verdicts[i.Verdict]++; tr.note(i) }})
 	if err != nil {
 		return err
 	}
@@ -142,7 +164,11 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 	}
 	meta := report.Meta{Title: fmt.Sprintf("capturectl trace of %s %s on %s", t.VM, t.NIC, t.Host), Host: t.Host, PortID: t.PortID}
 	if *out != "" {
-		meta.Files = append(meta.Files, filepath.Join(*out, "trace.pcapng"))
+		pcapng := filepath.Join(*out, "trace.pcapng")
+		if err := annotate(pcapng, tr.notes, result); err != nil {
+			fmt.Fprintf(e.stderr, "capturectl: verdict comments not added to %s: %v\n", pcapng, err)
+		}
+		meta.Files = append(meta.Files, pcapng)
 		for _, f := range []struct {
 			name  string
 			write func(io.Writer, *correlate.Result, report.Meta) error
@@ -239,4 +265,80 @@ func (tr *traceRun) background(ctx context.Context, e *env, s *session.Session, 
 		}()
 	}
 	return func() { close(done); wg.Wait() }
+}
+
+// annotate rewrites the capture's pcapng with each packet's verdict as a
+// packet comment (what Wireshark shows as pkt_comment), keeping interfaces
+// and statistics. It writes a new file and renames it over the old one, so
+// the capture is never left half-written.
+func annotate(path string, notes map[noteKey]*string, res *correlate.Result) error {
+	in, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	r, err := pktcap.NewCaptureReader(bufio.NewReaderSize(in, 1<<20))
+	if err != nil {
+		return err
+	}
+	suffix := ""
+	for _, p := range res.Points {
+		if p.Dropped > 0 {
+			suffix = " (provisional: a capture point dropped frames; see the report)"
+		}
+	}
+	tmp := path + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	bw := bufio.NewWriterSize(out, 1<<20)
+	var w *pktcap.NgWriter
+	for {
+		p, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			out.Close()
+			return err
+		}
+		if w == nil {
+			// interfaces are known once the first packet was read
+			if w, err = pktcap.NewNgWriter(bw, r.Interfaces()); err != nil {
+				out.Close()
+				return err
+			}
+		}
+		var comments []string
+		if n := notes[noteKey{p.Interface, p.Time.UnixNano()}]; n != nil {
+			comments = append(comments, *n+suffix)
+		}
+		if err := w.WritePacket(p.Interface, p.Time, p.Data, p.OrigLen, comments...); err != nil {
+			out.Close()
+			return err
+		}
+	}
+	if w == nil {
+		out.Close()
+		return nil // no packets: nothing to annotate
+	}
+	for i, intf := range r.Interfaces() {
+		if intf.Stats != nil {
+			w.SetStats(i, *intf.Stats)
+		}
+	}
+	if err := w.Close(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -68,6 +68,28 @@ func TestTraceArticle(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The pcapng carries each packet's verdict as a comment.
+	data, _ := os.ReadFile(filepath.Join(dir, "trace.pcapng"))
+	r, err := pktcap.NewCaptureReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commented, total := 0, 0
+	for {
+		p, err := r.Next()
+		if err != nil {
+			break
+		}
+		total++
+		for _, c := range p.Comments {
+			if strings.HasPrefix(c, "capturectl: delivered, duplicates removed by reverse teaming: arrived on vmnic2 and vmnic3") {
+				commented++
+			}
+		}
+	}
+	if total == 0 || commented < total/2 {
+		t.Errorf("%d of %d packets carry the verdict comment", commented, total)
+	}
 	procs, _ := l.Processes("esx02")
 	for _, p := range procs {
 		if len(p.Cmdline) > 0 && p.Cmdline[0] == "pktcap-uw" {
