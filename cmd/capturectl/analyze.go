@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/correlate"
+	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/pktcap"
 	"github.com/capturectl/capturectl/report"
 )
@@ -33,10 +35,14 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
-// portFlags describe the traced port when no discovery ran.
+// portFlags describe the traced port: from a saved discovery (--target)
+// and/or flags (flags win).
 type portFlags struct {
 	mac, policy, team, name string
 	vlan                    int
+	target                  string
+	nic                     int
+	set                     map[string]bool
 }
 
 func (p *portFlags) register(fs *flag.FlagSet) {
@@ -45,6 +51,45 @@ func (p *portFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.policy, "policy", "srcport", "teaming `policy`: srcport, srcmac, explicit, loadbased or iphash")
 	fs.StringVar(&p.team, "team-uplink", "", "the port's team `uplink` (vmnicN), as esxcli network vm port list reports it")
 	fs.StringVar(&p.name, "port-name", "", "a `name` for the traced port in the report")
+	fs.StringVar(&p.target, "target", "", "take the port from a saved `file` of capturectl discover --json")
+	fs.IntVar(&p.nic, "nic", 0, "with --target: which vNIC, counting from 0 (`N`)")
+}
+
+// fromTarget fills what the flags did not set from a discover --json file.
+func (p *portFlags) fromTarget(fs *flag.FlagSet) error {
+	p.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { p.set[f.Name] = true })
+	if p.target == "" {
+		return nil
+	}
+	data, err := os.ReadFile(p.target)
+	if err != nil {
+		return usagef("--target: %v", err)
+	}
+	var doc struct {
+		Version int           `json:"version"`
+		Targets []esxi.Target `json:"targets"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil || doc.Version != discoverJSONVersion {
+		return usagef("--target %s: not the JSON of capturectl discover --json (version %d): %v", p.target, discoverJSONVersion, err)
+	}
+	if p.nic < 0 || p.nic >= len(doc.Targets) {
+		return usagef("--nic %d: %s has %d vNICs", p.nic, p.target, len(doc.Targets))
+	}
+	t := doc.Targets[p.nic]
+	fill := func(name string, dst *string, v string) {
+		if !p.set[name] && v != "" {
+			*dst = v
+		}
+	}
+	fill("mac", &p.mac, t.MAC)
+	fill("team-uplink", &p.team, t.TeamUplink)
+	fill("policy", &p.policy, apiPolicies[t.TeamingPolicy])
+	fill("port-name", &p.name, t.VM+" "+t.NIC)
+	if !p.set["vlan"] {
+		p.vlan = t.VLAN
+	}
+	return nil
 }
 
 func (p *portFlags) port() (correlate.Port, error) {
@@ -82,6 +127,9 @@ func runAnalyze(ctx context.Context, e *env, args []string) error {
 	}
 	if fs.NArg() == 0 {
 		return usagef("analyze: no capture files given")
+	}
+	if err := pf.fromTarget(fs); err != nil {
+		return err
 	}
 	port, err := pf.port()
 	if err != nil {

@@ -188,3 +188,26 @@ func TestDiscoverOverSSH(t *testing.T) {
 		t.Errorf("discover --ports ssh:\n%s", stdout)
 	}
 }
+
+// analyze takes the traced port from a saved discovery (discover --json).
+func TestAnalyzeWithDiscoveryTarget(t *testing.T) {
+	_, kh := labEnv(t, "../../configs/lab-article.yaml", true)
+	dir := t.TempDir()
+	disc, _, err := runCmd(t, context.Background(), "discover", "--vm", "testvm2", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "testvm2.json")
+	os.WriteFile(target, []byte(disc), 0o600)
+	if _, stderr, err := runCmd(t, context.Background(), "capture", "--vm", "testvm2", "--duration", "2500ms", "--known-hosts", kh, "--proto", "0x01", "-o", filepath.Join(dir, "c.pcapng")); err != nil {
+		t.Fatalf("capture: %v\n%s", err, stderr)
+	}
+	stdout, _, err := runCmd(t, context.Background(), "analyze", "--target", target, filepath.Join(dir, "c.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "Traced: testvm2 Network adapter 1 (00:50:56:9d:fd:b1, VLAN 100, route based on originating port ID, team uplink vmnic2)") ||
+		!regexp.MustCompile(`[1-9] delivered, duplicates removed by reverse teaming`).MatchString(stdout) {
+		t.Errorf("analyze --target:\n%s", stdout)
+	}
+}
