@@ -86,6 +86,7 @@ func commands() []command {
 		{"discover", "show a VM's vNICs: port group, VLAN, teaming, uplinks, switchport and team uplink", runDiscover},
 		{"capture", "capture at a VM's uplinks, PortOutput and VnicRx over SSH into one pcapng", runCapture},
 		{"trace", "discover, capture and say where each frame stopped (the main job)", runTrace},
+		{"check", "run scripted lab checks (configs/checks/*.yaml) and compare verdicts with expectations", runCheck},
 		{"cleanup", "stop captures capturectl left on a host (after a crash or kill -9)", runCleanup},
 		{"demo", "run the article's experiment on the embedded lab and show what each capture point saw", runDemo},
 		{"lab", "serve the emulated ESXi lab (lab serve [-c FILE])", runLab},
