@@ -228,17 +228,17 @@ func (c *Correlator) newInstance(k frameKey, t time.Time, data []byte) *Instance
 		inst = &Instance{counts: make([]uint16, len(c.cfg.Points))}
 		inst.Sightings = inst.inline[:0]
 	}
-	inst.key, inst.First, inst.Last = k, t, t
+	inst.key, inst.First, inst.Last, inst.firstNS = k, t, t, t.UnixNano()
 	inst.hdrLen = copy(inst.hdr[:], data)
 	return inst
 }
 
 // expire judges the instances whose window ended before t.
 func (c *Correlator) expire(t time.Time) {
-	limit := t.Add(-c.cfg.Window)
+	limit := t.Add(-c.cfg.Window).UnixNano()
 	for c.qhead < len(c.queue) {
 		inst := c.queue[c.qhead]
-		if !inst.First.Before(limit) {
+		if inst.firstNS >= limit {
 			break
 		}
 		c.queue[c.qhead] = nil
@@ -489,13 +489,14 @@ type Instance struct {
 	VnicRx      int        // copies at VnicRx
 	Verdict     Verdict
 
-	why    string
-	mask   uint64 // points whose drops make this verdict inconclusive
-	key    frameKey
-	counts []uint16
-	hdr    [96]byte
-	hdrLen int
-	inline [4]Sighting
+	why     string
+	mask    uint64 // points whose drops make this verdict inconclusive
+	key     frameKey
+	firstNS int64
+	counts  []uint16
+	hdr     [96]byte
+	hdrLen  int
+	inline  [4]Sighting
 }
 
 // Sighting is one observation of an instance.

@@ -18,12 +18,9 @@ const DefaultKeyLen = 256
 
 // frameKey identifies a frame's bytes across capture points: a hash of the
 // frame with 802.1Q/802.1ad tags removed (uplink and PortOutput points may
-// carry the tag, VnicRx never does), over at most keyLen bytes, plus the
-// untagged wire length.
-type frameKey struct {
-	hash uint64
-	len  int32
-}
+// carry the tag, VnicRx never does), over at most keyLen bytes, and of the
+// untagged wire length. A plain uint64 keeps map lookups on the fast path.
+type frameKey uint64
 
 // untag returns the frame's header before the tags, the rest after them,
 // and the number of tag bytes removed.
@@ -54,7 +51,9 @@ func keyOf(seed maphash.Seed, data []byte, origLen, keyLen int) frameKey {
 	if origLen < len(data) {
 		origLen = len(data)
 	}
-	return frameKey{hash: h.Sum64(), len: int32(origLen - tags)}
+	// the untagged wire length is mixed in: frames that differ only past
+	// the key length but in size stay apart
+	return frameKey(h.Sum64() ^ uint64(origLen-tags)*0x9e3779b97f4a7c15)
 }
 
 // FlowKey describes the frames of one flow: addresses, ethertype (after
