@@ -253,9 +253,9 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// liveCounters prints per-point frame counts on stderr once a second while
-// the capture runs, when stderr is a terminal.
-func liveCounters(e *env, s *session.Session) func() {
+// statusLine redraws line() on stderr once a second while stderr is a
+// terminal, and clears it when stopped.
+func statusLine(e *env, line func() string) (stop func()) {
 	if !isTerminal(e.stderr) {
 		return func() {}
 	}
@@ -272,15 +272,22 @@ func liveCounters(e *env, s *session.Session) func() {
 				fmt.Fprint(e.stderr, "\r\033[K")
 				return
 			case <-tick.C:
-				var parts []string
-				for _, st := range s.Stats() {
-					parts = append(parts, fmt.Sprintf("%s %d", st.Name, st.Frames))
-				}
-				fmt.Fprintf(e.stderr, "\r\033[K%s", strings.Join(parts, "  "))
+				fmt.Fprintf(e.stderr, "\r\033[K%s", line())
 			}
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// liveCounters shows per-point frame counts while the capture runs.
+func liveCounters(e *env, s *session.Session) func() {
+	return statusLine(e, func() string {
+		var parts []string
+		for _, st := range s.Stats() {
+			parts = append(parts, fmt.Sprintf("%s %d", st.Name, st.Frames))
+		}
+		return strings.Join(parts, "  ")
+	})
 }
 
 func runCapture(ctx context.Context, e *env, args []string) error {

@@ -232,31 +232,13 @@ func runScenario(ctx context.Context, e *env, sc *Scenario) ([]checkResult, erro
 	if err != nil {
 		return nil, err
 	}
-	state, err := os.MkdirTemp("", "capturectl-check-")
+	ls, err := startLabSession(ctx, e, cfg, false)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(state)
-	l, err := lab.Start(ctx, cfg, lab.Options{StateDir: state, VCenter: true, NoTraffic: true})
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	kh := filepath.Join(state, "known_hosts")
-	if err := writeKnownHosts(kh, l.Hosts()); err != nil {
-		return nil, err
-	}
-	vars := demoEnv(l)
-	inner := *e
-	inner.getenv = func(k string) string {
-		if v, ok := vars[k]; ok {
-			return v
-		}
-		return e.getenv(k)
-	}
-	restore := setenvTemp("CAPTURECTL_SSH_PASSWORD", vars["CAPTURECTL_SSH_PASSWORD"])
-	defer restore()
-
+	defer ls.close()
+	l, kh := ls.lab, ls.knownHosts
+	inner := *ls.env
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -43,19 +43,44 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintln(e.stderr, "Starting the emulated lab (configs/lab-article.yaml): esx01 and esx02 (ESXi 6.7) and a vCenter;")
 	fmt.Fprintln(e.stderr, "vSwitch1 with vmnic2+vmnic3, route based on originating port ID, VLAN 100; testvm1 pings testvm2 every")
 	fmt.Fprintln(e.stderr, "second, and the physical switch mirrors what it sends to esx02/vmnic2 into esx02/vmnic3.")
-	state, err := os.MkdirTemp("", "capturectl-demo-state-")
+	ls, err := startLabSession(ctx, e, cfg, true)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(state)
-	l, err := lab.Start(ctx, cfg, lab.Options{StateDir: state, VCenter: true})
-	if err != nil {
-		return err
+	defer ls.close()
+	targs := []string{"--vm", "testvm2", "--duration", dur.String(), "--known-hosts", ls.knownHosts, "--out", dir}
+	if *asJSON {
+		targs = append(targs, "--json")
 	}
-	defer l.Close()
-	kh := filepath.Join(state, "known_hosts")
-	if err := writeKnownHosts(kh, l.Hosts()); err != nil {
-		return err
+	fmt.Fprintf(e.stderr, "Running: capturectl trace %s\n\n", strings.Join(targs, " "))
+	return runTrace(ctx, ls.env, targs)
+}
+
+// labSession is an embedded lab with its vCenter, and the environment a
+// command runs with to reach it as a user would (the exports lab serve
+// prints): demo and check run trace through it.
+type labSession struct {
+	lab        *lab.Lab
+	env        *env
+	knownHosts string
+	state      string
+	restore    func()
+}
+
+func startLabSession(ctx context.Context, e *env, cfg *lab.Config, traffic bool) (*labSession, error) {
+	state, err := os.MkdirTemp("", "capturectl-lab-")
+	if err != nil {
+		return nil, err
+	}
+	l, err := lab.Start(ctx, cfg, lab.Options{StateDir: state, VCenter: true, NoTraffic: !traffic})
+	if err != nil {
+		os.RemoveAll(state)
+		return nil, err
+	}
+	ls := &labSession{lab: l, knownHosts: filepath.Join(state, "known_hosts"), state: state}
+	if err := writeKnownHosts(ls.knownHosts, l.Hosts()); err != nil {
+		ls.close()
+		return nil, err
 	}
 	vars := demoEnv(l)
 	inner := *e
@@ -65,16 +90,19 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		}
 		return e.getenv(k)
 	}
+	ls.env = &inner
 	// the SSH password reaches the SSH client through its environment
 	// variable, never a flag
-	restore := setenvTemp("CAPTURECTL_SSH_PASSWORD", vars["CAPTURECTL_SSH_PASSWORD"])
-	defer restore()
-	targs := []string{"--vm", "testvm2", "--duration", dur.String(), "--known-hosts", kh, "--out", dir}
-	if *asJSON {
-		targs = append(targs, "--json")
+	ls.restore = setenvTemp("CAPTURECTL_SSH_PASSWORD", vars["CAPTURECTL_SSH_PASSWORD"])
+	return ls, nil
+}
+
+func (ls *labSession) close() {
+	if ls.restore != nil {
+		ls.restore()
 	}
-	fmt.Fprintf(e.stderr, "Running: capturectl trace %s\n\n", strings.Join(targs, " "))
-	return runTrace(ctx, &inner, targs)
+	ls.lab.Close()
+	os.RemoveAll(ls.state)
 }
 
 // demoEnv is what `lab serve` tells a user to export for the lab.

@@ -235,36 +235,22 @@ func (tr *traceRun) background(ctx context.Context, e *env, s *session.Session, 
 			}
 		}()
 	}
-	if isTerminal(e.stderr) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			for {
-				select {
-				case <-done:
-					fmt.Fprint(e.stderr, "\r\033[K")
-					return
-				case <-tick.C:
-				}
-				tr.mu.Lock()
-				var parts []string
-				for _, v := range correlate.Verdicts() {
-					if n := tr.verdicts[v]; n > 0 {
-						parts = append(parts, fmt.Sprintf("%d %s", n, v))
-					}
-				}
-				tr.mu.Unlock()
-				var frames uint64
-				for _, st := range s.Stats() {
-					frames += st.Frames
-				}
-				fmt.Fprintf(e.stderr, "\r\033[K%d frames captured; %s", frames, strings.Join(parts, ", "))
+	stopStatus := statusLine(e, func() string {
+		tr.mu.Lock()
+		var parts []string
+		for _, v := range correlate.Verdicts() {
+			if n := tr.verdicts[v]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, v))
 			}
-		}()
-	}
-	return func() { close(done); wg.Wait() }
+		}
+		tr.mu.Unlock()
+		var frames uint64
+		for _, st := range s.Stats() {
+			frames += st.Frames
+		}
+		return fmt.Sprintf("%d frames captured; %s", frames, strings.Join(parts, ", "))
+	})
+	return func() { close(done); wg.Wait(); stopStatus() }
 }
 
 // annotate rewrites the capture's pcapng with each packet's verdict as a
