@@ -84,6 +84,7 @@ func commands() []command {
 	return []command{
 		{"analyze", "correlate saved captures offline (pcapng, pcap, pktcap-uw console text)", runAnalyze},
 		{"discover", "show a VM's vNICs: port group, VLAN, teaming, uplinks, switchport and team uplink", runDiscover},
+		{"audit", "check switches inventory-wide for reverse-teaming blind spots (exit 1: findings)", runAudit},
 		{"capture", "capture at a VM's uplinks, PortOutput and VnicRx over SSH into one pcapng", runCapture},
 		{"trace", "discover, capture and say where each frame stopped (the main job)", runTrace},
 		{"check", "run scripted lab checks (configs/checks/*.yaml) and compare verdicts with expectations", runCheck},

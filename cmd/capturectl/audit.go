@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/report"
+)
+
+// capturectl audit: inventory-wide checks for reverse-teaming blind spots
+// (the checks are described in esxi/audit.go and the README).
+//
+// Made to run unattended (cron, CI): it never prompts, uses colour only
+// when stdout is a terminal (and NO_COLOR is unset), and its JSON is
+// ordered the same way on every run; only "generated" (and the verify
+// results, which are live traces) change between two runs of an unchanged
+// inventory.
+//
+// Exit codes: 0 no findings; 1 findings (the report says which); 2 the
+// audit could not run (bad flags or connection settings, vCenter
+// unreachable, login failed, unknown --datacenter or --cluster, an output
+// file not written). 2 is also the code of bad usage for every command.
+
+// errFindings ends an audit that found something: exit code 1, with the
+// count on stderr.
+type errFindings struct {
+	n   int
+	sev map[string]int
+}
+
+func (e *errFindings) Error() string {
+	var parts []string
+	for _, s := range []string{esxi.SeverityHigh, esxi.SeverityMedium} {
+		if e.sev[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", e.sev[s], s))
+		}
+	}
+	w := "findings"
+	if e.n == 1 {
+		w = "finding"
+	}
+	return fmt.Sprintf("audit: %d %s (%s)", e.n, w, strings.Join(parts, ", "))
+}
+
+// auditCouldNotRun marks an audit that could not run. It is a usage error
+// so that exitCode maps it to 2, the code audit documents for it (and
+// discoverExitCode's finer codes do not apply to audit).
+func auditCouldNotRun(err error) error {
+	var ue *usageError
+	if errors.As(err, &ue) || errors.Is(err, errSilent) {
+		return err
+	}
+	return &usageError{fmt.Errorf("audit: could not run: %w", err)}
+}
+
+func runAudit(ctx context.Context, e *env, args []string) error {
+	const usage = "audit [--datacenter DC] [--cluster C] [--json] [--junit FILE] [--prom FILE] [--parallel N] [--verify [--verify-duration D] [ssh flags]] [--url URL] [--thumbprint TP] [--insecure]\n\n" +
+		"Checks every standard and distributed switch for reverse-teaming blind spots (promiscuous port\n" +
+		"groups on non-LAG teaming with several active uplinks) and the teaming mistakes next to them.\n" +
+		"Exit code: 0 no findings, 1 findings, 2 could not run (or bad usage).\n" +
+		"User and password: GOVC_USERNAME, GOVC_PASSWORD (a value naming a file means its contents) or the URL's user:password."
+	fset := newFlagSet(e, "audit", usage)
+	dc := fset.String("datacenter", "", "audit only the hosts of this datacenter (`name`)")
+	cluster := fset.String("cluster", "", "audit only the hosts of this cluster (`name`)")
+	asJSON := fset.Bool("json", false, "write the JSON report ("+report.AuditSchemaVersion+") to stdout instead of the summary")
+	junit := fset.String("junit", "", "also write JUnit XML to `file` (a test case per checked object, findings as failures)")
+	prom := fset.String("prom", "", "also write Prometheus metrics to `file` (textfile collector format, written atomically; also written when the audit could not run)")
+	parallel := fset.Int("parallel", 8, "analyse at most `N` hosts and switches, and run at most N verify traces, at once")
+	verify := fset.Bool("verify", false, "trace each affected powered-on promiscuous VM for a short while (needs SSH to the hosts) to show what it does not receive")
+	verifyDur := fset.Duration("verify-duration", 3*time.Second, "how long each --verify trace runs (`D`)")
+	var conn vsphereFlags
+	conn.register(fset)
+	var sf sshFlags
+	sf.register(fset)
+	if err := parseFlags(fset, args); err != nil {
+		return err
+	}
+	switch {
+	case fset.NArg() > 0:
+		return usagef("audit: unexpected argument %q", fset.Arg(0))
+	case *parallel < 1:
+		return usagef("audit: --parallel %d: want 1 or more", *parallel)
+	case *verifyDur <= 0:
+		return usagef("audit: --verify-duration %s: want a positive duration", *verifyDur)
+	}
+	a := &report.Audit{Generated: time.Now(), Datacenter: *dc, Cluster: *cluster}
+	for _, c := range esxi.AuditChecks {
+		a.Checks = append(a.Checks, report.AuditCheck{ID: c.ID, Severity: c.Severity, Summary: c.Summary})
+	}
+	failed := func(err error) error {
+		if *prom != "" {
+			a.Error = err.Error()
+			if werr := writeAtomic(*prom, func(w io.Writer) error { return report.AuditPrometheus(w, a) }); werr != nil {
+				err = errors.Join(err, fmt.Errorf("audit: write %s: %w", *prom, werr))
+			}
+		}
+		return auditCouldNotRun(err)
+	}
+
+	c, err := conn.connect(ctx, e)
+	if err != nil {
+		return failed(err)
+	}
+	defer closeClient(ctx, c)
+	res, err := c.Audit(ctx, esxi.AuditOptions{Datacenter: *dc, Cluster: *cluster, Parallel: *parallel})
+	if err != nil {
+		return failed(err)
+	}
+	fillAudit(a, res)
+	if *verify {
+		a.VerifyDuration = *verifyDur
+		a.Verify = verifyFindings(ctx, e, fset, res, *verifyDur, *parallel)
+	}
+
+	if *junit != "" {
+		if err := writeAtomic(*junit, func(w io.Writer) error { return report.AuditJUnit(w, a) }); err != nil {
+			return failed(fmt.Errorf("write %s: %w", *junit, err))
+		}
+	}
+	if *prom != "" {
+		if err := writeAtomic(*prom, func(w io.Writer) error { return report.AuditPrometheus(w, a) }); err != nil {
+			return auditCouldNotRun(fmt.Errorf("write %s: %w", *prom, err))
+		}
+	}
+	if *asJSON {
+		err = report.AuditJSON(e.stdout, a)
+	} else {
+		err = report.AuditText(e.stdout, a, useColor(e))
+	}
+	if err != nil {
+		return auditCouldNotRun(err)
+	}
+	if len(a.Findings) > 0 {
+		return &errFindings{n: len(a.Findings), sev: a.Severities()}
+	}
+	return nil
+}
+
+// useColor: ANSI colour only on a terminal, and never with NO_COLOR set
+// or TERM=dumb.
+func useColor(e *env) bool {
+	return isTerminal(e.stdout) && e.getenv("NO_COLOR") == "" && e.getenv("TERM") != "dumb"
+}
+
+// fillAudit copies the esxi result into the report's types.
+func fillAudit(a *report.Audit, res *esxi.AuditResult) {
+	a.Hosts = res.Hosts
+	for _, o := range res.Objects {
+		a.Objects = append(a.Objects, report.AuditObject{Path: o.Path, Kind: o.Kind, Host: o.Host})
+	}
+	for _, f := range res.Findings {
+		rf := report.AuditFinding{ID: f.ID, Severity: f.Severity, Path: f.Path, Datacenter: f.Datacenter, Cluster: f.Cluster,
+			Host: f.Host, SwitchType: f.SwitchType, Switch: f.Switch, Portgroup: f.Portgroup, Title: f.Title, Detail: f.Detail,
+			Fix: f.Fix, TeamingPolicy: f.TeamingPolicy, ActiveUplinks: f.ActiveUplinks, StandbyUplinks: f.StandbyUplinks, Related: f.Related}
+		for _, v := range f.VMs {
+			rf.VMs = append(rf.VMs, report.AuditVM{Name: v.Name, Ref: v.Ref, Host: v.Host, NIC: v.NIC, MAC: v.MAC, PowerState: v.PowerState})
+		}
+		for _, v := range f.Visibility {
+			rf.Visibility = append(rf.Visibility, report.AuditVisibility{Source: v.Source, Destination: v.Destination, Seen: v.Seen, Note: v.Note})
+		}
+		a.Findings = append(a.Findings, rf)
+	}
+}
+
+// verifyFindings traces every powered-on promiscuous VM named by a
+// finding (RT001, RT004), at most parallel at once, each for d, with the
+// connection and SSH flags given to audit. Results are in finding order.
+func verifyFindings(ctx context.Context, e *env, fset *flag.FlagSet, res *esxi.AuditResult, d time.Duration, parallel int) []report.AuditVerify {
+	// The connection and SSH flags the user set are passed on to trace.
+	var shared flag.FlagSet
+	(&vsphereFlags{}).register(&shared)
+	(&sshFlags{}).register(&shared)
+	var pass []string
+	fset.Visit(func(f *flag.Flag) {
+		if shared.Lookup(f.Name) == nil {
+			return
+		}
+		if m, ok := f.Value.(*multiFlag); ok {
+			for _, v := range *m {
+				pass = append(pass, "--"+f.Name+"="+v)
+			}
+			return
+		}
+		pass = append(pass, "--"+f.Name+"="+f.Value.String())
+	})
+
+	type job struct {
+		f  esxi.Finding
+		vm esxi.AffectedVM
+	}
+	var jobs []job
+	seen := map[string]bool{}
+	for _, f := range res.Findings {
+		if f.ID != esxi.FindingBlindSpot && f.ID != esxi.FindingMonitorOneUplink {
+			continue
+		}
+		for _, vm := range f.VMs {
+			key := vm.Ref + "/" + strconv.Itoa(vm.NICIndex)
+			if vm.PowerState != "poweredOn" || seen[key] {
+				continue
+			}
+			seen[key] = true
+			jobs = append(jobs, job{f, vm})
+		}
+	}
+	out := make([]report.AuditVerify, len(jobs))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			v := report.AuditVerify{Finding: j.f.ID, Path: j.f.Path, VM: j.vm.Name, Host: j.vm.Host}
+			fmt.Fprintf(e.stderr, "capturectl: audit --verify: tracing %s %s on %s for %s\n", j.vm.Name, j.vm.NIC, j.vm.Host, d)
+			args := append([]string{"--vm", "VirtualMachine:" + j.vm.Ref, "--nic", strconv.Itoa(j.vm.NICIndex),
+				"--duration", d.String(), "--json"}, pass...)
+			if err := traceInto(ctx, e, args, &v); err != nil {
+				v.Error = err.Error()
+			}
+			out[i] = v
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// traceJSON is the part of the trace report (capturectl.trace/v1) that
+// verify keeps.
+type traceJSON struct {
+	Totals     map[string]int `json:"totals"`
+	Filtered   bool           `json:"filtered_by_reverse_teaming"`
+	Conclusion string         `json:"conclusion"`
+	Flows      []struct {
+		Description string         `json:"description"`
+		Counts      map[string]int `json:"counts"`
+	} `json:"flows"`
+}
+
+// traceInto runs trace with args and reads its JSON report into v.
+func traceInto(ctx context.Context, e *env, args []string, v *report.AuditVerify) error {
+	var stdout, stderr bytes.Buffer
+	te := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: e.getenv}
+	err := runTrace(ctx, te, args)
+	if err != nil && !errors.Is(err, errFiltered) {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		if msg != "" {
+			return fmt.Errorf("trace %s: %w (%s)", strings.Join(args[:2], " "), err, msg)
+		}
+		return fmt.Errorf("trace %s: %w", strings.Join(args[:2], " "), err)
+	}
+	var t traceJSON
+	if err := json.Unmarshal(stdout.Bytes(), &t); err != nil {
+		return fmt.Errorf("trace %s: read its JSON report: %w", strings.Join(args[:2], " "), err)
+	}
+	v.Totals, v.Filtered, v.Conclusion = t.Totals, t.Filtered, t.Conclusion
+	for _, f := range t.Flows {
+		if n := f.Counts["filtered_reverse_teaming"]; n > 0 {
+			v.Missed = append(v.Missed, report.AuditMissed{Flow: f.Description, Filtered: n})
+		}
+	}
+	return nil
+}
+
+// writeAtomic writes a file through a temporary file in the same
+// directory renamed over it, so a reader (the Prometheus textfile
+// collector, a CI job) never sees half a file.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
