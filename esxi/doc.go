@@ -2,12 +2,15 @@
 // finds out where a VM's traffic enters and leaves a vSwitch, and it runs
 // commands on the hosts for the capture stage.
 //
-// It holds (or will hold, as the pieces land):
+// It holds:
 //
 //   - the govmomi connection to vCenter or a single ESXi host (URL, TLS
 //     verification through CAs or pinned thumbprints) and the inventory
 //     discovery that turns a VM name into Target values: host, VM, vNIC, MAC,
 //     VLAN, vSwitch, teaming policy, uplinks, port ID and team uplink;
+//   - the inventory audit (audit.go): one property-collector pass over
+//     hosts, standard and distributed switches and VMs, with the findings
+//     of reverse-teaming blind spots and teaming mistakes;
 //   - the SSH client for ESXi hosts (known_hosts, agent, keys, password and
 //     keyboard-interactive login, context-aware dialling, one connection with
 //     many channels) and the running of remote commands;

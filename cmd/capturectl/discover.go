@@ -40,7 +40,8 @@ import (
 // discoverJSONVersion is the version of discover's JSON document.
 const discoverJSONVersion = 1
 
-// Exit codes of connection and discovery failures.
+// Exit codes of connection and discovery failures (the README's table:
+// 3 is trace and analyze's "filtered by reverse teaming").
 const (
 	exitLogin       = 4
 	exitVM          = 5
