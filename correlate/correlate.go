@@ -198,10 +198,15 @@ func (c *Correlator) Add(o pktcap.Observation) {
 		st.First = t
 	}
 	st.Last = t
-	k := keyOf(c.seed, o.Data, o.OrigLen, c.cfg.KeyLen)
+	c.addKeyed(keyOf(c.seed, o.Data, o.OrigLen, c.cfg.KeyLen), o.Point, t, o.Data, st)
+}
+
+// addKeyed files an observation whose key is known under its instance.
+func (c *Correlator) addKeyed(k frameKey, point int, t time.Time, data []byte, st *PointStats) {
+	o := struct{ Point int }{point}
 	inst := c.pending[k]
 	if inst == nil {
-		inst = c.newInstance(k, t, o.Data)
+		inst = c.newInstance(k, t, data)
 		c.pending[k] = inst
 		c.queue = append(c.queue, inst)
 	} else if inst.counts[o.Point] > 0 {
@@ -319,22 +324,26 @@ func (c *Correlator) commonWindow() (start, stop time.Time) {
 
 // teamCheck compares the reported team uplink with what the frames show.
 func (c *Correlator) teamCheck() TeamUplinkCheck {
-	tc := TeamUplinkCheck{Egress: c.egress, IngressOnlyDelivered: c.ingress}
-	if len(c.timeline) > 0 {
-		tc.Reported = c.timeline[len(c.timeline)-1].Uplink
+	return teamCheck(c.timeline, c.egress, c.ingress)
+}
+
+func teamCheck(timeline []TeamUplinkChange, egress, ingress map[string]int) TeamUplinkCheck {
+	tc := TeamUplinkCheck{Egress: egress, IngressOnlyDelivered: ingress}
+	if len(timeline) > 0 {
+		tc.Reported = timeline[len(timeline)-1].Uplink
 	}
 	best, n := "", 0
-	for u, k := range c.egress {
+	for u, k := range egress {
 		if k > n || (k == n && u < best) {
 			best, n = u, k
 		}
 	}
 	tc.Inferred = best
-	if best != "" && tc.Reported != "" && best != tc.Reported && len(c.timeline) == 1 {
+	if best != "" && tc.Reported != "" && best != tc.Reported && len(timeline) == 1 {
 		tc.Disagree = true
 		tc.Detail = fmt.Sprintf("the port transmits on %s but discovery reported team uplink %s", best, tc.Reported)
 	}
-	for u := range c.ingress {
+	for u := range ingress {
 		if u != tc.Reported && tc.Reported != "" {
 			tc.Disagree = true
 			if tc.Detail == "" {
