@@ -101,6 +101,7 @@ func New(cfg Config) (*Correlator, error) {
 	if len(cfg.Points) > 64 {
 		return nil, fmt.Errorf("correlate: %d capture points; at most 64", len(cfg.Points))
 	}
+	cfg.Points = slices.Clone(cfg.Points) // SetStart & co. must not write the caller's slice
 	if cfg.Window <= 0 {
 		cfg.Window = 5 * time.Millisecond
 	}
