@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext(os.Stderr)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
@@ -27,6 +27,32 @@ func main() {
 			fmt.Fprintf(os.Stderr, "capturectl: %v\n", err)
 		}
 		os.Exit(exitCode(err))
+	}
+}
+
+// interruptContext is cancelled by the first Ctrl-C or SIGTERM: commands
+// then stop, flush and clean up the hosts. After that the default
+// disposition is back, so a second Ctrl-C abandons at once; the message
+// says what may then still run.
+func interruptContext(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "\ncapturectl: %v: stopping; press Ctrl-C again to abandon (captures left on ESXi hosts "+
+				"then stop by themselves at their dead-man deadline, or run capturectl cleanup --host H)\n", s)
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
 	}
 }
 
