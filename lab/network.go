@@ -588,9 +588,9 @@ func (n *Network) uplinkReceive(nic *pnic, frame []byte, vlan int, at time.Time)
 		}
 		p.taps[PortOutput].emit(Captured{Time: at, Point: PortOutput, PortID: p.id, VLAN: vlan, Data: frame})
 		if p.team.reverseFilter() && p.uplink != u {
-			if vs.h.cfg != nil {
-				n.hostDrop(vs.h, p.id, frame, vlan, at, "reverse teaming")
-			}
+			// Reverse teaming. Whether real ESXi shows these drops at the
+			// Drop point is unknown (DESIGN.md §1a), so the lab does not:
+			// nothing may rely on them.
 			continue
 		}
 		if p.promisc && p.mac != dst && srcLocal && vs.h.rpfPromisc {
@@ -602,13 +602,8 @@ func (n *Network) uplinkReceive(nic *pnic, frame []byte, vlan int, at time.Time)
 	}
 }
 
-// hostDrop records a drop at the host's Drop point. Whether real ESXi shows
-// reverse-teaming drops there is unknown (DESIGN.md §1a); the lab does not,
-// so nothing may rely on it: only drops the lab is sure of are shown.
+// hostDrop records a drop at the host's Drop point.
 func (n *Network) hostDrop(h *host, portID uint32, frame []byte, vlan int, at time.Time, reason string) {
-	if reason == "reverse teaming" {
-		return
-	}
 	h.dropTaps.emit(Captured{Time: at, Point: Drop, PortID: portID, VLAN: vlan, Data: frame, Reason: reason})
 }
 

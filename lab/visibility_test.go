@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -204,6 +205,52 @@ func TestConfigErrors(t *testing.T) {
 		_, err := ParseConfig([]byte(c.yaml), "x.yaml")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ParseConfig(%q): got %v; want error containing %q", c.yaml, err, c.want)
+		}
+	}
+}
+
+// /Net/ReversePathFwdCheckPromisc: a broadcast from a local VM that the
+// physical switch floods back in on another uplink reaches a promiscuous
+// port whose team uplink that is a second time, unless the knob is set;
+// then the reflected copy is dropped (and shown at the Drop point).
+func TestReversePathFwdCheckPromisc(t *testing.T) {
+	for _, knob := range []bool{false, true} {
+		cfg := loadTestConfig(t, "../configs/lab-promiscuous-monitor.yaml")
+		cfg.Hosts[0].ReversePathFwdCheckPromisc = knob
+		n, err := NewNetwork(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		_, mon, _ := n.FindPort("monitor", 0)
+		if err := n.SetTeamUplink("esx01", mon.PortID, "vmnic3"); err != nil {
+			t.Fatal(err)
+		}
+		app1, _ := parseMAC("00:50:56:9d:10:01")
+		fromApp1 := func(f []byte, _ int) bool { return srcMAC(f) == app1 && etherType(f) == etherTypeARP }
+		rx := subscribe(t, n, "esx01", Selector{Point: VnicRx, PortID: mon.PortID}, fromApp1)
+		// The Drop point is host-wide; app2 is promiscuous on vmnic3 too,
+		// so its copy is dropped as well. Count the monitor's.
+		drop := subscribe(t, n, "esx01", Selector{Point: Drop}, fromApp1)
+		if err := n.Broadcast("app1", netip.MustParseAddr("192.168.100.250")); err != nil {
+			t.Fatal(err)
+		}
+		got := len(drain(rx))
+		var dropped []Captured
+		for _, c := range drain(drop) {
+			if c.PortID == mon.PortID {
+				dropped = append(dropped, c)
+			}
+		}
+		want, wantDrops := 2, 0
+		if knob {
+			want, wantDrops = 1, 1
+		}
+		if got != want || len(dropped) != wantDrops {
+			t.Errorf("knob %v: monitor received %d copies of app1's broadcast, Drop showed %d; want %d and %d", knob, got, len(dropped), want, wantDrops)
+		}
+		if knob && len(dropped) == 1 && dropped[0].Reason != "ReversePathFwdCheckPromisc" {
+			t.Errorf("drop reason %q", dropped[0].Reason)
 		}
 	}
 }
