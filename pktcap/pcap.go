@@ -121,7 +121,7 @@ type CaptureReader struct {
 	// until the next call (no allocation per packet).
 	ZeroCopy bool
 	format   Format
-	pcap     *pcapgo.Reader
+	pcap     *PcapReader
 	ng       *pcapgo.NgReader
 }
 
@@ -138,12 +138,18 @@ func NewCaptureReader(r io.Reader) (*CaptureReader, error) {
 		cr.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 	} else {
 		cr.format = FormatPcap
-		cr.pcap, err = pcapgo.NewReader(br)
+		cr.pcap, err = newPcapReader(br, 256<<10)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pktcap: read %s header: %w", cr.format, err)
 	}
 	return cr, nil
+}
+
+// NextBuffered reports whether the next packet of a pcap stream has
+// arrived whole, so that Next will not wait for input (false for pcapng).
+func (c *CaptureReader) NextBuffered() bool {
+	return c.pcap != nil && c.pcap.Buffered()
 }
 
 // Format reports whether the stream is pcap or pcapng.
@@ -162,15 +168,14 @@ func (c *CaptureReader) LinkType() layers.LinkType {
 // cut in the middle of a packet gives io.ErrUnexpectedEOF.
 func (c *CaptureReader) Next() (Packet, error) {
 	if c.pcap != nil {
-		read := c.pcap.ReadPacketData
-		if c.ZeroCopy {
-			read = c.pcap.ZeroCopyReadPacketData
-		}
-		data, ci, err := read()
+		t, data, origLen, err := c.pcap.NextPacket()
 		if err != nil {
 			return Packet{}, wrapReadErr(c.format, err)
 		}
-		return Packet{Time: ci.Timestamp, Data: data, OrigLen: ci.Length, VLAN: -1}, nil
+		if !c.ZeroCopy {
+			data = append([]byte(nil), data...)
+		}
+		return Packet{Time: t, Data: data, OrigLen: origLen, VLAN: -1}, nil
 	}
 	data, ci, opts, err := c.ng.ReadPacketDataWithOptions()
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -524,15 +523,7 @@ func (s *Session) runPoint(pr *pointRun, startErr chan<- error) {
 		return
 	}
 	s.wg.Go(func() { s.readStderr(pr, stderr) })
-	// br is the reader's buffer (NewCaptureReader keeps a large enough
-	// bufio.Reader as it is): it tells whether the next frame is already
-	// here, so that the outputs are flushed before every wait for input.
-	br := bufio.NewReaderSize(stdout, 256<<10)
-	var order binary.ByteOrder = binary.LittleEndian
-	if magic, err := br.Peek(4); err == nil && (magic[0] == 0xa1 || magic[0] == 0x4d) {
-		order = binary.BigEndian
-	}
-	cr, err := pktcap.NewCaptureReader(br)
+	cr, err := pktcap.NewCaptureReader(stdout)
 	if err != nil {
 		<-pr.errDone
 		report(fmt.Errorf("session: point %s: %s: no pcap stream: %w%s", pr.pt.Name(), pr.cmd, err, pr.stderrTail()))
@@ -579,7 +570,8 @@ func (s *Session) runPoint(pr *pointRun, startErr chan<- error) {
 			}
 			return
 		}
-		if err := s.deliver(pr, pkt, !nextBuffered(br, order)); err != nil {
+		// Flush the outputs before every wait for input.
+		if err := s.deliver(pr, pkt, !cr.NextBuffered()); err != nil {
 			pr.setErr(err)
 			s.trigger("error", err)
 			// Keep reading so that pktcap-uw is not blocked; drop frames.
@@ -587,19 +579,6 @@ func (s *Session) runPoint(pr *pointRun, startErr chan<- error) {
 			return
 		}
 	}
-}
-
-// nextBuffered reports whether br holds the next pcap record whole.
-func nextBuffered(br *bufio.Reader, order binary.ByteOrder) bool {
-	n := br.Buffered()
-	if n < 16 {
-		return false
-	}
-	h, err := br.Peek(16)
-	if err != nil {
-		return false
-	}
-	return uint64(n) >= 16+uint64(order.Uint32(h[8:12]))
 }
 
 // deliver writes one frame to every output and hands it to the consumer.
