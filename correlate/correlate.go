@@ -53,7 +53,8 @@ type Config struct {
 	Examples int
 	// OnInstance, when set, is called with every judged instance as soon as
 	// it is judged (verdicts that depend on a point's drop count may still
-	// turn inconclusive at Close, when drop counts are known).
+	// turn inconclusive at Close, when drop counts are known). The Instance
+	// is reused once the call returns: copy what is to be kept.
 	OnInstance func(*Instance)
 }
 
@@ -63,11 +64,11 @@ type Config struct {
 type Correlator struct {
 	cfg      Config
 	seed     maphash.Seed
-	pending  map[frameKey]*Instance
+	pending  map[Key]*Instance
 	queue    []*Instance // pending, by first sighting
 	qhead    int
 	free     []*Instance
-	now      time.Time
+	now      int64 // ns; the time of the newest observation
 	flows    map[flowID]*Flow
 	order    []*Flow
 	stats    []PointStats
@@ -77,9 +78,16 @@ type Correlator struct {
 	closed   bool
 	byStage  map[pktcap.Stage][]int
 	uplinkOf map[string]int
-	// the common live window, recomputed when a point's interval changes
-	liveFrom, liveTo time.Time
+	// the points of each stage on the receive path, and their masks
+	up, po, rx, tx         []int
+	upMask, poMask, rxMask uint64
+	first, last            []int64 // ns of each point's first and last observation
+	// the common live window in ns, recomputed when a point's interval
+	// changes (to 0: open)
+	liveFrom, liveTo int64
 	liveDirty        bool
+	lastFlow         *Flow
+	lastFlowID       flowID
 }
 
 // TeamUplinkChange records the traced port's team uplink from a time on.
@@ -111,7 +119,8 @@ func New(cfg Config) (*Correlator, error) {
 	if cfg.Examples <= 0 {
 		cfg.Examples = 3
 	}
-	c := &Correlator{cfg: cfg, seed: maphash.MakeSeed(), pending: map[frameKey]*Instance{}, flows: map[flowID]*Flow{},
+	c := &Correlator{cfg: cfg, seed: maphash.MakeSeed(), pending: map[Key]*Instance{}, flows: map[flowID]*Flow{},
+		first: make([]int64, len(cfg.Points)), last: make([]int64, len(cfg.Points)),
 		stats: make([]PointStats, len(cfg.Points)), egress: map[string]int{}, ingress: map[string]int{},
 		byStage: map[pktcap.Stage][]int{}, uplinkOf: map[string]int{}, liveDirty: true}
 	for i, p := range cfg.Points {
@@ -126,6 +135,11 @@ func New(cfg Config) (*Correlator, error) {
 			}
 			c.uplinkOf[p.Uplink] = i
 		}
+	}
+	c.up, c.po, c.rx = c.byStage[pktcap.StageUplinkRx], c.byStage[pktcap.StagePortOutput], c.byStage[pktcap.StageVnicRx]
+	c.upMask, c.poMask, c.rxMask = c.stageMask(pktcap.StageUplinkRx), c.stageMask(pktcap.StagePortOutput), c.stageMask(pktcap.StageVnicRx)
+	for _, s := range []pktcap.Stage{pktcap.StageVnicTx, pktcap.StagePortInput, pktcap.StageUplinkTx} {
+		c.tx = append(c.tx, c.byStage[s]...)
 	}
 	if cfg.Port.TeamUplink != "" {
 		c.timeline = []TeamUplinkChange{{Uplink: cfg.Port.TeamUplink, Source: "discovery"}}
@@ -184,64 +198,78 @@ func (c *Correlator) teamUplinkAt(t time.Time) string {
 // Add takes one observation. Observations must come in time order; one
 // older than the last is treated as happening at the last time.
 func (c *Correlator) Add(o pktcap.Observation) {
-	if o.Point < 0 || o.Point >= len(c.stats) || c.closed {
-		return
-	}
-	t := o.Time
-	if t.Before(c.now) {
-		t = c.now
-	}
-	c.now = t
-	c.expire(t)
-	st := &c.stats[o.Point]
-	st.Observations++
-	if st.First.IsZero() {
-		st.First = t
-	}
-	st.Last = t
-	c.addKeyed(keyOf(c.seed, o.Data, o.OrigLen, c.cfg.KeyLen), o.Point, t, o.Data, st)
+	c.AddKeyed(o.Point, o.Time.UnixNano(), keyOf(c.seed, o.Data, o.OrigLen, c.cfg.KeyLen), o.Data)
 }
 
-// addKeyed files an observation whose key is known under its instance.
-func (c *Correlator) addKeyed(k frameKey, point int, t time.Time, data []byte, st *PointStats) {
-	o := struct{ Point int }{point}
+// Keyer returns the function that keys frames for this Correlator (data:
+// the captured bytes, origLen: the length on the wire). It is safe for
+// concurrent use: readers can key frames in parallel for AddKeyed.
+func (c *Correlator) Keyer() func(data []byte, origLen int) Key {
+	seed, keyLen := c.seed, c.cfg.KeyLen
+	return func(data []byte, origLen int) Key { return keyOf(seed, data, origLen, keyLen) }
+}
+
+// HeadLen is how many leading bytes of a frame AddKeyed needs (for the
+// flow's addresses, protocol and ports).
+const HeadLen = 96
+
+// AddKeyed is Add for a frame keyed with Keyer: point, time in nanoseconds
+// since the Unix epoch, key, and the frame's first HeadLen bytes (or all of
+// them, if shorter), which it does not keep.
+func (c *Correlator) AddKeyed(point int, ns int64, k Key, head []byte) {
+	if point < 0 || point >= len(c.stats) || c.closed {
+		return
+	}
+	if ns < c.now {
+		ns = c.now
+	}
+	c.now = ns
+	if c.qhead < len(c.queue) && c.queue[c.qhead].firstNS < ns-int64(c.cfg.Window) {
+		c.expire(ns)
+	}
+	st := &c.stats[point]
+	st.Observations++
+	if st.Observations == 1 {
+		c.first[point] = ns
+	}
+	c.last[point] = ns
 	inst := c.pending[k]
 	if inst == nil {
-		inst = c.newInstance(k, t, data)
+		inst = c.newInstance(k, ns, head)
 		c.pending[k] = inst
 		c.queue = append(c.queue, inst)
-	} else if inst.counts[o.Point] > 0 {
+	} else if inst.counts[point] > 0 {
 		st.Duplicates++
 	}
-	inst.counts[o.Point]++
-	inst.Last = t
+	inst.counts[point]++
+	inst.lastNS = ns
 	if len(inst.Sightings) < maxSightings {
-		inst.Sightings = append(inst.Sightings, Sighting{Point: o.Point, Time: t})
+		inst.Sightings = append(inst.Sightings, Sighting{Point: point, Time: time.Unix(0, ns).UTC()})
 	}
 }
 
 const maxSightings = 16
 
-func (c *Correlator) newInstance(k frameKey, t time.Time, data []byte) *Instance {
+func (c *Correlator) newInstance(k Key, ns int64, data []byte) *Instance {
 	var inst *Instance
 	if n := len(c.free); n > 0 {
 		inst = c.free[n-1]
 		c.free = c.free[:n-1]
-		counts, s := inst.counts, inst.Sightings[:0]
+		counts, s, a := inst.counts, inst.Sightings[:0], inst.Arrivals[:0]
 		clear(counts)
-		*inst = Instance{counts: counts, Sightings: s}
+		*inst = Instance{counts: counts, Sightings: s, Arrivals: a}
 	} else {
 		inst = &Instance{counts: make([]uint16, len(c.cfg.Points))}
 		inst.Sightings = inst.inline[:0]
 	}
-	inst.key, inst.First, inst.Last, inst.firstNS = k, t, t, t.UnixNano()
+	inst.key, inst.firstNS, inst.lastNS = k, ns, ns
 	inst.hdrLen = copy(inst.hdr[:], data)
 	return inst
 }
 
-// expire judges the instances whose window ended before t.
-func (c *Correlator) expire(t time.Time) {
-	limit := t.Add(-c.cfg.Window).UnixNano()
+// expire judges the instances whose window ended before ns.
+func (c *Correlator) expire(ns int64) {
+	limit := ns - int64(c.cfg.Window)
 	for c.qhead < len(c.queue) {
 		inst := c.queue[c.qhead]
 		if inst.firstNS >= limit {
@@ -261,13 +289,18 @@ func (c *Correlator) expire(t time.Time) {
 
 func (c *Correlator) finish(inst *Instance) {
 	delete(c.pending, inst.key)
+	inst.First, inst.Last = time.Unix(0, inst.firstNS).UTC(), time.Unix(0, inst.lastNS).UTC()
 	c.judge(inst)
 	fk := flowOf(inst.hdr[:inst.hdrLen])
-	f := c.flows[fk]
-	if f == nil {
-		f = &Flow{Key: fk.key(), First: inst.First}
-		c.flows[fk] = f
-		c.order = append(c.order, f)
+	f := c.lastFlow
+	if f == nil || fk != c.lastFlowID {
+		f = c.flows[fk]
+		if f == nil {
+			f = &Flow{Key: fk.key(), First: inst.First}
+			c.flows[fk] = f
+			c.order = append(c.order, f)
+		}
+		c.lastFlow, c.lastFlowID = f, fk
 	}
 	f.Last = inst.Last
 	f.add(inst, c)
@@ -291,6 +324,9 @@ func (c *Correlator) Close() *Result {
 	var dropMask uint64
 	for i, p := range c.cfg.Points {
 		c.stats[i].Start, c.stats[i].Stop, c.stats[i].Dropped = p.Start, p.Stop, p.Dropped
+		if c.stats[i].Observations > 0 {
+			c.stats[i].First, c.stats[i].Last = time.Unix(0, c.first[i]).UTC(), time.Unix(0, c.last[i]).UTC()
+		}
 		if p.Dropped > 0 {
 			dropMask |= 1 << i
 		}
@@ -355,10 +391,10 @@ func teamCheck(timeline []TeamUplinkChange, egress, ingress map[string]int) Team
 	return tc
 }
 
-// uplinksOf lists the uplink points that saw an instance, in point order.
+// arrivals lists the uplinks that saw an instance, in point order.
 func (c *Correlator) arrivals(inst *Instance) []string {
-	var out []string
-	for _, i := range c.byStage[pktcap.StageUplinkRx] {
+	out := inst.Arrivals[:0]
+	for _, i := range c.up {
 		if inst.counts[i] > 0 {
 			out = append(out, c.cfg.Points[i].Uplink)
 		}
@@ -366,8 +402,8 @@ func (c *Correlator) arrivals(inst *Instance) []string {
 	return out
 }
 
-func (c *Correlator) sum(inst *Instance, s pktcap.Stage) (n int) {
-	for _, i := range c.byStage[s] {
+func sum(inst *Instance, points []int) (n int) {
+	for _, i := range points {
 		n += int(inst.counts[i])
 	}
 	return n
@@ -383,10 +419,17 @@ func (c *Correlator) stageMask(s pktcap.Stage) (m uint64) {
 // notLive names a point that was not capturing during the instance.
 func (c *Correlator) notLive(inst *Instance) string {
 	if c.liveDirty {
-		c.liveFrom, c.liveTo = c.commonWindow()
+		from, to := c.commonWindow()
+		c.liveFrom, c.liveTo = 0, 0
+		if !from.IsZero() {
+			c.liveFrom = from.UnixNano()
+		}
+		if !to.IsZero() {
+			c.liveTo = to.UnixNano()
+		}
 		c.liveDirty = false
 	}
-	if !inst.First.Before(c.liveFrom) && (c.liveTo.IsZero() || !inst.Last.After(c.liveTo)) {
+	if inst.firstNS >= c.liveFrom && (c.liveTo == 0 || inst.lastNS <= c.liveTo) {
 		return ""
 	}
 	for _, p := range c.cfg.Points {
@@ -403,10 +446,10 @@ func (c *Correlator) notLive(inst *Instance) string {
 // judge gives an instance its verdict; see DESIGN.md §6.
 func (c *Correlator) judge(inst *Instance) {
 	inst.Team = c.teamUplinkAt(inst.First)
-	inst.PortOutput = c.sum(inst, pktcap.StagePortOutput)
-	inst.VnicRx = c.sum(inst, pktcap.StageVnicRx)
+	inst.PortOutput = sum(inst, c.po)
+	inst.VnicRx = sum(inst, c.rx)
 	inst.Arrivals = c.arrivals(inst)
-	tx := c.sum(inst, pktcap.StageVnicTx) + c.sum(inst, pktcap.StagePortInput) + c.sum(inst, pktcap.StageUplinkTx)
+	tx := sum(inst, c.tx)
 	if why := c.notLive(inst); why != "" {
 		inst.Verdict, inst.why = Inconclusive, why
 		return
@@ -417,11 +460,10 @@ func (c *Correlator) judge(inst *Instance) {
 			ch.After.UTC().Format("15:04:05.000"), ch.At.UTC().Format("15:04:05.000"))
 		return
 	}
-	uplinkPoints := len(c.byStage[pktcap.StageUplinkRx]) > 0
-	havePO := len(c.byStage[pktcap.StagePortOutput]) > 0
-	haveRx := len(c.byStage[pktcap.StageVnicRx]) > 0
-	allUplinks := c.stageMask(pktcap.StageUplinkRx)
-	rxMask := c.stageMask(pktcap.StageVnicRx)
+	uplinkPoints := len(c.up) > 0
+	havePO := len(c.po) > 0
+	haveRx := len(c.rx) > 0
+	allUplinks, rxMask := c.upMask, c.rxMask
 	reverse := c.cfg.Port.Policy != "iphash"
 	P, R := inst.PortOutput, inst.VnicRx
 	fromTeam := 0
@@ -441,7 +483,7 @@ func (c *Correlator) judge(inst *Instance) {
 			inst.Verdict, inst.why = Inconclusive, "seen only on uplinks, and PortOutput was not captured"
 			return
 		}
-		inst.Verdict, inst.mask = NotForwarded, c.stageMask(pktcap.StagePortOutput)
+		inst.Verdict, inst.mask = NotForwarded, c.poMask
 	case R > 0 && P == 0 && havePO:
 		inst.Verdict, inst.why = Inconclusive, "seen at VnicRx but not at PortOutput"
 	case R > P && havePO:
@@ -499,14 +541,14 @@ type Instance struct {
 	VnicRx      int        // copies at VnicRx
 	Verdict     Verdict
 
-	why     string
-	mask    uint64 // points whose drops make this verdict inconclusive
-	key     frameKey
-	firstNS int64
-	counts  []uint16
-	hdr     [96]byte
-	hdrLen  int
-	inline  [4]Sighting
+	why             string
+	mask            uint64 // points whose drops make this verdict inconclusive
+	key             Key
+	firstNS, lastNS int64
+	counts          []uint16
+	hdr             [96]byte
+	hdrLen          int
+	inline          [4]Sighting
 }
 
 // Sighting is one observation of an instance.
@@ -633,7 +675,7 @@ type maskedKey struct {
 }
 
 func (f *Flow) add(inst *Instance, c *Correlator) {
-	up := c.byStage[pktcap.StageUplinkRx]
+	up := c.up
 	if f.Path.Arrived == nil && len(up) > 0 {
 		f.Path.Arrived, f.Path.Delivered, f.Path.Filtered = make([]int, len(up)), make([]int, len(up)), make([]int, len(up))
 	}

@@ -16,11 +16,12 @@ import (
 // constant cost per frame whatever the frame size.
 const DefaultKeyLen = 256
 
-// frameKey identifies a frame's bytes across capture points: a hash of the
+// Key identifies a frame's bytes across capture points: a hash of the
 // frame with 802.1Q/802.1ad tags removed (uplink and PortOutput points may
-// carry the tag, VnicRx never does), over at most keyLen bytes, and of the
+// carry the tag, VnicRx never does), over at most KeyLen bytes, and of the
 // untagged wire length. A plain uint64 keeps map lookups on the fast path.
-type frameKey uint64
+// Keys come from a Correlator's Keyer (the hash is seeded per Correlator).
+type Key uint64
 
 // untag returns the frame's header before the tags, the rest after them,
 // and the number of tag bytes removed.
@@ -29,31 +30,38 @@ func untag(b []byte) (head, rest []byte, tagBytes int) {
 		return b, nil, 0
 	}
 	off := 12
-	for off+4 <= len(b)-2 {
-		et := binary.BigEndian.Uint16(b[off:])
-		if et != 0x8100 && et != 0x88a8 && et != 0x9100 {
-			break
-		}
+	for off+4 <= len(b)-2 && isTagged(b[off], b[off+1]) {
 		off += 4
 	}
 	return b[:12], b[off:], off - 12
 }
 
-func keyOf(seed maphash.Seed, data []byte, origLen, keyLen int) frameKey {
-	head, rest, tags := untag(data)
-	if n := keyLen - len(head); n >= 0 && len(rest) > n {
-		rest = rest[:n]
-	}
-	var h maphash.Hash
-	h.SetSeed(seed)
-	h.Write(head)
-	h.Write(rest)
+func keyOf(seed maphash.Seed, data []byte, origLen, keyLen int) Key {
 	if origLen < len(data) {
 		origLen = len(data)
 	}
+	var sum uint64
+	if len(data) >= 14 && !isTagged(data[12], data[13]) {
+		// the common case: no tag, hash the bytes in place
+		sum = maphash.Bytes(seed, data[:min(len(data), keyLen)])
+	} else {
+		head, rest, tags := untag(data)
+		if n := keyLen - len(head); n >= 0 && len(rest) > n {
+			rest = rest[:n]
+		}
+		var buf [DefaultKeyLen]byte
+		b := append(append(buf[:0], head...), rest...)
+		sum = maphash.Bytes(seed, b)
+		origLen -= tags
+	}
 	// the untagged wire length is mixed in: frames that differ only past
 	// the key length but in size stay apart
-	return frameKey(h.Sum64() ^ uint64(origLen-tags)*0x9e3779b97f4a7c15)
+	return Key(sum ^ uint64(origLen)*0x9e3779b97f4a7c15)
+}
+
+func isTagged(hi, lo byte) bool {
+	et := uint16(hi)<<8 | uint16(lo)
+	return et == 0x8100 || et == 0x88a8 || et == 0x9100
 }
 
 // FlowKey describes the frames of one flow: addresses, ethertype (after
