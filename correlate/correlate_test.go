@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -95,6 +96,33 @@ func TestMergerOrders(t *testing.T) {
 	m.Flush()
 	if len(got) != 4 || got[2] != 3 || got[3] != 12 || m.Len() != 0 {
 		t.Fatalf("after flush %v", got)
+	}
+}
+
+// Items that arrive at most Lateness out of order come out sorted, equal
+// times in arrival order, whatever the interleaving.
+func TestReorderSorts(t *testing.T) {
+	type item struct{ at, seq int64 }
+	rng := rand.New(rand.NewPCG(1, 2))
+	var got []item
+	r := NewReorder(time.Duration(100), func(x *item) int64 { return x.at }, func(x item) { got = append(got, x) })
+	maxHeld := 0
+	for i := range 10000 {
+		r.Add(item{int64(i) + rng.Int64N(100) - int64(i%7), int64(i)})
+		maxHeld = max(maxHeld, r.Len())
+	}
+	r.Flush()
+	if len(got) != 10000 {
+		t.Fatalf("released %d of 10000", len(got))
+	}
+	for i := 1; i < len(got); i++ {
+		a, b := got[i-1], got[i]
+		if a.at > b.at || (a.at == b.at && a.seq > b.seq) {
+			t.Fatalf("out of order at %d: %v then %v", i, a, b)
+		}
+	}
+	if maxHeld > 250 {
+		t.Errorf("held up to %d items; the lateness bounds it near 100", maxHeld)
 	}
 }
 

@@ -38,7 +38,7 @@ const (
 
 // NewPcapReader reads the 24-byte file header.
 func NewPcapReader(r io.Reader) (*PcapReader, error) {
-	return newPcapReader(r, 1<<20)
+	return newPcapReader(r, 256<<10)
 }
 
 func newPcapReader(r io.Reader, bufSize int) (*PcapReader, error) {

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/capturectl/capturectl/correlate"
@@ -199,14 +200,24 @@ func writeFileWith(path string, f func(io.Writer) error) error {
 // inputs are the capture streams of an analysis.
 type inputs struct {
 	points  []correlate.Point
-	streams []func() (pktcap.Observation, bool, error)
-	// single[i] is the point of stream i when it carries one point whose
-	// live interval is its first and last packet (pcap), else -1.
-	single []int
-	// multi marks streams that carry several points (pcapng): their order
+	sources []source
+	// multi marks sources that carry several points (pcapng): their order
 	// across points is only approximate.
 	multi   bool
 	closers []io.Closer
+}
+
+// emitFunc takes one frame of a source: its point, time (ns since the
+// epoch), captured bytes (valid only during the call) and wire length. It
+// returns false when the reader is to stop.
+type emitFunc func(point int, ns int64, data []byte, origLen int) bool
+
+// A source is one stream of frames in time order (per point, for pcapng).
+type source struct {
+	// single is the point of a source that carries one point whose live
+	// interval is its first and last frame (pcap), else -1.
+	single int
+	read   func(emit emitFunc) error
 }
 
 func (in *inputs) close() {
@@ -228,7 +239,7 @@ func openInputs(files []string, named map[string]string, day time.Time, window t
 			in.close()
 			return nil, fmt.Errorf("analyze: %w", err)
 		}
-		br := bufio.NewReaderSize(f, 1<<20)
+		br := bufio.NewReaderSize(f, 64<<10) // pcap: PcapReader reads past it in large blocks
 		head, _ := br.Peek(4)
 		switch {
 		case bytes.Equal(head, ngMagic):
@@ -276,30 +287,27 @@ func (in *inputs) addPcap(file string, r io.Reader, named map[string]string) err
 	if err != nil {
 		return usagef("--point %s=%s: %v", file, name, err)
 	}
-	cr, err := pktcap.NewCaptureReader(r)
+	pr, err := pktcap.NewPcapReader(r)
 	if err != nil {
 		return fmt.Errorf("analyze: %s: %w", file, err)
 	}
-	// The correlator keeps no frame bytes, and a pcap stream is merged
-	// without buffering: its packets need not be copied.
-	cr.ZeroCopy = true
 	idx := len(in.points)
 	in.points = append(in.points, p)
-	in.single = append(in.single, idx)
-	in.streams = append(in.streams, func() (pktcap.Observation, bool, error) {
-		pkt, err := cr.Next()
-		if errors.Is(err, io.EOF) {
-			return pktcap.Observation{}, false, nil
-		}
-		if err != nil {
-			// A capture cut short (a killed run) is still read up to the cut.
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return pktcap.Observation{}, false, nil
+	in.sources = append(in.sources, source{single: idx, read: func(emit emitFunc) error {
+		for {
+			ns, data, origLen, err := pr.Next()
+			switch {
+			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+				// A capture cut short (a killed run) is read up to the cut.
+				return nil
+			case err != nil:
+				return fmt.Errorf("analyze: %s: %w", file, err)
 			}
-			return pktcap.Observation{}, false, fmt.Errorf("analyze: %s: %w", file, err)
+			if !emit(idx, ns, data, origLen) {
+				return nil
+			}
 		}
-		return pktcap.Observation{Point: idx, Time: pkt.Time, Data: pkt.Data, OrigLen: pkt.OrigLen, VLAN: -1}, true, nil
-	})
+	}})
 	return nil
 }
 
@@ -353,29 +361,30 @@ func (in *inputs) addPcapng(file string, f *os.File, br *bufio.Reader, window ti
 		f.Close()
 		return err
 	}
-	cr, err = pktcap.NewCaptureReader(bufio.NewReaderSize(f, 1<<20))
+	cr, err = pktcap.NewCaptureReader(bufio.NewReaderSize(f, 256<<10))
 	if err != nil {
 		f.Close()
 		return err
 	}
 	in.closers = append(in.closers, f)
 	in.multi = true
-	in.single = append(in.single, -1)
-	in.streams = append(in.streams, func() (pktcap.Observation, bool, error) {
+	in.sources = append(in.sources, source{single: -1, read: func(emit emitFunc) error {
 		for {
 			pkt, err := cr.Next()
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return pktcap.Observation{}, false, nil
+				return nil
 			}
 			if err != nil {
-				return pktcap.Observation{}, false, fmt.Errorf("analyze: %s: %w", file, err)
+				return fmt.Errorf("analyze: %s: %w", file, err)
 			}
 			if pkt.Interface >= len(ifaces) {
 				continue
 			}
-			return pktcap.Observation{Point: base + pkt.Interface, Time: pkt.Time, Data: pkt.Data, OrigLen: pkt.OrigLen, VLAN: pkt.VLAN}, true, nil
+			if !emit(base+pkt.Interface, pkt.Time.UnixNano(), pkt.Data, pkt.OrigLen) {
+				return nil
+			}
 		}
-	})
+	}})
 	return nil
 }
 
@@ -462,17 +471,14 @@ func (in *inputs) addConsole(file string, r io.Reader, day time.Time, window tim
 		idx := len(in.points)
 		in.points = append(in.points, p)
 		obs := rn.obs
-		k := 0
-		in.single = append(in.single, -1)
-		in.streams = append(in.streams, func() (pktcap.Observation, bool, error) {
-			if k >= len(obs) {
-				return pktcap.Observation{}, false, nil
+		in.sources = append(in.sources, source{single: -1, read: func(emit emitFunc) error {
+			for _, o := range obs {
+				if !emit(idx, o.Time.UnixNano(), o.Data, o.OrigLen) {
+					return nil
+				}
 			}
-			o := obs[k]
-			o.Point = idx
-			k++
-			return o, true, nil
-		})
+			return nil
+		}})
 		n++
 	}
 	if n == 0 {
@@ -481,36 +487,183 @@ func (in *inputs) addConsole(file string, r io.Reader, day time.Time, window tim
 	return nil
 }
 
-// correlate merges the streams in time order into a correlator.
+// correlate merges the sources in time order into a correlator. Each
+// source is read, and its frames keyed, by a goroutine of its own, in
+// batches; this goroutine only merges and correlates.
 func (in *inputs) correlate(ctx context.Context, cfg correlate.Config) (*correlate.Result, error) {
 	cfg.Points = in.points
 	c, err := correlate.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	sink := c.Add
-	var m *correlate.Merger
+	add := c.AddKeyed
+	var ro *correlate.Reorder[keyedHead]
 	if in.multi {
-		m = correlate.NewMerger(2*time.Second, c.Add)
-		sink = m.Add
+		// pcapng interleaves its points only roughly in time order
+		ro = correlate.NewReorder(2*time.Second, func(o *keyedHead) int64 { return o.ns },
+			func(o keyedHead) { c.AddKeyed(o.point, o.ns, o.key, o.head[:o.n]) })
+		add = func(point int, ns int64, k correlate.Key, head []byte) {
+			o := keyedHead{point: point, ns: ns, key: k}
+			o.n = uint8(copy(o.head[:], head))
+			ro.Add(o)
+		}
 	}
-	err = correlate.MergeSorted(correlate.Streams{Next: in.streams,
-		Started: func(s int, t time.Time) {
-			if p := in.single[s]; p >= 0 {
-				c.SetStart(p, t.Add(-cfg.Window))
-			}
-		},
-		Ended: func(s int, t time.Time) {
-			if p := in.single[s]; p >= 0 {
-				c.SetStop(p, t.Add(cfg.Window))
-			}
-		},
-	}, sink)
-	if err != nil {
-		return nil, err
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		close(done)
+		wg.Wait()
+	}()
+	curs := make([]*cursor, len(in.sources))
+	heads := make([]int64, len(in.sources)) // ns of each cursor's next frame
+	keyer := c.Keyer()
+	for i, src := range in.sources {
+		curs[i] = startSource(&wg, done, src, keyer)
 	}
-	if m != nil {
-		m.Flush()
+	live := make([]int, 0, len(curs))
+	for i, cu := range curs {
+		if !cu.next() {
+			if cu.err != nil {
+				return nil, cu.err
+			}
+			continue
+		}
+		live = append(live, i)
+		heads[i] = cu.rec().ns
+		if p := in.sources[i].single; p >= 0 {
+			c.SetStart(p, time.Unix(0, heads[i]).Add(-cfg.Window))
+		}
+	}
+	for n := 0; len(live) > 0; n++ {
+		if n&0xffff == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		bi := 0
+		for k := 1; k < len(live); k++ {
+			if heads[live[k]] < heads[live[bi]] {
+				bi = k
+			}
+		}
+		i := live[bi]
+		cu := curs[i]
+		r := cu.rec()
+		add(int(r.point), r.ns, r.key, cu.b.heads[r.off:r.off+uint32(r.n)])
+		last := r.ns
+		if cu.next() {
+			heads[i] = cu.rec().ns
+			continue
+		}
+		if cu.err != nil {
+			return nil, cu.err
+		}
+		live = append(live[:bi], live[bi+1:]...)
+		if p := in.sources[i].single; p >= 0 {
+			c.SetStop(p, time.Unix(0, last).Add(cfg.Window))
+		}
+	}
+	if ro != nil {
+		ro.Flush()
 	}
 	return c.Close(), ctx.Err()
 }
+
+// keyedHead is a keyed frame held for reordering.
+type keyedHead struct {
+	point int
+	ns    int64
+	key   correlate.Key
+	n     uint8
+	head  [correlate.HeadLen]byte
+}
+
+// A batch holds keyed frames of one source: their heads are in heads.
+type batch struct {
+	recs  []keyedRec
+	heads []byte
+}
+
+type keyedRec struct {
+	ns    int64
+	key   correlate.Key
+	off   uint32
+	point int32
+	n     uint8
+}
+
+const batchLen = 2048
+
+// cursor reads the batches of one source.
+type cursor struct {
+	ch   <-chan *batch
+	free chan<- *batch
+	errc <-chan error
+	b    *batch
+	i    int
+	err  error
+}
+
+// startSource reads src in a goroutine, keying its frames, until it ends or
+// done is closed.
+func startSource(wg *sync.WaitGroup, done <-chan struct{}, src source, key func([]byte, int) correlate.Key) *cursor {
+	ch := make(chan *batch, 2)
+	free := make(chan *batch, 4)
+	errc := make(chan error, 1)
+	newBatch := func() *batch {
+		select {
+		case b := <-free:
+			b.recs, b.heads = b.recs[:0], b.heads[:0]
+			return b
+		default:
+			return &batch{recs: make([]keyedRec, 0, batchLen), heads: make([]byte, 0, batchLen*64)}
+		}
+	}
+	wg.Go(func() {
+		defer close(ch)
+		b := newBatch()
+		send := func() bool {
+			select {
+			case ch <- b:
+				b = newBatch()
+				return true
+			case <-done:
+				return false
+			}
+		}
+		err := src.read(func(point int, ns int64, data []byte, origLen int) bool {
+			head := data[:min(len(data), correlate.HeadLen)]
+			b.recs = append(b.recs, keyedRec{ns: ns, key: key(data, origLen), off: uint32(len(b.heads)), point: int32(point), n: uint8(len(head))})
+			b.heads = append(b.heads, head...)
+			return len(b.recs) < batchLen || send()
+		})
+		if err == nil && len(b.recs) > 0 {
+			send()
+		}
+		errc <- err
+	})
+	return &cursor{ch: ch, free: free, errc: errc, i: -1}
+}
+
+// next moves to the next frame; at the end it returns false with err set
+// if the source failed.
+func (c *cursor) next() bool {
+	c.i++
+	if c.b != nil && c.i < len(c.b.recs) {
+		return true
+	}
+	if c.b != nil {
+		select {
+		case c.free <- c.b:
+		default:
+		}
+	}
+	b, ok := <-c.ch
+	if !ok {
+		c.b = nil
+		c.err = <-c.errc
+		return false
+	}
+	c.b, c.i = b, 0
+	return true
+}
+
+func (c *cursor) rec() *keyedRec { return &c.b.recs[c.i] }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -108,6 +111,45 @@ func TestAnalyzePcapFiltered(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "filtered by reverse teaming: arrived on vmnic3, team uplink is vmnic2") {
 		t.Errorf("output:\n%s", stdout)
+	}
+}
+
+// A capture cut short (a killed run) is read up to the cut; a corrupt
+// record is an error that names the file.
+func TestAnalyzeCutAndCorruptPcap(t *testing.T) {
+	dir := t.TempDir()
+	var b bytes.Buffer
+	w, _ := pktcap.NewPcapWriter(&b, 0)
+	frame := make([]byte, 60)
+	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x50, 0x56, 1, 2, 3, 0x08, 0x06})
+	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		frame[20] = byte(i)
+		w.WritePacket(t0.Add(time.Duration(i)*time.Second), frame, 60)
+	}
+	w.Flush()
+	full := b.Bytes()
+	cut := filepath.Join(dir, "cut.pcap")
+	os.WriteFile(cut, full[:len(full)-10], 0o600)
+	stdout, _, err := runCmd(t, context.Background(), "analyze", "--json", "--point", cut+"=esx01/7/VnicRx", cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Points []struct {
+			Observations int `json:"frames"`
+		} `json:"points"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Points) != 1 || doc.Points[0].Observations != 2 {
+		t.Errorf("cut file: %v %+v; want the 2 whole frames read\n%s", err, doc, stdout)
+	}
+	bad := bytes.Clone(full)
+	binary.LittleEndian.PutUint32(bad[24+16+60+8:], 61) // the second record: 61 bytes of a 60-byte frame
+	corrupt := filepath.Join(dir, "corrupt.pcap")
+	os.WriteFile(corrupt, bad, 0o600)
+	_, _, err = runCmd(t, context.Background(), "analyze", "--point", corrupt+"=esx01/7/VnicRx", corrupt)
+	if err == nil || !strings.Contains(err.Error(), "corrupt.pcap") || !strings.Contains(err.Error(), "capture length exceeds original packet length") {
+		t.Errorf("corrupt file: %v", err)
 	}
 }
 
