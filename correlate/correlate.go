@@ -64,7 +64,7 @@ type Config struct {
 type Correlator struct {
 	cfg      Config
 	seed     maphash.Seed
-	pending  map[Key]*Instance
+	pending  instTable
 	queue    []*Instance // pending, by first sighting
 	qhead    int
 	free     []*Instance
@@ -119,7 +119,7 @@ func New(cfg Config) (*Correlator, error) {
 	if cfg.Examples <= 0 {
 		cfg.Examples = 3
 	}
-	c := &Correlator{cfg: cfg, seed: maphash.MakeSeed(), pending: map[Key]*Instance{}, flows: map[flowID]*Flow{},
+	c := &Correlator{cfg: cfg, seed: maphash.MakeSeed(), flows: map[flowID]*Flow{},
 		first: make([]int64, len(cfg.Points)), last: make([]int64, len(cfg.Points)),
 		stats: make([]PointStats, len(cfg.Points)), egress: map[string]int{}, ingress: map[string]int{},
 		byStage: map[pktcap.Stage][]int{}, uplinkOf: map[string]int{}, liveDirty: true}
@@ -233,10 +233,10 @@ func (c *Correlator) AddKeyed(point int, ns int64, k Key, head []byte) {
 		c.first[point] = ns
 	}
 	c.last[point] = ns
-	inst := c.pending[k]
+	inst := c.pending.get(k)
 	if inst == nil {
 		inst = c.newInstance(k, ns, head)
-		c.pending[k] = inst
+		c.pending.put(k, inst)
 		c.queue = append(c.queue, inst)
 	} else if inst.counts[point] > 0 {
 		st.Duplicates++
@@ -288,7 +288,7 @@ func (c *Correlator) expire(ns int64) {
 }
 
 func (c *Correlator) finish(inst *Instance) {
-	delete(c.pending, inst.key)
+	c.pending.del(inst.key)
 	inst.First, inst.Last = time.Unix(0, inst.firstNS).UTC(), time.Unix(0, inst.lastNS).UTC()
 	c.judge(inst)
 	fk := flowOf(inst.hdr[:inst.hdrLen])

@@ -296,11 +296,11 @@ func (in *inputs) addPcap(file string, r io.Reader, named map[string]string) err
 	in.sources = append(in.sources, source{single: idx, read: func(emit emitFunc) error {
 		for {
 			ns, data, origLen, err := pr.Next()
-			switch {
-			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-				// A capture cut short (a killed run) is read up to the cut.
-				return nil
-			case err != nil:
+			if err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					// A capture cut short (a killed run) is read up to the cut.
+					return nil
+				}
 				return fmt.Errorf("analyze: %s: %w", file, err)
 			}
 			if !emit(idx, ns, data, origLen) {
