@@ -201,9 +201,6 @@ func writeFileWith(path string, f func(io.Writer) error) error {
 type inputs struct {
 	points  []correlate.Point
 	sources []source
-	// multi marks sources that carry several points (pcapng): their order
-	// across points is only approximate.
-	multi   bool
 	closers []io.Closer
 }
 
@@ -212,10 +209,10 @@ type inputs struct {
 // returns false when the reader is to stop.
 type emitFunc func(point int, ns int64, data []byte, origLen int) bool
 
-// A source is one stream of frames in time order (per point, for pcapng).
+// A source is one stream of frames of one point, in time order.
 type source struct {
-	// single is the point of a source that carries one point whose live
-	// interval is its first and last frame (pcap), else -1.
+	// single is the point of a source whose live interval is its first and
+	// last frame (pcap), else -1 (the interval is known beforehand).
 	single int
 	read   func(emit emitFunc) error
 }
@@ -311,80 +308,80 @@ func (in *inputs) addPcap(file string, r io.Reader, named map[string]string) err
 	return nil
 }
 
-// addPcapng reads the file once for each interface's first and last packet
-// time (the live intervals), then streams it.
-// Without statistics, a point counts as capturing from its first to its
-// last packet, widened by the grouping window.
+// addPcapng scans the file once for its interfaces (the capture points)
+// and their live intervals, then makes each interface a source of its own
+// that reads the file anew, skipping the other interfaces' packets: every
+// source is in time order however the points are interleaved, with
+// nothing buffered. A point's live interval is the start and end in its
+// statistics block (capturectl writes them with the drop count); without
+// one, it is the first to the last packet, widened by the window.
 func (in *inputs) addPcapng(file string, f *os.File, br *bufio.Reader, window time.Duration) error {
-	cr, err := pktcap.NewCaptureReader(br)
+	defer f.Close()
+	sc, err := pktcap.NewNgScanner(br)
 	if err != nil {
-		f.Close()
 		return fmt.Errorf("analyze: %s: %w", file, err)
 	}
-	base := len(in.points)
-	type span struct{ first, last time.Time }
+	type span struct{ first, last int64 }
 	var spans []span
 	for {
-		pkt, err := cr.Next()
-		if err != nil {
-			break
+		id, ns, _, _, err := sc.Next()
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break // a capture cut short is read up to the cut
 		}
-		for len(spans) <= pkt.Interface {
+		if err != nil {
+			return fmt.Errorf("analyze: %s: %w", file, err)
+		}
+		for len(spans) <= id {
 			spans = append(spans, span{})
 		}
-		s := &spans[pkt.Interface]
-		if s.first.IsZero() {
-			s.first = pkt.Time
+		if s := &spans[id]; s.first == 0 {
+			s.first, s.last = ns, ns
+		} else {
+			s.last = ns
 		}
-		s.last = pkt.Time
 	}
-	ifaces := cr.Interfaces()
-	for i, intf := range ifaces {
+	base := len(in.points)
+	for i, intf := range sc.Interfaces() {
 		p, err := correlate.PointFromName(intf.Name)
 		if err != nil {
-			f.Close()
 			return fmt.Errorf("analyze: %s interface %d: %w", file, i, err)
 		}
-		switch {
-		case intf.Stats != nil && !intf.Stats.Start.IsZero() && !intf.Stats.End.IsZero():
-			// capturectl records each point's live interval and drops
-			p.Start, p.Stop, p.Dropped = intf.Stats.Start, intf.Stats.End, intf.Stats.Dropped
-		case i < len(spans):
-			p.Start, p.Stop = spans[i].first.Add(-window), spans[i].last.Add(window)
+		switch st := intf.Stats; {
+		case st != nil && !st.Start.IsZero() && !st.End.IsZero():
+			p.Start, p.Stop = st.Start, st.End
+		case i < len(spans) && spans[i].first != 0:
+			p.Start, p.Stop = time.Unix(0, spans[i].first).Add(-window), time.Unix(0, spans[i].last).Add(window)
 		}
 		if intf.Stats != nil {
 			p.Dropped = intf.Stats.Dropped
 		}
 		in.points = append(in.points, p)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return err
-	}
-	cr, err = pktcap.NewCaptureReader(bufio.NewReaderSize(f, 256<<10))
-	if err != nil {
-		f.Close()
-		return err
-	}
-	in.closers = append(in.closers, f)
-	in.multi = true
-	in.sources = append(in.sources, source{single: -1, read: func(emit emitFunc) error {
-		for {
-			pkt, err := cr.Next()
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil
+		iface, point := i, base+i
+		in.sources = append(in.sources, source{single: -1, read: func(emit emitFunc) error {
+			f, err := os.Open(file)
+			if err != nil {
+				return fmt.Errorf("analyze: %w", err)
 			}
+			defer f.Close()
+			sc, err := pktcap.NewNgScanner(f)
 			if err != nil {
 				return fmt.Errorf("analyze: %s: %w", file, err)
 			}
-			if pkt.Interface >= len(ifaces) {
-				continue
+			sc.Want = func(id int) bool { return id == iface }
+			for {
+				_, ns, data, origLen, err := sc.Next()
+				if err != nil {
+					if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+						return nil
+					}
+					return fmt.Errorf("analyze: %s: %w", file, err)
+				}
+				if !emit(point, ns, data, origLen) {
+					return nil
+				}
 			}
-			if !emit(base+pkt.Interface, pkt.Time.UnixNano(), pkt.Data, pkt.OrigLen) {
-				return nil
-			}
-		}
-	}})
+		}})
+	}
 	return nil
 }
 
@@ -496,18 +493,6 @@ func (in *inputs) correlate(ctx context.Context, cfg correlate.Config) (*correla
 	if err != nil {
 		return nil, err
 	}
-	add := c.AddKeyed
-	var ro *correlate.Reorder[keyedHead]
-	if in.multi {
-		// pcapng interleaves its points only roughly in time order
-		ro = correlate.NewReorder(2*time.Second, func(o *keyedHead) int64 { return o.ns },
-			func(o keyedHead) { c.AddKeyed(o.point, o.ns, o.key, o.head[:o.n]) })
-		add = func(point int, ns int64, k correlate.Key, head []byte) {
-			o := keyedHead{point: point, ns: ns, key: k}
-			o.n = uint8(copy(o.head[:], head))
-			ro.Add(o)
-		}
-	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	defer func() {
@@ -547,7 +532,7 @@ func (in *inputs) correlate(ctx context.Context, cfg correlate.Config) (*correla
 		i := live[bi]
 		cu := curs[i]
 		r := cu.rec()
-		add(int(r.point), r.ns, r.key, cu.b.heads[r.off:r.off+uint32(r.n)])
+		c.AddKeyed(int(r.point), r.ns, r.key, cu.b.heads[r.off:r.off+uint32(r.n)])
 		last := r.ns
 		if cu.next() {
 			heads[i] = cu.rec().ns
@@ -561,19 +546,7 @@ func (in *inputs) correlate(ctx context.Context, cfg correlate.Config) (*correla
 			c.SetStop(p, time.Unix(0, last).Add(cfg.Window))
 		}
 	}
-	if ro != nil {
-		ro.Flush()
-	}
 	return c.Close(), ctx.Err()
-}
-
-// keyedHead is a keyed frame held for reordering.
-type keyedHead struct {
-	point int
-	ns    int64
-	key   correlate.Key
-	n     uint8
-	head  [correlate.HeadLen]byte
 }
 
 // A batch holds keyed frames of one source: their heads are in heads.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/capturectl/capturectl/configs"
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/pktcap"
 )
 
 var benchPoints = []struct {
@@ -65,6 +66,79 @@ func benchFiles(tb testing.TB, frames int) []string {
 	}
 	os.WriteFile(filepath.Join(dir, "done"), nil, 0o644)
 	return files
+}
+
+// benchPcapng merges the benchmark's pcap files into one pcapng with an
+// interface per point, as trace writes it (cached next to them).
+func benchPcapng(tb testing.TB, files []string) string {
+	name := filepath.Join(filepath.Dir(files[0]), "all.pcapng")
+	if _, err := os.Stat(name + ".done"); err == nil {
+		return name
+	}
+	var ifaces []pktcap.NgInterface
+	var next []func() (pktcap.Observation, bool, error)
+	for i, p := range benchPoints {
+		ifaces = append(ifaces, pktcap.NgInterface{Name: p.name})
+		f, err := os.Open(files[i])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer f.Close()
+		r, err := pktcap.NewPcapReader(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		next = append(next, func() (pktcap.Observation, bool, error) {
+			t, data, origLen, err := r.NextPacket()
+			if err != nil {
+				return pktcap.Observation{}, false, nil
+			}
+			return pktcap.Observation{Point: i, Time: t, Data: append([]byte(nil), data...), OrigLen: origLen}, true, nil
+		})
+	}
+	out, err := os.Create(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bw := bufio.NewWriterSize(out, 1<<20)
+	w, err := pktcap.NewNgWriter(bw, ifaces)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	heads := make([]*pktcap.Observation, len(next))
+	for i := range next {
+		if o, ok, _ := next[i](); ok {
+			heads[i] = &o
+		}
+	}
+	for {
+		bi := -1
+		for i, h := range heads {
+			if h != nil && (bi < 0 || h.Time.Before(heads[bi].Time)) {
+				bi = i
+			}
+		}
+		if bi < 0 {
+			break
+		}
+		if err := w.WriteObservation(*heads[bi]); err != nil {
+			tb.Fatal(err)
+		}
+		if o, ok, _ := next[bi](); ok {
+			heads[bi] = &o
+		} else {
+			heads[bi] = nil
+		}
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := bw.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	out.Close()
+	os.WriteFile(name+".done", nil, 0o644)
+	return name
 }
 
 func analyzeArgs(files []string) []string {
@@ -117,6 +191,20 @@ func BenchmarkAnalyze(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			err := run(context.Background(), analyzeArgs(files), nil, io.Discard, io.Discard)
 			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		b.ReportMetric(float64(obs)/(ns/1e9), "obs/s")
+		if readNs > 0 {
+			b.ReportMetric(ns/readNs, "x-read-time")
+		}
+	})
+	b.Run("analyze-pcapng", func(b *testing.B) {
+		ng := benchPcapng(b, files)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := run(context.Background(), []string{"analyze", "--team-uplink", "vmnic2", ng}, nil, io.Discard, io.Discard); err != nil {
 				b.Fatal(err)
 			}
 		}
