@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/capturectl/capturectl/internal/testenv"
 )
 
 // Real clients accept the lab's output: OpenSSH's ssh runs pktcap-uw on an
@@ -21,7 +23,7 @@ import (
 func TestOpenSSHIntoTshark(t *testing.T) {
 	for _, tool := range []string{"ssh", "tshark"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (CI installs it: .ci/run)", tool)
+			testenv.Missing(t, "%s not installed", tool)
 		}
 	}
 	dir := t.TempDir()

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/capturectl/capturectl/internal/testenv"
 )
 
 // The HTML report renders in headless Chromium and shows the path picture:
@@ -15,7 +17,7 @@ import (
 func TestHTMLScreenshot(t *testing.T) {
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("chromium not installed (CI installs it: .ci/run)")
+		testenv.Missing(t, "chromium not installed")
 	}
 	dir := t.TempDir()
 	page := filepath.Join(dir, "report.html")

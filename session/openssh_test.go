@@ -26,6 +26,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/internal/testenv"
 	"github.com/capturectl/capturectl/lab"
 )
 
@@ -111,14 +112,14 @@ func startSSHD(t *testing.T, l *lab.Lab, labHost string) *sshdHost {
 	t.Helper()
 	const sshdPath = "/usr/sbin/sshd"
 	if _, err := os.Stat(sshdPath); err != nil {
-		t.Skip("openssh-server not installed")
+		testenv.Missing(t, "openssh-server not installed")
 	}
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox not installed")
+		testenv.Missing(t, "busybox not installed")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test creates a throwaway user whose login shell is busybox")
+		testenv.Missing(t, "needs root: the test creates a throwaway user whose login shell is busybox")
 	}
 	for _, tool := range []string{"useradd", "userdel", "chpasswd"} {
 		if _, err := exec.LookPath(tool); err != nil {

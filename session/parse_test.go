@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capturectl/capturectl/internal/testenv"
 	"github.com/capturectl/capturectl/pktcap"
 )
 
@@ -192,7 +193,7 @@ func FuzzParseListing(f *testing.F) {
 func TestScriptsInBusybox(t *testing.T) {
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox not installed")
+		testenv.Missing(t, "busybox not installed")
 	}
 	bin := t.TempDir()
 	for _, applet := range []string{"sh", "ps", "kill", "sleep", "date", "cat", "grep", "rm", "echo"} {

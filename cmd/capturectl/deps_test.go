@@ -24,6 +24,7 @@ func TestImportRules(t *testing.T) {
 		"lab":            {"pktcap", "lab/internal/"},
 		"lab/internal/":  {"lab/internal/"},
 		"configs":        {},
+		"internal/":      {}, // test helpers
 		"cmd/capturectl": {"esxi", "session", "correlate", "report", "pktcap", "lab", "configs"},
 	}
 	checked := 0

@@ -23,6 +23,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/capturectl/capturectl/internal/testenv"
 )
 
 const password = "VMware1!"
@@ -422,7 +424,7 @@ func TestRateLimit(t *testing.T) {
 func TestOpenSSHClient(t *testing.T) {
 	sshPath, err := exec.LookPath("ssh")
 	if err != nil {
-		t.Skip("ssh client not installed")
+		testenv.Missing(t, "ssh client not installed")
 	}
 	dir := t.TempDir()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
