@@ -64,7 +64,9 @@ func Cleanup(ctx context.Context, c *esxi.SSHClient, opts CleanupOptions) (*Clea
 	for _, l := range ls.leases {
 		switch {
 		case l.Run == opts.ExceptRun:
-		case !opts.All && l.Deadline > 0 && ls.now <= l.Deadline:
+		// A run is live before its deadline; from it on, as for the
+		// watchdog on the host, it has expired.
+		case !opts.All && l.Deadline > 0 && ls.now < l.Deadline:
 			rep.Live = append(rep.Live, l)
 		default:
 			targets = append(targets, l)
@@ -93,7 +95,7 @@ func Cleanup(ctx context.Context, c *esxi.SSHClient, opts CleanupOptions) (*Clea
 	}
 	// Deadlines of runs that keep no lease any more, when expired (or All).
 	for run, d := range ls.deadlines {
-		if run == opts.ExceptRun || !opts.All && d > 0 && ls.now <= d {
+		if run == opts.ExceptRun || !opts.All && d > 0 && ls.now < d {
 			continue
 		}
 		keep := slices.ContainsFunc(rep.Live, func(l Lease) bool { return l.Run == run }) ||
