@@ -116,7 +116,7 @@ func runAnalyze(ctx context.Context, e *env, args []string) error {
 		"esx02/50331657/VnicRx, as capturectl writes them), pcap (name its point with --point),\n"+
 		"or pktcap-uw console text as operators paste it (the banner names the uplink or port).")
 	var points multiFlag
-	fs.Var(&points, "point", "`FILE=NAME`: the capture point of a pcap file, e.g. a.pcap=esx02/vmnic2/rx (repeatable)")
+	fs.Var(&points, "point", "`FILE=NAME`: the capture point of a pcap file or of a one-interface pcapng (pktcap-uw -P), e.g. a.pcap=esx02/vmnic2/rx (repeatable)")
 	var pf portFlags
 	pf.register(fs)
 	date := fs.String("date", "", "`YYYY-MM-DD` of console transcripts, which print only the time of day (default: today, UTC)")
@@ -240,7 +240,7 @@ func openInputs(files []string, named map[string]string, day time.Time, window t
 		head, _ := br.Peek(4)
 		switch {
 		case bytes.Equal(head, ngMagic):
-			err = in.addPcapng(name, f, br, window)
+			err = in.addPcapng(name, f, br, named, window)
 		case isPcap(head):
 			in.closers = append(in.closers, f)
 			err = in.addPcap(name, br, named)
@@ -315,7 +315,10 @@ func (in *inputs) addPcap(file string, r io.Reader, named map[string]string) err
 // nothing buffered. A point's live interval is the start and end in its
 // statistics block (capturectl writes them with the drop count); without
 // one, it is the first to the last packet, widened by the window.
-func (in *inputs) addPcapng(file string, f *os.File, br *bufio.Reader, window time.Duration) error {
+//
+// pktcap-uw's own pcapng (-P/--ng) holds one interface, named as it sees
+// fit: --point FILE=NAME names it.
+func (in *inputs) addPcapng(file string, f *os.File, br *bufio.Reader, named map[string]string, window time.Duration) error {
 	defer f.Close()
 	sc, err := pktcap.NewNgScanner(br)
 	if err != nil {
@@ -341,9 +344,23 @@ func (in *inputs) addPcapng(file string, f *os.File, br *bufio.Reader, window ti
 		}
 	}
 	base := len(in.points)
-	for i, intf := range sc.Interfaces() {
-		p, err := correlate.PointFromName(intf.Name)
-		if err != nil {
+	ifaces := sc.Interfaces()
+	name, isNamed := named[file]
+	if isNamed && len(ifaces) != 1 {
+		return usagef("--point %s=%s: the file has %d interfaces, named after their points (--point names the point of a pcap file or of a one-interface pcapng)", file, name, len(ifaces))
+	}
+	for i, intf := range ifaces {
+		pointName := intf.Name
+		if isNamed {
+			pointName = name
+		}
+		p, err := correlate.PointFromName(pointName)
+		switch {
+		case err != nil && isNamed:
+			return usagef("--point %s=%s: %v", file, name, err)
+		case err != nil && len(ifaces) == 1:
+			return usagef("%s: its interface is named %q, not after a capture point: name it with --point %s=HOST/vmnicN/rx (or HOST/PORTID/PortOutput, ...)", file, intf.Name, file)
+		case err != nil:
 			return fmt.Errorf("analyze: %s interface %d: %w", file, i, err)
 		}
 		switch st := intf.Stats; {

@@ -153,6 +153,44 @@ func TestAnalyzeCutAndCorruptPcap(t *testing.T) {
 	}
 }
 
+// pktcap-uw's own pcapng (-P) has one interface, not named after a
+// capturectl point: --point names it.
+func TestAnalyzeOneInterfacePcapng(t *testing.T) {
+	dir := t.TempDir()
+	var b bytes.Buffer
+	w, err := pktcap.NewNgWriter(&b, []pktcap.NgInterface{{Name: "vmnic2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 60)
+	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x50, 0x56, 1, 2, 3, 0x08, 0x06})
+	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for i := range 2 {
+		frame[20] = byte(i)
+		w.WritePacket(0, t0.Add(time.Duration(i)*time.Second), frame, 60)
+	}
+	w.Close()
+	file := filepath.Join(dir, "pktcap.pcapng")
+	os.WriteFile(file, b.Bytes(), 0o600)
+	_, _, err = runCmd(t, context.Background(), "analyze", file)
+	if err == nil || !strings.Contains(err.Error(), `named "vmnic2"`) || !strings.Contains(err.Error(), "--point "+file+"=") {
+		t.Errorf("unnamed interface: %v", err)
+	}
+	stdout, _, err := runCmd(t, context.Background(), "analyze", "--json", "--point", file+"=esx01/vmnic2/rx", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Points []struct {
+			Name   string `json:"name"`
+			Frames int    `json:"frames"`
+		} `json:"points"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Points) != 1 || doc.Points[0].Frames != 2 || doc.Points[0].Name != "esx01/vmnic2/rx" {
+		t.Errorf("named: %v %+v", err, doc)
+	}
+}
+
 func TestAnalyzeErrors(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.txt")
