@@ -290,7 +290,9 @@ func (s *Server) serverConfig() *ssh.ServerConfig {
 	cfg.Ciphers = []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"}
 	if s.cfg.Password != "" {
 		cfg.KeyboardInteractiveCallback = func(md ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
-			answers, err := client(md.User(), "", []string{"Password: "}, []bool{false})
+			// as OpenSSH with PAM on ESXi: no name or instruction, one
+			// prompt (a client prints a name, so "root" must not appear)
+			answers, err := client("", "", []string{"Password: "}, []bool{false})
 			if err != nil {
 				return nil, err
 			}
