@@ -19,7 +19,7 @@ import (
 func defaultCommands() map[string]Command {
 	return map[string]Command{
 		"sh": cmdSh, "cat": cmdCat, "sleep": cmdSleep, "ps": cmdPs, "rm": cmdRm,
-		"mkdir": cmdMkdir, "ls": cmdLs, "timeout": cmdTimeout, "uname": cmdUname,
+		"mkdir": cmdMkdir, "ls": cmdLs, "timeout": cmdTimeout, "uname": cmdUname, "vmware": cmdVmware,
 		"date": cmdDate, "hostname": cmdHostname, "grep": cmdGrep,
 	}
 }
@@ -490,6 +490,24 @@ func cmdUname(_ context.Context, p *Proc, args []string) int {
 		}
 	}
 	if _, err := fmt.Fprintln(p.Stdout(), strings.Join(out, " ")); err != nil {
+		return writeFailed()
+	}
+	return 0
+}
+
+// cmdVmware answers `vmware -v` as ESXi does ("VMware ESXi 6.7.0
+// build-8169922"). Other options (-l names the update level) are refused
+// rather than guessed.
+func cmdVmware(_ context.Context, p *Proc, args []string) int {
+	if len(args) != 2 || args[1] != "-v" {
+		errorf(p, "vmware", "the lab answers only 'vmware -v'")
+		return 1
+	}
+	build := ""
+	if i := strings.Index(p.host.uname.version, "build-"); i >= 0 {
+		build = strings.Fields(p.host.uname.version[i:])[0]
+	}
+	if _, err := fmt.Fprintf(p.Stdout(), "VMware ESXi %s %s\n", p.host.uname.release, build); err != nil {
 		return writeFailed()
 	}
 	return 0

@@ -18,7 +18,7 @@
 //     that $$ printed; exec does so explicitly;
 //   - built-ins (no new PID): : true false echo printf test [ kill wait exec
 //     export unset cd pwd exit shift set read return break continue eval;
-//     programs (a new PID each): sh cat sleep ps rm mkdir ls timeout uname
+//     programs (a new PID each): sh cat sleep ps rm mkdir ls timeout uname vmware
 //     date hostname grep, plus the Commands the lab registers (pktcap-uw,
 //     esxcli, ...). Messages and exit statuses follow busybox 1.29 (ESXi
 //     6.7/7.0): `sh: X: not found` (127), `sh: can't kill pid N: No such

@@ -112,6 +112,8 @@ func TestScripts(t *testing.T) {
 		{"mkdir rm ls", `mkdir -p /tmp/a/b && : >/tmp/a/b/f && ls /tmp/a/b && rm /tmp/a; echo $?; rm -r /tmp/a && ls /tmp`, result{"f\n1\n", "rm: '/tmp/a' is a directory\n", 0}},
 		{"mkdir exists", `mkdir /tmp`, result{"", "mkdir: can't create directory '/tmp': File exists\n", 1}},
 		{"uname", `uname -s; uname -a`, result{"VMkernel\nVMkernel esx01.lab 6.7.0 #1 SMP Release build-8169922 Apr  3 2018 14:48:22 x86_64 x86_64 x86_64 ESXi\n", "", 0}},
+		{"vmware -v", `vmware -v`, result{"VMware ESXi 6.7.0 build-8169922\n", "", 0}},
+		{"vmware -l refused", `vmware -l`, result{"", "vmware: the lab answers only 'vmware -v'\n", 1}},
 		{"date and hostname", `date +%s; date; hostname; hostname -s`, result{"1700000000\nTue Nov 14 22:13:20 UTC 2023\nesx01.lab\nesx01\n", "", 0}},
 		{"grep options", `printf 'Foo\nbar\n' >/tmp/g; grep -i foo /tmp/g; grep -q bar /tmp/g && echo q; grep -c o /tmp/g; grep zzz /tmp/g; echo $?`, result{"Foo\nq\n1\n1\n", "", 0}},
 		{"timeout new form is refused", `timeout 5 echo hi`, result{"", "timeout: can't execute '5': No such file or directory\n", 127}},
