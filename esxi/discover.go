@@ -879,6 +879,18 @@ func sameUUID(a, b string) bool {
 	return a != "" && norm(a) == norm(b)
 }
 
+// teamNIC returns the vmnic behind a team uplink as esxcli reports it:
+// some builds name a distributed switch's uplink ("dvuplink1", "Uplink 1")
+// instead of the vmnic, which capture points and verdicts need.
+func teamNIC(team string, uplinks []Uplink) string {
+	for _, u := range uplinks {
+		if u.Name == team && u.NIC != "" && u.Name != u.NIC {
+			return u.NIC
+		}
+	}
+	return team
+}
+
 // applyPorts matches esxcli ports to targets by MAC.
 func applyPorts(targets []Target, ports []VMPort, source string) {
 	for i := range targets {
@@ -888,7 +900,7 @@ func applyPorts(targets []Target, ports []VMPort, source string) {
 				continue
 			}
 			t.PortID = p.PortID
-			t.TeamUplink = p.TeamUplink
+			t.TeamUplink = teamNIC(p.TeamUplink, t.Uplinks)
 			t.PortSource = source
 			if p.TeamUplinkVoid {
 				t.PortNote = "team uplink is void: the port has no uplink to send on"

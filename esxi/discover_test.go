@@ -850,3 +850,19 @@ func TestEsxcliArg(t *testing.T) {
 		}
 	}
 }
+
+// esxcli may name a distributed switch's uplink as the team uplink; the
+// target carries the vmnic behind it (capture points are vmnics).
+func TestApplyPortsDistributedTeamUplink(t *testing.T) {
+	targets := []Target{{MAC: "00:50:56:aa:bb:cc", Connected: true,
+		Uplinks: []Uplink{{Name: "Uplink 1", NIC: "vmnic4"}, {Name: "Uplink 2", NIC: "vmnic5"}}}}
+	applyPorts(targets, []VMPort{{PortID: 67108881, MAC: "00:50:56:AA:BB:CC", TeamUplink: "Uplink 2", DVPortID: "12"}}, PortSourceSSH)
+	if got := targets[0]; got.TeamUplink != "vmnic5" || got.PortID != 67108881 || got.DVPort != "12" {
+		t.Errorf("got team uplink %q port %d dvport %q; want vmnic5 67108881 12", got.TeamUplink, got.PortID, got.DVPort)
+	}
+	targets[0].TeamUplink = ""
+	applyPorts(targets, []VMPort{{PortID: 1, MAC: "00:50:56:aa:bb:cc", TeamUplink: "vmnic4"}}, PortSourceSSH)
+	if targets[0].TeamUplink != "vmnic4" {
+		t.Errorf("a vmnic team uplink became %q", targets[0].TeamUplink)
+	}
+}
