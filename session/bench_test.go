@@ -46,8 +46,7 @@ func BenchmarkCapture4Points(b *testing.B) {
 			b.Fatal(err)
 		}
 		wall := time.Since(start)
-		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		var frames uint64
 		drops := 0
 		for _, p := range res {

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -228,9 +227,7 @@ func BenchmarkAnalyze(b *testing.B) {
 				b.Fatal(err)
 			}
 			cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > maxRSS {
-				maxRSS = ru.Maxrss
-			}
+			maxRSS = max(maxRSS, peakRSSKiB(cmd.ProcessState))
 		}
 		b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MiB")
 		// observations per second of CPU time (all cores, user and
