@@ -165,6 +165,9 @@ func (c *Correlator) SetTeamUplinkBetween(after, at time.Time, uplink, source st
 // uncertainTeam reports a team uplink change around t whose exact time is
 // unknown.
 func (c *Correlator) uncertainTeam(t time.Time) (TeamUplinkChange, bool) {
+	if len(c.timeline) < 2 {
+		return TeamUplinkChange{}, false
+	}
 	for i, ch := range c.timeline {
 		if i > 0 && !ch.After.IsZero() && t.After(ch.After) && !t.After(ch.At) {
 			return ch, true
@@ -185,6 +188,9 @@ func (c *Correlator) SetStop(point int, t time.Time) {
 func (c *Correlator) SetDropped(point int, n uint64) { c.cfg.Points[point].Dropped = n }
 
 func (c *Correlator) teamUplinkAt(t time.Time) string {
+	if len(c.timeline) == 1 && !c.timeline[0].At.After(t) {
+		return c.timeline[0].Uplink
+	}
 	team := ""
 	for _, ch := range c.timeline {
 		if ch.At.After(t) {
@@ -243,8 +249,9 @@ func (c *Correlator) AddKeyed(point int, ns int64, k Key, head []byte) {
 	}
 	inst.counts[point]++
 	inst.lastNS = ns
-	if len(inst.Sightings) < maxSightings {
-		inst.Sightings = append(inst.Sightings, Sighting{Point: point, Time: time.Unix(0, ns).UTC()})
+	if inst.nSight < maxSightings {
+		inst.sights[inst.nSight] = sight{int32(point), ns}
+		inst.nSight++
 	}
 }
 
@@ -255,12 +262,12 @@ func (c *Correlator) newInstance(k Key, ns int64, data []byte) *Instance {
 	if n := len(c.free); n > 0 {
 		inst = c.free[n-1]
 		c.free = c.free[:n-1]
-		counts, s, a := inst.counts, inst.Sightings[:0], inst.Arrivals[:0]
-		clear(counts)
-		*inst = Instance{counts: counts, Sightings: s, Arrivals: a}
+		clear(inst.counts)
+		inst.Sightings, inst.Arrivals = inst.Sightings[:0], inst.Arrivals[:0]
+		inst.Team, inst.PortOutput, inst.VnicRx, inst.Verdict = "", 0, 0, 0
+		inst.why, inst.mask, inst.nSight = "", 0, 0
 	} else {
 		inst = &Instance{counts: make([]uint16, len(c.cfg.Points))}
-		inst.Sightings = inst.inline[:0]
 	}
 	inst.key, inst.firstNS, inst.lastNS = k, ns, ns
 	inst.hdrLen = copy(inst.hdr[:], data)
@@ -305,6 +312,7 @@ func (c *Correlator) finish(inst *Instance) {
 	f.Last = inst.Last
 	f.add(inst, c)
 	if c.cfg.OnInstance != nil {
+		inst.fillSightings()
 		c.cfg.OnInstance(inst)
 	}
 	c.free = append(c.free, inst)
@@ -534,7 +542,7 @@ func (c *Correlator) judge(inst *Instance) {
 // the window, and the verdict for the traced port.
 type Instance struct {
 	First, Last time.Time
-	Sightings   []Sighting // at most 16, in time order
+	Sightings   []Sighting // at most 16, in time order (filled for OnInstance)
 	Arrivals    []string   // uplinks it arrived on
 	Team        string     // the port's team uplink at First
 	PortOutput  int        // copies at PortOutput
@@ -546,9 +554,34 @@ type Instance struct {
 	key             Key
 	firstNS, lastNS int64
 	counts          []uint16
-	hdr             [96]byte
+	hdr             [HeadLen]byte
 	hdrLen          int
-	inline          [4]Sighting
+	sights          [maxSightings]sight
+	nSight          int
+}
+
+// sight is a Sighting as the hot path keeps it.
+type sight struct {
+	point int32
+	ns    int64
+}
+
+func (i *Instance) cloneSightings() []Sighting {
+	i.fillSightings()
+	return slices.Clone(i.Sightings)
+}
+
+// fillSightings makes Sightings from the recorded sights (done only when
+// they are looked at: for OnInstance and for examples).
+func (i *Instance) fillSightings() {
+	if len(i.Sightings) == i.nSight {
+		return
+	}
+	s := i.Sightings[:0]
+	for _, x := range i.sights[:i.nSight] {
+		s = append(s, Sighting{Point: int(x.point), Time: time.Unix(0, x.ns).UTC()})
+	}
+	i.Sightings = s
 }
 
 // Sighting is one observation of an instance.
@@ -717,7 +750,7 @@ func (f *Flow) add(inst *Instance, c *Correlator) {
 	}
 	if n < c.cfg.Examples {
 		f.Examples = append(f.Examples, Example{First: inst.First, Verdict: inst.Verdict, Reason: inst.Reason(),
-			Sightings: slices.Clone(inst.Sightings), mask: inst.mask})
+			Sightings: inst.cloneSightings(), mask: inst.mask})
 	}
 }
 
