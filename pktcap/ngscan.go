@@ -19,13 +19,10 @@ import (
 // interface follows the previous section's last. Simple packet blocks
 // carry no timestamp and are skipped.
 type NgScanner struct {
-	r        io.Reader
-	buf      []byte
-	pos, end int
-	err      error
-	big      bool
-	base     int // global index of the current section's interface 0
-	ifaces   []NgScanInterface
+	readBuf
+	big    bool
+	base   int // global index of the current section's interface 0
+	ifaces []NgScanInterface
 	// Want, when set, selects the interfaces whose packets Next returns.
 	Want func(iface int) bool
 }
@@ -48,7 +45,7 @@ func (s *NgScanner) Interfaces() []NgScanInterface { return s.ifaces }
 
 // NewNgScanner reads the first section header.
 func NewNgScanner(r io.Reader) (*NgScanner, error) {
-	s := &NgScanner{r: r, buf: make([]byte, 256<<10)}
+	s := &NgScanner{readBuf: readBuf{r: r, buf: make([]byte, 256<<10)}}
 	if err := s.fill(12); err != nil {
 		return nil, fmt.Errorf("pcapng: %w", s.endErr(err))
 	}
@@ -80,41 +77,6 @@ func (s *NgScanner) u64(b []byte) uint64 {
 		return binary.BigEndian.Uint64(b)
 	}
 	return binary.LittleEndian.Uint64(b)
-}
-
-// fill is PcapReader.fill.
-func (s *NgScanner) fill(n int) error {
-	if s.end-s.pos >= n {
-		return nil
-	}
-	if n > len(s.buf) {
-		nb := make([]byte, max(n, 2*len(s.buf)))
-		s.end = copy(nb, s.buf[s.pos:s.end])
-		s.buf, s.pos = nb, 0
-	} else if s.pos+n > len(s.buf) {
-		s.end = copy(s.buf, s.buf[s.pos:s.end])
-		s.pos = 0
-	}
-	for s.end-s.pos < n {
-		if s.err != nil {
-			return s.err
-		}
-		k, err := s.r.Read(s.buf[s.end:])
-		s.end += k
-		if err != nil {
-			s.err = err
-		} else if k == 0 {
-			s.err = io.ErrNoProgress
-		}
-	}
-	return nil
-}
-
-func (s *NgScanner) endErr(err error) error {
-	if errors.Is(err, io.EOF) && s.end > s.pos {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }
 
 // ngBlockMax bounds a block's length: a corrupt length must not make the

@@ -18,11 +18,17 @@ import (
 // no read call per packet. On a pipe (a live pktcap-uw stream) it returns
 // each packet as soon as its bytes have arrived.
 type PcapReader struct {
-	r        io.Reader
+	readBuf
 	big      bool  // big-endian records
 	nanos    int64 // timestamp fraction unit in ns: 1 or 1000
 	snaplen  uint32
 	linkType layers.LinkType
+}
+
+// readBuf is the buffer of PcapReader and NgScanner: records are parsed in
+// place in buf[pos:end].
+type readBuf struct {
+	r        io.Reader
 	buf      []byte
 	pos, end int
 	err      error // sticky read error, returned once the buffer is used up
@@ -55,7 +61,7 @@ func newPcapReader(r io.Reader, bufSize int) (*PcapReader, error) {
 	} else {
 		r = br
 	}
-	p := &PcapReader{r: r, buf: make([]byte, bufSize)}
+	p := &PcapReader{readBuf: readBuf{r: r, buf: make([]byte, bufSize)}}
 	if err := p.fill(24); err != nil {
 		if errors.Is(err, io.EOF) && p.end > 0 {
 			err = io.ErrUnexpectedEOF
@@ -112,7 +118,7 @@ func (p *PcapReader) Nanosecond() bool { return p.nanos == 1 }
 
 // fill makes at least n unread bytes available in the buffer, reading as
 // little as it can: one Read when that is enough.
-func (p *PcapReader) fill(n int) error {
+func (p *readBuf) fill(n int) error {
 	if p.end-p.pos >= n {
 		return nil
 	}
@@ -176,7 +182,7 @@ func (p *PcapReader) Next() (ns int64, data []byte, origLen int, err error) {
 
 // endErr is the error for a stream that ends before a record header: EOF
 // at a record boundary, ErrUnexpectedEOF inside one.
-func (p *PcapReader) endErr(err error) error {
+func (p *readBuf) endErr(err error) error {
 	if errors.Is(err, io.EOF) && p.end > p.pos {
 		return io.ErrUnexpectedEOF
 	}

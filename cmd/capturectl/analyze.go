@@ -291,21 +291,26 @@ func (in *inputs) addPcap(file string, r io.Reader, named map[string]string) err
 	idx := len(in.points)
 	in.points = append(in.points, p)
 	in.sources = append(in.sources, source{single: idx, read: func(emit emitFunc) error {
-		for {
-			ns, data, origLen, err := pr.Next()
-			if err != nil {
-				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-					// A capture cut short (a killed run) is read up to the cut.
-					return nil
-				}
-				return fmt.Errorf("analyze: %s: %w", file, err)
-			}
-			if !emit(idx, ns, data, origLen) {
-				return nil
-			}
-		}
+		return readFrames(file, idx, pr.Next, emit)
 	}})
 	return nil
+}
+
+// readFrames passes the frames next returns to emit as point's, until the
+// end: a capture cut short (a killed run) is read up to the cut.
+func readFrames(file string, point int, next func() (int64, []byte, int, error), emit emitFunc) error {
+	for {
+		ns, data, origLen, err := next()
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil
+			}
+			return fmt.Errorf("analyze: %s: %w", file, err)
+		}
+		if !emit(point, ns, data, origLen) {
+			return nil
+		}
+	}
 }
 
 // addPcapng scans the file once for its interfaces (the capture points)
@@ -385,18 +390,10 @@ func (in *inputs) addPcapng(file string, f *os.File, br *bufio.Reader, named map
 				return fmt.Errorf("analyze: %s: %w", file, err)
 			}
 			sc.Want = func(id int) bool { return id == iface }
-			for {
+			return readFrames(file, point, func() (int64, []byte, int, error) {
 				_, ns, data, origLen, err := sc.Next()
-				if err != nil {
-					if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-						return nil
-					}
-					return fmt.Errorf("analyze: %s: %w", file, err)
-				}
-				if !emit(point, ns, data, origLen) {
-					return nil
-				}
-			}
+				return ns, data, origLen, err
+			}, emit)
 		}})
 	}
 	return nil
