@@ -24,6 +24,8 @@ type Config struct {
 	Name string `yaml:"name"`
 	// Hosts are the emulated ESXi hosts.
 	Hosts []HostConfig `yaml:"hosts"`
+	// DistributedSwitches are vSphere Distributed Switches across hosts.
+	DistributedSwitches []DVSConfig `yaml:"distributedSwitches"`
 	// Switch is the physical switch that connects host uplinks and stations.
 	Switch SwitchConfig `yaml:"switch"`
 	// Stations are external machines plugged into the physical switch.
@@ -101,6 +103,43 @@ type VSwitchConfig struct {
 	// Teaming is the vSwitch teaming policy; portgroups may override it.
 	Teaming    TeamingConfig     `yaml:"teaming"`
 	Portgroups []PortgroupConfig `yaml:"portgroups"`
+	// Distributed is set on the proxy switch of a distributed switch on a
+	// member host (made from DistributedSwitches; not in YAML).
+	Distributed *DVSMember `yaml:"-"`
+}
+
+// DVSConfig describes a vSphere Distributed Switch. vCenter holds its
+// configuration; every member host runs a proxy switch (net-stats shows
+// DvsPortset-N) whose uplinks are the host's vmnics behind the switch's
+// uplink names. Teaming orders name uplinks ("Uplink 1"), not vmnics, and
+// reverse teaming applies on each host as on a standard vSwitch.
+type DVSConfig struct {
+	Name string `yaml:"name"`
+	// Uplinks are the switch's uplink names (default "Uplink 1" to
+	// "Uplink N", N the most NICs a member gives).
+	Uplinks     []string          `yaml:"uplinks"`
+	MTU         int               `yaml:"mtu"`
+	Promiscuous bool              `yaml:"promiscuous"`
+	Teaming     TeamingConfig     `yaml:"teaming"`
+	Portgroups  []PortgroupConfig `yaml:"portgroups"`
+	// Hosts are the member hosts; NICs[i] backs Uplinks[i].
+	Hosts []DVSHostConfig `yaml:"hosts"`
+}
+
+// DVSHostConfig is a member host of a distributed switch.
+type DVSHostConfig struct {
+	Host string   `yaml:"host"`
+	NICs []string `yaml:"nics"`
+}
+
+// DVSMember ties a host's proxy switch to its distributed switch.
+type DVSMember struct {
+	Switch *DVSConfig
+	// Portset is the proxy switch's index among the host's distributed
+	// switches (net-stats: DvsPortset-N).
+	Portset int
+	// UplinkOf maps the host's vmnics to the switch's uplink names.
+	UplinkOf map[string]string
 }
 
 // TeamingConfig is a NIC teaming policy. Policy is one of srcport
@@ -340,6 +379,7 @@ func (v *validator) config(c *Config) {
 	if len(c.Hosts) == 0 {
 		v.errf("hosts", "topology has no hosts")
 	}
+	v.distributed(c)
 	hostNames := map[string]bool{}
 	macs := map[string]string{}
 	uplinkOf := map[string]bool{} // "host/vmnicN"
@@ -528,6 +568,104 @@ func (v *validator) config(c *Config) {
 	}
 }
 
+// distributed checks the distributed switches and gives each member host
+// a proxy switch: a vSwitch with its vmnics as uplinks and the teaming
+// orders in vmnics, checked further with the host's own vSwitches.
+func (v *validator) distributed(c *Config) {
+	hostIndex := map[string]int{}
+	for i, h := range c.Hosts {
+		hostIndex[h.Name] = i
+	}
+	names := map[string]bool{}
+	portsets := map[string]int{}
+	for di := range c.DistributedSwitches {
+		d := &c.DistributedSwitches[di]
+		dp := "distributedSwitches." + strconv.Itoa(di)
+		if !objNameRE.MatchString(d.Name) || names[d.Name] {
+			v.errf(dp+".name", "invalid or duplicate distributed switch name %q", d.Name)
+		}
+		names[d.Name] = true
+		if d.MTU == 0 {
+			d.MTU = 1500
+		}
+		if d.Teaming.Policy == "" {
+			d.Teaming.Policy = "srcport"
+		}
+		if len(d.Uplinks) == 0 {
+			n := 0
+			for _, m := range d.Hosts {
+				n = max(n, len(m.NICs))
+			}
+			for i := range n {
+				d.Uplinks = append(d.Uplinks, fmt.Sprintf("Uplink %d", i+1))
+			}
+		}
+		if len(d.Teaming.Active) == 0 && len(d.Teaming.Standby) == 0 {
+			d.Teaming.Active = append([]string(nil), d.Uplinks...)
+		}
+		v.teaming(dp+".teaming", d.Teaming, d.Uplinks, true)
+		pgs := map[string]bool{}
+		for pi, pg := range d.Portgroups {
+			pp := dp + ".portgroups." + strconv.Itoa(pi)
+			if !objNameRE.MatchString(pg.Name) || pgs[pg.Name] {
+				v.errf(pp+".name", "invalid or duplicate portgroup name %q", pg.Name)
+			}
+			pgs[pg.Name] = true
+			if pg.VLAN < 0 || pg.VLAN > 4095 {
+				v.errf(pp+".vlan", "VLAN %d out of range 0-4095", pg.VLAN)
+			}
+			v.teaming(pp+".teaming", pg.Teaming, d.Uplinks, false)
+		}
+		members := map[string]bool{}
+		for mi, m := range d.Hosts {
+			mp := dp + ".hosts." + strconv.Itoa(mi)
+			hi, ok := hostIndex[m.Host]
+			if !ok || members[m.Host] {
+				v.errf(mp+".host", "unknown or repeated member host %q", m.Host)
+				continue
+			}
+			members[m.Host] = true
+			if len(m.NICs) > len(d.Uplinks) {
+				v.errf(mp+".nics", "%d NICs for %d uplinks (%s)", len(m.NICs), len(d.Uplinks), strings.Join(d.Uplinks, ", "))
+				continue
+			}
+			member := &DVSMember{Switch: d, Portset: portsets[m.Host], UplinkOf: map[string]string{}}
+			portsets[m.Host]++
+			nicOf := map[string]string{}
+			for i, nic := range m.NICs {
+				member.UplinkOf[nic] = d.Uplinks[i]
+				nicOf[d.Uplinks[i]] = nic
+			}
+			vs := VSwitchConfig{Name: d.Name, Uplinks: append([]string(nil), m.NICs...), MTU: d.MTU, Promiscuous: d.Promiscuous,
+				Teaming: dvsTeaming(d.Teaming, nicOf), Distributed: member}
+			for _, pg := range d.Portgroups {
+				pg.Teaming = dvsTeaming(pg.Teaming, nicOf)
+				vs.Portgroups = append(vs.Portgroups, pg)
+			}
+			h := &c.Hosts[hi]
+			h.VSwitches = append(h.VSwitches, vs)
+		}
+	}
+}
+
+// dvsTeaming translates a teaming order in uplink names into the host's
+// vmnics; an uplink with no vmnic on the host is left out.
+func dvsTeaming(t TeamingConfig, nicOf map[string]string) TeamingConfig {
+	out := t
+	out.Active, out.Standby = nil, nil
+	for _, u := range t.Active {
+		if n := nicOf[u]; n != "" {
+			out.Active = append(out.Active, n)
+		}
+	}
+	for _, u := range t.Standby {
+		if n := nicOf[u]; n != "" {
+			out.Standby = append(out.Standby, n)
+		}
+	}
+	return out
+}
+
 func (v *validator) teaming(path string, t TeamingConfig, uplinks []string, top bool) {
 	if t.Policy != "" && !teamingPolicies[t.Policy] {
 		v.errf(path+".policy", "unknown teaming policy %q (want srcport, srcmac, iphash, explicit or loadbased)", t.Policy)
@@ -535,7 +673,7 @@ func (v *validator) teaming(path string, t TeamingConfig, uplinks []string, top 
 	seen := map[string]bool{}
 	for i, u := range append(append([]string(nil), t.Active...), t.Standby...) {
 		if !contains(uplinks, u) {
-			v.errf(path, "%s is not an uplink of the vSwitch", u)
+			v.errf(path, "%s is not an uplink of the switch (%s)", u, strings.Join(uplinks, ", "))
 		}
 		if seen[u] {
 			v.errf(path, "%s is listed twice", u)

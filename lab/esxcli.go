@@ -97,7 +97,7 @@ func (h *labHost) esxcli(ctx context.Context, p *shell.Proc, args []string) int 
 				if team == "" {
 					team = "void"
 				}
-				ports = append(ports, esxfmt.VMPort{PortID: pi.PortID, VSwitch: pi.VSwitch, Portgroup: pi.Portgroup, MAC: pi.MAC,
+				ports = append(ports, esxfmt.VMPort{PortID: pi.PortID, VSwitch: pi.VSwitch, Portgroup: pi.Portgroup, DVPortID: pi.DVPortID, MAC: pi.MAC,
 					IP: ip, TeamUplink: team, UplinkPortID: pi.UplinkPortID})
 			}
 		}
@@ -252,6 +252,13 @@ func (h *labHost) snapshot() hostSnapshot {
 		class, numPorts = "cswitch", 4736
 	}
 	for _, vs := range hh.vswitches {
+		if vs.dvs != nil {
+			// a proxy switch: not a standard vSwitch; net-stats shows
+			// its ports under the portset's name
+			portset := fmt.Sprintf("DvsPortset-%d", vs.dvs.Portset)
+			s.netstats = append(s.netstats, netStatsPorts(vs, portset)...)
+			continue
+		}
 		var uplinks, pgs []string
 		for _, u := range vs.uplinks {
 			uplinks = append(uplinks, u.nic.name)
@@ -283,13 +290,7 @@ func (h *labHost) snapshot() hostSnapshot {
 			top.notify = *vs.cfg.Teaming.NotifySwitches
 		}
 		s.vsPolicy[vs.name] = failoverPolicy(top, vs.uplinks)
-		for _, u := range vs.uplinks {
-			s.netstats = append(s.netstats, esxfmt.NetStatsPort{PortNum: u.id, Type: 4, SwitchName: vs.name, MAC: u.nic.mac.String(), ClientName: u.nic.name})
-		}
-		for _, p := range vs.ports {
-			client := fmt.Sprintf("%s.eth%d", p.vm.Name, p.nicIndex)
-			s.netstats = append(s.netstats, esxfmt.NetStatsPort{PortNum: p.id, Type: 5, SubType: 9, SwitchName: vs.name, MAC: p.mac.String(), ClientName: client})
-		}
+		s.netstats = append(s.netstats, netStatsPorts(vs, vs.name)...)
 	}
 	for i, nic := range hh.nicOrder {
 		link, speed, duplex := "Up", nic.speed, "Full"
@@ -301,6 +302,20 @@ func (h *labHost) snapshot() hostSnapshot {
 			Description: "Intel(R) Ethernet Controller X550"})
 	}
 	return s
+}
+
+// netStatsPorts are the lines of net-stats -l for a vSwitch's ports:
+// uplinks (type 4) and VM vNICs (type 5, subtype 9).
+func netStatsPorts(vs *vswitch, switchName string) []esxfmt.NetStatsPort {
+	var out []esxfmt.NetStatsPort
+	for _, u := range vs.uplinks {
+		out = append(out, esxfmt.NetStatsPort{PortNum: u.id, Type: 4, SwitchName: switchName, MAC: u.nic.mac.String(), ClientName: u.nic.name})
+	}
+	for _, p := range vs.ports {
+		client := fmt.Sprintf("%s.eth%d", p.vm.Name, p.nicIndex)
+		out = append(out, esxfmt.NetStatsPort{PortNum: p.id, Type: 5, SubType: 9, SwitchName: switchName, MAC: p.mac.String(), ClientName: client})
+	}
+	return out
 }
 
 // failoverPolicy is the esxcli view of a teaming policy: uplinks of the

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,15 +108,16 @@ type Selector struct {
 // frame, so the model is deterministic; capture subscribers are fed through
 // buffered channels and never slow forwarding down.
 type Network struct {
-	mu       sync.Mutex
-	clock    func() time.Time
-	hosts    []*host
-	hostBy   map[string]*host
-	psw      *pswitch
-	stations []*endpoint
-	guests   map[string]*endpoint // VM nic (vm or vm#N) and station names
-	queue    []func()
-	busy     bool
+	mu         sync.Mutex
+	clock      func() time.Time
+	hosts      []*host
+	hostBy     map[string]*host
+	psw        *pswitch
+	stations   []*endpoint
+	guests     map[string]*endpoint // VM nic (vm or vm#N) and station names
+	nextDVPort map[string]int       // distributed switch -> next DVPort key
+	queue      []func()
+	busy       bool
 
 	wg     sync.WaitGroup
 	ctx    context.Context
@@ -137,7 +139,8 @@ const (
 // NewNetwork builds the data plane of a validated topology.
 func NewNetwork(cfg *Config) (*Network, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Network{clock: time.Now, hostBy: map[string]*host{}, guests: map[string]*endpoint{}, ctx: ctx, cancel: cancel}
+	n := &Network{clock: time.Now, hostBy: map[string]*host{}, guests: map[string]*endpoint{}, ctx: ctx, cancel: cancel,
+		nextDVPort: map[string]int{}}
 	for i := range cfg.Hosts {
 		h, err := newHost(n, &cfg.Hosts[i], i)
 		if err != nil {
@@ -294,6 +297,7 @@ type pnic struct {
 type vswitch struct {
 	h          *host
 	name       string
+	dvs        *DVSMember // set on a distributed switch's proxy switch
 	base       uint32
 	mtu        int
 	cfg        *VSwitchConfig
@@ -332,6 +336,7 @@ type portgroup struct {
 type vmPort struct {
 	vs       *vswitch
 	id       uint32
+	dvPort   string // DVPort key on a distributed switch
 	vm       *VMInfo
 	nicIndex int
 	mac      mac
@@ -391,10 +396,22 @@ func newHost(n *Network, hc *HostConfig, index int) (*host, error) {
 	world := 2099871 + index*100000
 	for si := range hc.VSwitches {
 		sc := &hc.VSwitches[si]
-		vs := &vswitch{h: h, name: sc.Name, base: uint32(si+2) << 24, mtu: sc.MTU, cfg: sc, portgroups: map[string]*portgroup{}}
+		base := uint32(si + 2)
+		if sc.Distributed != nil {
+			// proxy switches are numbered from 0x04000000 (net-stats -l of
+			// an ESXi 8 host with DvsPortset-0)
+			base = max(base, uint32(4+sc.Distributed.Portset))
+		}
+		vs := &vswitch{h: h, name: sc.Name, dvs: sc.Distributed, base: base << 24, mtu: sc.MTU, cfg: sc, portgroups: map[string]*portgroup{}}
 		for i, u := range sc.Uplinks {
 			nic := addNIC(u)
-			up := &uplinkPort{vs: vs, id: vs.base + 2 + uint32(i), nic: nic}
+			id := vs.base + 2 + uint32(i)
+			if vs.dvs != nil {
+				// a proxy switch numbers its uplink ports with the top bit
+				// set (net-stats -l on ESXi 8: 2214592518 = 0x84000006)
+				id = 1<<31 | vs.base + 6 + 2*uint32(i)
+			}
+			up := &uplinkPort{vs: vs, id: id, nic: nic}
 			nic.port = up
 			vs.uplinks = append(vs.uplinks, up)
 		}
@@ -458,6 +475,10 @@ func newHost(n *Network, hc *HostConfig, index int) (*host, error) {
 				return nil, fmt.Errorf("lab: host %s: VM %s: port ID %d is taken or not on %s (IDs there start at %d)", hc.Name, vc.Name, id, vs.name, vs.base)
 			}
 			p := &vmPort{vs: vs, id: id, vm: info, nicIndex: ni, mac: m, pg: pg, team: pg.team, promisc: pg.promisc, guest: ep}
+			if vs.dvs != nil {
+				p.dvPort = strconv.Itoa(n.nextDVPort[vs.dvs.Switch.Name])
+				n.nextDVPort[vs.dvs.Switch.Name]++
+			}
 			ep.port = p
 			if nc.TeamUplink != "" {
 				p.uplink = h.uplink(nc.TeamUplink)
@@ -756,7 +777,8 @@ func (n *Network) SetLink(hostName, nicName string, up bool) error {
 // reports it.
 type PortInfo struct {
 	PortID       uint32
-	VSwitch      string
+	VSwitch      string // the distributed switch's name on one
+	DVPortID     string // "" on a standard vSwitch
 	Portgroup    string
 	VLAN         int
 	MAC          string
@@ -780,7 +802,7 @@ func (n *Network) Ports(hostName string) ([]PortInfo, error) {
 	var out []PortInfo
 	for _, vs := range h.vswitches {
 		for _, p := range vs.ports {
-			pi := PortInfo{PortID: p.id, VSwitch: vs.name, Portgroup: p.pg.name, VLAN: p.pg.vlan, MAC: p.mac.String(),
+			pi := PortInfo{PortID: p.id, VSwitch: vs.name, DVPortID: p.dvPort, Portgroup: p.pg.name, VLAN: p.pg.vlan, MAC: p.mac.String(),
 				Promiscuous: p.promisc, Policy: p.team.policy, VM: *p.vm, NIC: p.nicIndex}
 			if p.guest.ip.IsValid() {
 				pi.IP = p.guest.ip.Addr().String()

@@ -1,0 +1,104 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capturectl/capturectl/esxi"
+)
+
+// A distributed switch's proxy switch forwards as a standard vSwitch does:
+// the article's observation holds on configs/lab-dvs.yaml, and the port
+// carries its DVPort key.
+func TestDistributedSwitchPing(t *testing.T) {
+	n := newTestNetwork(t, "../configs/lab-dvs.yaml")
+	host, port, err := n.FindPort("dvsvm2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// dvsvm1 on esx01 took DVPort 0; the proxy switch numbers ports from
+	// 0x04000000 and its uplinks with the top bit set
+	if host != "esx02" || port.VSwitch != "DSwitch" || port.DVPortID != "1" || port.Portgroup != "dvPG-VLAN100" ||
+		port.PortID>>24 != 4 || port.TeamUplink != "vmnic2" || port.UplinkPortID != 0x84000006 || port.VLAN != 100 {
+		t.Fatalf("dvsvm2's port: %+v", port)
+	}
+	v3 := subscribe(t, n, "esx02", Selector{Point: UplinkRcv, Uplink: "vmnic3"}, isICMP)
+	po := subscribe(t, n, "esx02", Selector{Point: PortOutput, PortID: port.PortID}, isICMP)
+	rx := subscribe(t, n, "esx02", Selector{Point: VnicRx, PortID: port.PortID}, isICMP)
+	res, err := n.Ping(context.Background(), "dvsvm1", "dvsvm2", 3, time.Millisecond)
+	if err != nil || res.Received != 3 {
+		t.Fatalf("ping: %+v %v", res, err)
+	}
+	if a, b, c := len(drain(v3)), len(drain(po)), len(drain(rx)); a != 3 || b != 6 || c != 3 {
+		t.Errorf("vmnic3 rx %d, PortOutput %d, VnicRx %d; want 3, 6 (each request twice), 3", a, b, c)
+	}
+}
+
+// Over SSH a member host lists the VM's port with the distributed switch,
+// the distributed portgroup and the DVPort key; net-stats shows the proxy
+// switch as DvsPortset-0; the standard vSwitch list leaves it out.
+func TestDistributedSwitchOverSSH(t *testing.T) {
+	l := startLab(t, "../configs/lab-dvs.yaml", Options{NoTraffic: true})
+	c := dial(t, l, "esx02")
+	run := func(cmd string) string {
+		t.Helper()
+		r := runSSH(c, cmd)
+		if r.err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, r.err, r.stderr)
+		}
+		return r.stdout
+	}
+	vms, err := esxi.ParseVMList(strings.NewReader(run("esxcli network vm list")))
+	if err != nil || len(vms) != 1 || vms[0].Name != "dvsvm2" || strings.Join(vms[0].Networks, ",") != "dvPG-VLAN100" {
+		t.Fatalf("network vm list: %+v %v", vms, err)
+	}
+	ports, err := esxi.ParseVMPortList(strings.NewReader(run(fmt.Sprintf("esxcli network vm port list -w %d", vms[0].WorldID))))
+	if err != nil || len(ports) != 1 {
+		t.Fatalf("port list: %+v %v", ports, err)
+	}
+	if p := ports[0]; p.VSwitch != "DSwitch" || p.Portgroup != "dvPG-VLAN100" || p.DVPortID != "1" || p.TeamUplink != "vmnic2" || p.UplinkPortID != 0x84000006 {
+		t.Errorf("port: %+v", p)
+	}
+	vss, err := esxi.ParseVSwitchList(strings.NewReader(run("esxcli network vswitch standard list")))
+	if err != nil || len(vss) != 1 || vss[0].Name != "vSwitch0" {
+		t.Errorf("standard vSwitches: %+v %v; want vSwitch0 alone", vss, err)
+	}
+	ns, err := esxi.ParseNetStatsPorts(strings.NewReader(run("net-stats -l")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dvs []string
+	for _, p := range ns {
+		if p.SwitchName == "DvsPortset-0" {
+			dvs = append(dvs, fmt.Sprintf("%d %s", p.PortNum, p.ClientName))
+		}
+	}
+	want := fmt.Sprintf("2214592518 vmnic2,2214592520 vmnic3,%d dvsvm2.eth0", ports[0].PortID)
+	if strings.Join(dvs, ",") != want {
+		t.Errorf("DvsPortset-0 in net-stats -l: %q; want %q", dvs, want)
+	}
+}
+
+func TestDistributedConfigErrors(t *testing.T) {
+	head := "hosts:\n  - name: esx01\ndistributedSwitches:\n  - name: DS\n"
+	cases := []struct {
+		yaml string
+		want string
+	}{
+		{head + "    hosts:\n      - {host: esx09, nics: [vmnic2]}\n", `x.yaml:6: unknown or repeated member host "esx09"`},
+		{head + "    uplinks: [U1]\n    hosts:\n      - {host: esx01, nics: [vmnic2, vmnic3]}\n", "x.yaml:7: 2 NICs for 1 uplinks (U1)"},
+		{head + "    teaming: {active: [Uplink 3]}\n    hosts:\n      - {host: esx01, nics: [vmnic2]}\n", "Uplink 3 is not an uplink of the switch (Uplink 1)"},
+		{head + "    portgroups:\n      - {name: pg, vlan: 5000}\n", "x.yaml:6: VLAN 5000 out of range"},
+		{"hosts:\n  - name: esx01\n    vswitches:\n      - {name: vSwitch1, uplinks: [vmnic2]}\n" +
+			"distributedSwitches:\n  - name: DS\n    hosts:\n      - {host: esx01, nics: [vmnic2]}\n", "uplink vmnic2 is already used by another vSwitch"},
+	}
+	for _, c := range cases {
+		_, err := ParseConfig([]byte(c.yaml), "x.yaml")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseConfig(%q): got %v; want error containing %q", c.yaml, err, c.want)
+		}
+	}
+}
