@@ -395,6 +395,23 @@ func TestAuditLab20(t *testing.T) {
 	}
 }
 
+// The lab's distributed switch (configs/lab-dvs.yaml): the promiscuous
+// distributed portgroup is the one blind spot, named by its switch.
+func TestAuditLabDistributed(t *testing.T) {
+	_, c := startVCLab(t, "../configs/lab-dvs.yaml")
+	res, err := c.Audit(context.Background(), AuditOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(res.Findings); !reflect.DeepEqual(got, []string{"RT001 DC0/DSwitch/dvPG-Monitor"}) {
+		t.Fatalf("findings %q", got)
+	}
+	f := res.Findings[0]
+	if fmt.Sprint(vmList(f.VMs)) != "[dvsmon]" || !reflect.DeepEqual(f.ActiveUplinks, []string{"Uplink 1", "Uplink 2"}) {
+		t.Errorf("VMs %v, active uplinks %v", vmList(f.VMs), f.ActiveUplinks)
+	}
+}
+
 func vmList(v []AffectedVM) []string {
 	var out []string
 	for _, vm := range v {

@@ -866,3 +866,29 @@ func TestApplyPortsDistributedTeamUplink(t *testing.T) {
 		t.Errorf("a vmnic team uplink became %q", targets[0].TeamUplink)
 	}
 }
+
+// A VM on the lab's distributed switch (configs/lab-dvs.yaml): the switch,
+// the distributed portgroup's VLAN and teaming in uplink names, the vmnic
+// behind each uplink on the VM's host, the DVPort, and the team uplink.
+func TestDiscoverLabDistributed(t *testing.T) {
+	l, c := startVCLab(t, "../configs/lab-dvs.yaml")
+	_, port, err := l.Net.FindPort("dvsvm2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := c.Discover(context.Background(), "dvsvm2", DiscoverOptions{})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("discover: %+v %v", ts, err)
+	}
+	checkTarget(t, "dvsvm2", ts[0], map[string]any{
+		"VM": "dvsvm2", "Host": "esx02", "MAC": "00:50:56:a2:10:02", "Connected": true,
+		"Portgroup": "dvPG-VLAN100", "VLAN": 100, "SwitchType": SwitchDistributed, "VSwitch": "DSwitch", "DVPort": "1",
+		"Uplinks":       []Uplink{{Name: "Uplink 1", NIC: "vmnic2"}, {Name: "Uplink 2", NIC: "vmnic3"}},
+		"TeamingPolicy": "loadbalance_srcid", "ActiveUplinks": []string{"Uplink 1", "Uplink 2"}, "StandbyUplinks": []string{},
+		"Promiscuous": false, "BlindSpot": true,
+		"PortID": port.PortID, "TeamUplink": "vmnic2", "PortSource": PortSourceAPI, "PortNote": "",
+	})
+	if ts[0].DVSUUID == "" || ts[0].DVPortgroupKey == "" {
+		t.Errorf("DVS UUID %q, portgroup key %q", ts[0].DVSUUID, ts[0].DVPortgroupKey)
+	}
+}

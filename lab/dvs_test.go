@@ -52,7 +52,7 @@ func TestDistributedSwitchOverSSH(t *testing.T) {
 		return r.stdout
 	}
 	vms, err := esxi.ParseVMList(strings.NewReader(run("esxcli network vm list")))
-	if err != nil || len(vms) != 1 || vms[0].Name != "dvsvm2" || strings.Join(vms[0].Networks, ",") != "dvPG-VLAN100" {
+	if err != nil || len(vms) != 2 || vms[0].Name != "dvsvm2" || strings.Join(vms[0].Networks, ",") != "dvPG-VLAN100" {
 		t.Fatalf("network vm list: %+v %v", vms, err)
 	}
 	ports, err := esxi.ParseVMPortList(strings.NewReader(run(fmt.Sprintf("esxcli network vm port list -w %d", vms[0].WorldID))))
@@ -76,7 +76,7 @@ func TestDistributedSwitchOverSSH(t *testing.T) {
 			dvs = append(dvs, fmt.Sprintf("%d %s", p.PortNum, p.ClientName))
 		}
 	}
-	want := fmt.Sprintf("2214592518 vmnic2,2214592520 vmnic3,%d dvsvm2.eth0", ports[0].PortID)
+	want := fmt.Sprintf("2214592518 vmnic2,2214592520 vmnic3,%d dvsvm2.eth0,%d dvsmon.eth0", ports[0].PortID, ports[0].PortID+1)
 	if strings.Join(dvs, ",") != want {
 		t.Errorf("DvsPortset-0 in net-stats -l: %q; want %q", dvs, want)
 	}

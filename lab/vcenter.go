@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -182,7 +183,8 @@ func StartVCenter(n *Network, cfg *Config, opts VCenterOptions) (*VCenter, error
 		_ = session.NewManager(c).Logout(context.Background())
 		c.CloseIdleConnections()
 	}()
-	b := &vcBuilder{vc: vc, n: n, cfg: cfg, c: c, sctx: m.Service.Context, hosts: map[string]*object.HostSystem{}, nets: map[string]types.ManagedObjectReference{}}
+	b := &vcBuilder{vc: vc, n: n, cfg: cfg, c: c, sctx: m.Service.Context, hosts: map[string]*object.HostSystem{}, nets: map[string]types.ManagedObjectReference{},
+		dvsUUID: map[string]string{}, dvpgKey: map[string]string{}}
 	if err := b.build(ctx); err != nil {
 		return nil, fmt.Errorf("lab: vcenter: %w", err)
 	}
@@ -302,6 +304,10 @@ type vcBuilder struct {
 	dirs  *object.DatacenterFolders
 	hosts map[string]*object.HostSystem
 	nets  map[string]types.ManagedObjectReference // portgroup name -> Network
+	// distributed switches by name: their UUID, and the key of each of
+	// their portgroups
+	dvsUUID map[string]string
+	dvpgKey map[string]string
 }
 
 func (b *vcBuilder) build(ctx context.Context) error {
@@ -322,6 +328,12 @@ func (b *vcBuilder) build(ctx context.Context) error {
 		hc := &b.cfg.Hosts[i]
 		if err := b.addPortgroups(ctx, hc); err != nil {
 			return fmt.Errorf("host %s: %w", hc.Name, err)
+		}
+	}
+	for i := range b.cfg.DistributedSwitches {
+		d := &b.cfg.DistributedSwitches[i]
+		if err := b.addDVS(ctx, d); err != nil {
+			return fmt.Errorf("distributed switch %s: %w", d.Name, err)
 		}
 	}
 	for i := range b.cfg.Hosts {
@@ -378,12 +390,17 @@ func (b *vcBuilder) addPortgroups(ctx context.Context, hc *HostConfig) error {
 	b.sctx.WithLock(ns, func() {
 		ns.NetworkInfo.Vswitch = nil
 		for _, sc := range hc.VSwitches {
-			ns.NetworkInfo.Vswitch = append(ns.NetworkInfo.Vswitch, types.HostVirtualSwitch{Name: sc.Name})
+			if sc.Distributed == nil {
+				ns.NetworkInfo.Vswitch = append(ns.NetworkInfo.Vswitch, types.HostVirtualSwitch{Name: sc.Name})
+			}
 		}
 	})
 	api := object.NewHostNetworkSystem(b.c, ns.Reference())
 	var refs []types.ManagedObjectReference
 	for _, sc := range hc.VSwitches {
+		if sc.Distributed != nil {
+			continue // addDVS
+		}
 		for _, pc := range sc.Portgroups {
 			if _, ok := b.nets[pc.Name]; !ok {
 				err := api.AddPortGroup(ctx, types.HostPortGroupSpec{Name: pc.Name, VlanId: int32(pc.VLAN), VswitchName: sc.Name})
@@ -420,6 +437,110 @@ func (b *vcBuilder) addPortgroups(ctx context.Context, hc *HostConfig) error {
 	return nil
 }
 
+// addDVS creates a distributed switch with its portgroups through the API
+// and adds its member hosts; the hosts' proxy switches are seeded with
+// config.network (seedHost).
+func (b *vcBuilder) addDVS(ctx context.Context, d *DVSConfig) error {
+	spec := &types.VMwareDVSConfigSpec{
+		DVSConfigSpec: types.DVSConfigSpec{
+			Name:              d.Name,
+			UplinkPortPolicy:  &types.DVSNameArrayUplinkPortPolicy{UplinkPortName: slices.Clone(d.Uplinks)},
+			DefaultPortConfig: dvsPortSetting(0, d.Promiscuous, d.Teaming),
+		},
+		MaxMtu: int32(d.MTU),
+	}
+	task, err := b.dirs.NetworkFolder.CreateDVS(ctx, types.DVSCreateSpec{ConfigSpec: spec})
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	res, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	ref, ok := res.Result.(types.ManagedObjectReference)
+	if !ok {
+		return fmt.Errorf("create: unexpected result %T", res.Result)
+	}
+	dvs := object.NewDistributedVirtualSwitch(b.c, ref)
+	var pgSpecs []types.DVPortgroupConfigSpec
+	for _, pc := range d.Portgroups {
+		promisc := d.Promiscuous
+		if pc.Promiscuous != nil {
+			promisc = *pc.Promiscuous
+		}
+		team := d.Teaming
+		if pc.Teaming.Policy != "" {
+			team.Policy = pc.Teaming.Policy
+		}
+		if len(pc.Teaming.Active)+len(pc.Teaming.Standby) > 0 {
+			team.Active, team.Standby = pc.Teaming.Active, pc.Teaming.Standby
+		}
+		if pc.Teaming.NotifySwitches != nil {
+			team.NotifySwitches = pc.Teaming.NotifySwitches
+		}
+		pgSpecs = append(pgSpecs, types.DVPortgroupConfigSpec{Name: pc.Name, NumPorts: 8,
+			Type: string(types.DistributedVirtualPortgroupPortgroupTypeEarlyBinding), DefaultPortConfig: dvsPortSetting(pc.VLAN, promisc, team)})
+	}
+	if len(pgSpecs) > 0 {
+		task, err := dvs.AddPortgroup(ctx, pgSpecs)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("add portgroups: %w", err)
+		}
+	}
+	var members []types.DistributedVirtualSwitchHostMemberConfigSpec
+	for _, m := range d.Hosts {
+		members = append(members, types.DistributedVirtualSwitchHostMemberConfigSpec{
+			Operation: string(types.ConfigSpecOperationAdd), Host: b.hosts[m.Host].Reference()})
+	}
+	simDVS := b.sctx.Map.Get(ref).(*simulator.DistributedVirtualSwitch)
+	var version string
+	b.sctx.WithLock(simDVS, func() { version = simDVS.Config.GetDVSConfigInfo().ConfigVersion })
+	task, err = dvs.Reconfigure(ctx, &types.VMwareDVSConfigSpec{DVSConfigSpec: types.DVSConfigSpec{ConfigVersion: version, Host: members}})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("add hosts: %w", err)
+	}
+	b.sctx.WithLock(simDVS, func() {
+		b.dvsUUID[d.Name] = simDVS.Uuid
+		for _, pgRef := range simDVS.Portgroup {
+			pg := b.sctx.Map.Get(pgRef).(*simulator.DistributedVirtualPortgroup)
+			b.nets[pg.Name] = pgRef
+			b.dvpgKey[pg.Name] = pg.Key
+		}
+	})
+	return nil
+}
+
+// dvsPortSetting is a distributed port's configuration: VLAN, security
+// and teaming, with the uplink order in uplink names.
+func dvsPortSetting(vlan int, promisc bool, t TeamingConfig) *types.VMwareDVSPortSetting {
+	notify := true
+	if t.NotifySwitches != nil {
+		notify = *t.NotifySwitches
+	}
+	return &types.VMwareDVSPortSetting{
+		Vlan: &types.VmwareDistributedVirtualSwitchVlanIdSpec{VlanId: int32(vlan)},
+		SecurityPolicy: &types.DVSSecurityPolicy{
+			AllowPromiscuous: &types.BoolPolicy{Value: types.NewBool(promisc)},
+			MacChanges:       &types.BoolPolicy{Value: types.NewBool(false)},
+			ForgedTransmits:  &types.BoolPolicy{Value: types.NewBool(false)},
+		},
+		UplinkTeamingPolicy: &types.VmwareUplinkPortTeamingPolicy{
+			Policy:         &types.StringPolicy{Value: vsphereTeamingPolicy[t.Policy]},
+			ReversePolicy:  &types.BoolPolicy{Value: types.NewBool(true)},
+			NotifySwitches: &types.BoolPolicy{Value: types.NewBool(notify)},
+			RollingOrder:   &types.BoolPolicy{Value: types.NewBool(false)},
+			UplinkPortOrder: &types.VMwareUplinkPortOrderPolicy{
+				ActiveUplinkPort: slices.Clone(t.Active), StandbyUplinkPort: slices.Clone(t.Standby)},
+		},
+	}
+}
+
 func (b *vcBuilder) simHost(ref types.ManagedObjectReference) *simulator.HostSystem {
 	return b.sctx.Map.Get(ref).(*simulator.HostSystem)
 }
@@ -454,6 +575,23 @@ func (b *vcBuilder) addVM(ctx context.Context, hc *HostConfig, vmc *VMConfig) er
 		card.Backing = &types.VirtualEthernetCardNetworkBackingInfo{
 			VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: nc.Portgroup},
 			Network:                        &netRef,
+		}
+		if key, ok := b.dvpgKey[nc.Portgroup]; ok {
+			// on a distributed portgroup: connected to the DVPort the
+			// lab gave the vNIC (none while powered off)
+			conn := types.DistributedVirtualSwitchPortConnection{PortgroupKey: key}
+			for _, sc := range hc.VSwitches {
+				if sc.Distributed != nil && slices.ContainsFunc(sc.Portgroups, func(p PortgroupConfig) bool { return p.Name == nc.Portgroup }) {
+					conn.SwitchUuid = b.dvsUUID[sc.Name]
+				}
+			}
+			ports, _ := b.n.Ports(hc.Name)
+			for _, p := range ports {
+				if p.VM.Name == vmc.Name && p.NIC == i {
+					conn.PortKey = p.DVPortID
+				}
+			}
+			card.Backing = &types.VirtualEthernetCardDistributedVirtualPortBackingInfo{Port: conn}
 		}
 		card.Connectable = &types.VirtualDeviceConnectInfo{StartConnected: true, Connected: !vmc.PoweredOff, AllowGuestControl: true}
 		card.AddressType = string(types.VirtualEthernetCardMacTypeManual)
@@ -558,11 +696,11 @@ func (b *vcBuilder) seedGuest(ref types.ManagedObjectReference, vmc *VMConfig) {
 func (b *vcBuilder) seedHost(hc *HostConfig) error {
 	hs := b.simHost(b.hosts[hc.Name].Reference())
 	ns := b.simNetworkSystem(hs)
-	cfgNet, err := hostNetworkInfo(b.n, hc)
+	cfgNet, err := hostNetworkInfo(b.n, hc, b.dvsUUID)
 	if err != nil {
 		return err
 	}
-	nsNet, err := hostNetworkInfo(b.n, hc) // a copy of its own: networkInfo is locked with ns
+	nsNet, err := hostNetworkInfo(b.n, hc, b.dvsUUID) // a copy of its own: networkInfo is locked with ns
 	if err != nil {
 		return err
 	}
@@ -629,8 +767,9 @@ func (b *vcBuilder) removeUnusedDefaultNetwork() {
 // config.network from the Network model
 
 // hostNetworkInfo builds a host's config.network as ESXi reports it, from
-// the Network's live state (NIC link, VM ports) and the host's topology.
-func hostNetworkInfo(n *Network, hc *HostConfig) (*types.HostNetworkInfo, error) {
+// the Network's live state (NIC link, VM ports) and the host's topology;
+// dvsUUID gives the UUID of each distributed switch by name.
+func hostNetworkInfo(n *Network, hc *HostConfig, dvsUUID map[string]string) (*types.HostNetworkInfo, error) {
 	ports, err := n.Ports(hc.Name)
 	if err != nil {
 		return nil, err
@@ -668,6 +807,10 @@ func hostNetworkInfo(n *Network, hc *HostConfig) (*types.HostNetworkInfo, error)
 		numPorts = 4736
 	}
 	for _, vs := range h.vswitches {
+		if vs.dvs != nil {
+			info.ProxySwitch = append(info.ProxySwitch, proxySwitch(vs, dvsUUID[vs.name], numPorts))
+			continue
+		}
 		vsKey := "key-vim.host.VirtualSwitch-" + vs.name
 		var uplinks, pnicKeys, pgKeys []string
 		for _, u := range vs.uplinks {
@@ -762,6 +905,29 @@ func hostNetworkInfo(n *Network, hc *HostConfig) (*types.HostNetworkInfo, error)
 		})
 	}
 	return info, nil
+}
+
+// proxySwitch is a host's proxy switch of a distributed switch: its
+// uplink names with the vmnic behind each.
+func proxySwitch(vs *vswitch, uuid string, numPorts int32) types.HostProxySwitch {
+	ps := types.HostProxySwitch{
+		DvsUuid:           uuid,
+		DvsName:           vs.name,
+		Key:               uuid,
+		NumPorts:          numPorts,
+		NumPortsAvailable: numPorts - int32(len(vs.uplinks)+len(vs.ports)),
+		Mtu:               int32(vs.mtu),
+	}
+	backing := &types.DistributedVirtualSwitchHostMemberPnicBacking{}
+	for i, u := range vs.uplinks {
+		// uplink ports are DVPorts too; their keys follow the VM ports'
+		key := strconv.Itoa(1000 + int(vs.h.index)*100 + i)
+		ps.Pnic = append(ps.Pnic, "key-vim.host.PhysicalNic-"+u.nic.name)
+		ps.UplinkPort = append(ps.UplinkPort, types.KeyValue{Key: key, Value: vs.dvs.UplinkOf[u.nic.name]})
+		backing.PnicSpec = append(backing.PnicSpec, types.DistributedVirtualSwitchHostMemberPnicSpec{PnicDevice: u.nic.name, UplinkPortKey: key})
+	}
+	ps.Spec = types.HostProxySwitchSpec{Backing: backing}
+	return ps
 }
 
 // fullPolicy is a complete network policy (a vSwitch's, or a portgroup's

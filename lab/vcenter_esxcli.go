@@ -324,7 +324,7 @@ func (m *labMME) answer(method string, args esxcli.Values) (response string, fau
 					"PortID":       {strconv.FormatUint(uint64(p.PortID), 10)},
 					"vSwitch":      {p.VSwitch},
 					"Portgroup":    {p.Portgroup},
-					"DVPortID":     {""},
+					"DVPortID":     {p.DVPortID},
 					"MACAddress":   {p.MAC},
 					"IPAddress":    {ip},
 					"TeamUplink":   {team},

@@ -97,7 +97,7 @@ func hostRef(t *testing.T, c *vim25.Client, name string) *object.HostSystem {
 func retrieveHost(t *testing.T, c *vim25.Client, name string) mo.HostSystem {
 	t.Helper()
 	var h mo.HostSystem
-	props := []string{"name", "config.network.vswitch", "config.network.portgroup", "config.network.pnic", "config.network.vnic", "configManager.networkSystem", "config.product", "vm", "network"}
+	props := []string{"name", "config.network.vswitch", "config.network.portgroup", "config.network.pnic", "config.network.vnic", "config.network.proxySwitch", "configManager.networkSystem", "config.product", "vm", "network"}
 	if err := property.DefaultCollector(c).RetrieveOne(context.Background(), hostRef(t, c, name).Reference(), props, &h); err != nil {
 		t.Fatalf("retrieve host %s: %v", name, err)
 	}
@@ -298,6 +298,23 @@ func TestVCenterConfigs(t *testing.T) {
 				h := retrieveHost(t, c, hc.Name)
 				net := h.Config.Network
 				for _, sc := range hc.VSwitches {
+					if sc.Distributed != nil {
+						// a proxy switch: the vmnic behind each uplink name
+						i := slices.IndexFunc(net.ProxySwitch, func(ps types.HostProxySwitch) bool { return ps.DvsName == sc.Name })
+						if i < 0 || findVSwitch(net.Vswitch, sc.Name) != nil {
+							t.Errorf("%s: no proxy switch of %s (%d), or a standard vSwitch of that name (%v)", hc.Name, sc.Name, i, findVSwitch(net.Vswitch, sc.Name) != nil)
+							continue
+						}
+						ps := net.ProxySwitch[i]
+						backing := ps.Spec.Backing.(*types.DistributedVirtualSwitchHostMemberPnicBacking)
+						for j, u := range sc.Uplinks {
+							if ps.UplinkPort[j].Value != sc.Distributed.UplinkOf[u] || backing.PnicSpec[j].PnicDevice != u ||
+								backing.PnicSpec[j].UplinkPortKey != ps.UplinkPort[j].Key {
+								t.Errorf("%s/%s: uplink %d is %v backed by %+v; want %s on %s", hc.Name, sc.Name, j, ps.UplinkPort[j], backing.PnicSpec[j], sc.Distributed.UplinkOf[u], u)
+							}
+						}
+						continue
+					}
 					vs := findVSwitch(net.Vswitch, sc.Name)
 					if vs == nil {
 						t.Errorf("%s: no vSwitch %s", hc.Name, sc.Name)
@@ -344,6 +361,9 @@ func TestVCenterConfigs(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, p := range ports {
+					if p.DVPortID != "" {
+						continue // a distributed port: not in the host's portgroups
+					}
 					pg := findPortgroup(net.Portgroup, p.Portgroup)
 					key := fmt.Sprintf("key-vim.host.PortGroup.Port-%d", p.PortID)
 					if pg == nil || !slices.ContainsFunc(pg.Port, func(x types.HostPortGroupPort) bool {

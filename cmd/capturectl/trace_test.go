@@ -98,6 +98,22 @@ func TestTraceArticle(t *testing.T) {
 	}
 }
 
+// The article on a distributed switch (configs/lab-dvs.yaml): discovery
+// maps the switch's uplink names to vmnics, the capture runs on those, and
+// the verdict is the same as on a standard vSwitch.
+func TestTraceDistributed(t *testing.T) {
+	_, kh := labEnv(t, "../../configs/lab-dvs.yaml", true)
+	stdout, stderr, err := runCmd(t, context.Background(), "trace", "--vm", "dvsvm2", "--duration", "3s", "--proto", "0x01",
+		"--known-hosts", kh)
+	if err != nil {
+		t.Fatalf("trace: %v\n%s\n%s", err, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "esx02/vmnic3/rx") ||
+		!regexp.MustCompile(`ICMP echo request 192\.168\.100\.31 > 192\.168\.100\.32\n +[1-9] delivered, duplicates removed by reverse teaming`).MatchString(stdout) {
+		t.Errorf("trace output:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+}
+
 // Frames reaching the port only on its non-team uplink: exit code 3 and
 // the verdict naming both uplinks.
 func TestTraceFiltered(t *testing.T) {
