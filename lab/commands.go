@@ -8,5 +8,6 @@ func (h *labHost) commands() map[string]shell.Command {
 		"pktcap-uw": h.pktcapUW,
 		"esxcli":    h.esxcli,
 		"net-stats": h.netStats,
+		"vsish":     h.vsish,
 	}
 }

@@ -62,6 +62,9 @@ func TestDistributedSwitchOverSSH(t *testing.T) {
 	if p := ports[0]; p.VSwitch != "DSwitch" || p.Portgroup != "dvPG-VLAN100" || p.DVPortID != "1" || p.TeamUplink != "vmnic2" || p.UplinkPortID != 0x84000006 {
 		t.Errorf("port: %+v", p)
 	}
+	if out := run(fmt.Sprintf("vsish -e cat /net/portsets/DvsPortset-0/ports/%d/teamUplink", ports[0].PortID)); out != "vmnic2\n" {
+		t.Errorf("vsish teamUplink on the proxy switch: %q", out)
+	}
 	vss, err := esxi.ParseVSwitchList(strings.NewReader(run("esxcli network vswitch standard list")))
 	if err != nil || len(vss) != 1 || vss[0].Name != "vSwitch0" {
 		t.Errorf("standard vSwitches: %+v %v; want vSwitch0 alone", vss, err)

@@ -152,6 +152,10 @@ func (h *labHost) esxcli(ctx context.Context, p *shell.Proc, args []string) int 
 		}
 		werr = esxfmt.WriteVMProcessList(out, procs)
 	default:
+		if realEsxcli[cmd] {
+			// real hosts answer these; saying "unknown" would mislead
+			return esxcliError(p, "the lab does not emulate esxcli %s (a real host answers it; see the capturectl README for what the lab answers)", cmd)
+		}
 		return esxcliError(p, "Unknown command or namespace %s", cmd)
 	}
 	if werr != nil {
@@ -199,6 +203,47 @@ func (h *labHost) netStats(ctx context.Context, p *shell.Proc, args []string) in
 		return 1
 	}
 	if err := esxfmt.WriteNetStatsPorts(p.Stdout(), h.snapshot().netstats); err != nil {
+		return 141
+	}
+	return 0
+}
+
+// vsish answers the one node people read for reverse teaming:
+// `vsish -e get /net/portsets/PORTSET/ports/PORTID/teamUplink` (or cat)
+// prints the port's team uplink; PORTSET is vSwitchN or DvsPortset-N.
+func (h *labHost) vsish(_ context.Context, p *shell.Proc, args []string) int {
+	const usage = "vsish: the lab answers only vsish -e get|cat /net/portsets/PORTSET/ports/PORTID/teamUplink"
+	if len(args) != 4 || args[1] != "-e" || (args[2] != "get" && args[2] != "cat") {
+		fmt.Fprintln(p.Stderr(), usage)
+		return 1
+	}
+	parts := strings.Split(strings.Trim(args[3], "/"), "/")
+	if len(parts) != 6 || parts[0] != "net" || parts[1] != "portsets" || parts[3] != "ports" || parts[5] != "teamUplink" {
+		fmt.Fprintln(p.Stderr(), usage)
+		return 1
+	}
+	id, err := strconv.ParseUint(parts[4], 10, 32)
+	n := h.n
+	n.mu.Lock()
+	team, found := "", false
+	for _, vs := range n.hostBy[h.name].vswitches {
+		portset := vs.name
+		if vs.dvs != nil {
+			portset = fmt.Sprintf("DvsPortset-%d", vs.dvs.Portset)
+		}
+		if pt := vs.portByID(uint32(id)); err == nil && portset == parts[2] && pt != nil {
+			found, team = true, "void"
+			if pt.uplink != nil {
+				team = pt.uplink.nic.name
+			}
+		}
+	}
+	n.mu.Unlock()
+	if !found {
+		fmt.Fprintf(p.Stderr(), "vsish: no port %s on portset %s here (net-stats -l lists the ports)\n", parts[4], parts[2])
+		return 1
+	}
+	if _, err := fmt.Fprintln(p.Stdout(), team); err != nil {
 		return 141
 	}
 	return 0
@@ -316,6 +361,16 @@ func netStatsPorts(vs *vswitch, switchName string) []esxfmt.NetStatsPort {
 		out = append(out, esxfmt.NetStatsPort{PortNum: p.id, Type: 5, SubType: 9, SwitchName: switchName, MAC: p.mac.String(), ClientName: client})
 	}
 	return out
+}
+
+// realEsxcli lists esxcli commands of real hosts near the ones the lab
+// emulates, which it does not answer.
+var realEsxcli = map[string]bool{
+	"network vswitch dvs vmware list": true, "network vswitch dvs vmware lacp config get": true,
+	"network vswitch standard portgroup policy security get": true, "network vswitch standard policy security get": true,
+	"network vswitch standard portgroup policy shaping get": true, "network vswitch standard policy shaping get": true,
+	"network ip interface list": true, "network ip interface ipv4 get": true, "network nic get": true, "network nic stats get": true,
+	"system version get": true, "system hostname get": true,
 }
 
 // failoverPolicy is the esxcli view of a teaming policy: uplinks of the

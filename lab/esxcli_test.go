@@ -77,8 +77,21 @@ func TestEsxcliOverSSH(t *testing.T) {
 	if r.err == nil || !strings.Contains(r.stderr, "Error: Unknown command or namespace network bogus list") {
 		t.Errorf("unknown namespace: %v %q", r.err, r.stderr)
 	}
-	r = runSSH(c, "vsish -e get /net/portsets/vSwitch1/ports/50331657/teamUplink")
-	if r.err == nil || r.stderr != "sh: vsish: not found\n" {
+	// vsish: the team uplink node, as the notes read it
+	if out := run("vsish -e get /net/portsets/vSwitch1/ports/50331657/teamUplink"); out != "vmnic3\n" {
+		t.Errorf("vsish teamUplink: %q; want vmnic3 (changed above)", out)
+	}
+	r = runSSH(c, "vsish -e get /net/portsets/vSwitch0/ports/50331657/teamUplink")
+	if r.err == nil || !strings.Contains(r.stderr, "no port 50331657 on portset vSwitch0") {
+		t.Errorf("vsish on the wrong portset: %v %q", r.err, r.stderr)
+	}
+	// a command real hosts have but the lab does not emulate says so
+	r = runSSH(c, "esxcli network vswitch dvs vmware list")
+	if r.err == nil || !strings.Contains(r.stderr, "the lab does not emulate esxcli network vswitch dvs vmware list") {
+		t.Errorf("not emulated: %v %q", r.err, r.stderr)
+	}
+	r = runSSH(c, "nosuchcommand")
+	if r.err == nil || r.stderr != "sh: nosuchcommand: not found\n" {
 		t.Errorf("missing command: %v %q; want busybox's not found", r.err, r.stderr)
 	}
 }
