@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -231,12 +232,11 @@ var (
 func openInputs(files []string, named map[string]string, day time.Time, window time.Duration) (*inputs, error) {
 	in := &inputs{}
 	for _, name := range files {
-		f, err := os.Open(name)
+		br, f, err := openCapture(name)
 		if err != nil {
 			in.close()
-			return nil, fmt.Errorf("analyze: %w", err)
+			return nil, err
 		}
-		br := bufio.NewReaderSize(f, 64<<10) // pcap: PcapReader reads past it in large blocks
 		head, _ := br.Peek(4)
 		switch {
 		case bytes.Equal(head, ngMagic):
@@ -264,6 +264,25 @@ func openInputs(files []string, named map[string]string, day time.Time, window t
 		}
 	}
 	return in, nil
+}
+
+// openCapture opens a capture file, gzip-compressed or not (capture.pcap.gz
+// reads as capture.pcap). Close the returned closer.
+func openCapture(name string) (*bufio.Reader, io.Closer, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("analyze: %w", err)
+	}
+	br := bufio.NewReaderSize(f, 64<<10) // pcap: PcapReader reads past it in large blocks
+	if m, _ := br.Peek(2); len(m) == 2 && m[0] == 0x1f && m[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("analyze: %s: %w", name, err)
+		}
+		return bufio.NewReaderSize(zr, 64<<10), f, nil
+	}
+	return br, f, nil
 }
 
 func isPcap(head []byte) bool {
@@ -323,7 +342,7 @@ func readFrames(file string, point int, next func() (int64, []byte, int, error),
 //
 // pktcap-uw's own pcapng (-P/--ng) holds one interface, named as it sees
 // fit: --point FILE=NAME names it.
-func (in *inputs) addPcapng(file string, f *os.File, br *bufio.Reader, named map[string]string, window time.Duration) error {
+func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named map[string]string, window time.Duration) error {
 	defer f.Close()
 	sc, err := pktcap.NewNgScanner(br)
 	if err != nil {
@@ -380,12 +399,12 @@ func (in *inputs) addPcapng(file string, f *os.File, br *bufio.Reader, named map
 		in.points = append(in.points, p)
 		iface, point := i, base+i
 		in.sources = append(in.sources, source{single: -1, read: func(emit emitFunc) error {
-			f, err := os.Open(file)
+			br, f, err := openCapture(file)
 			if err != nil {
-				return fmt.Errorf("analyze: %w", err)
+				return err
 			}
 			defer f.Close()
-			sc, err := pktcap.NewNgScanner(f)
+			sc, err := pktcap.NewNgScanner(br)
 			if err != nil {
 				return fmt.Errorf("analyze: %s: %w", file, err)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -51,6 +52,19 @@ func TestAnalyzeDemoPcapng(t *testing.T) {
 	}
 	if !regexp.MustCompile(`"delivered_dups_removed": [2-9]`).MatchString(stdout) || !strings.Contains(stdout, `"filtered_by_reverse_teaming": false`) {
 		t.Errorf("analyze --json of the demo pcapng:\n%s", stdout)
+	}
+	// compressed, it reads the same
+	data, _ := os.ReadFile(filepath.Join(dir, "trace.pcapng"))
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(data)
+	zw.Close()
+	gz := filepath.Join(dir, "trace.pcapng.gz")
+	os.WriteFile(gz, z.Bytes(), 0o600)
+	stdoutGz, _, err := runCmd(t, context.Background(), "analyze", "--team-uplink", "vmnic2", "--json", gz)
+	totals := regexp.MustCompile(`(?s)"totals": \{.*?\}`)
+	if err != nil || totals.FindString(stdoutGz) != totals.FindString(stdout) || totals.FindString(stdout) == "" {
+		t.Errorf("analyze of the gzip-compressed pcapng: %v\n%s", err, stdoutGz)
 	}
 }
 
