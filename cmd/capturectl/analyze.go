@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -421,17 +422,24 @@ func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named ma
 var (
 	uplinkBanner = regexp.MustCompile(`The name of the uplink is (vmnic\d+)`)
 	portBanner   = regexp.MustCompile(`The switch port id is 0x([0-9a-fA-F]+)`)
+	pointBanner  = regexp.MustCompile(`The session capture point is ([A-Za-z0-9,]+)`)
 )
 
 // addConsole splits pktcap-uw console text into runs (each banner starts
 // one) and makes each run a point.
 func (in *inputs) addConsole(file string, r io.Reader, day time.Time, window time.Duration) error {
 	cr := pktcap.NewConsoleReader(r)
+	// A run is one pktcap-uw session; since 7.0 one session may capture at
+	// several points (--capture PortOutput,VnicRx), each frame saying
+	// which: a run has one stream per point label, in order of appearance.
+	type stream struct {
+		label string
+		obs   []pktcap.Observation
+	}
 	type run struct {
 		uplink  string
 		port    uint32
-		label   string
-		obs     []pktcap.Observation
+		streams []*stream
 		dropped uint64
 	}
 	var runs []*run
@@ -455,6 +463,13 @@ func (in *inputs) addConsole(file string, r io.Reader, day time.Time, window tim
 				id, _ := strconv.ParseUint(m[1], 16, 32)
 				cur = &run{port: uint32(id)}
 				runs = append(runs, cur)
+			} else if m := pointBanner.FindStringSubmatch(msg); m != nil && cur != nil {
+				// the points the session captures at, frames or not
+				for _, label := range strings.Split(m[1], ",") {
+					if !slices.ContainsFunc(cur.streams, func(s *stream) bool { return s.label == label }) {
+						cur.streams = append(cur.streams, &stream{label: label})
+					}
+				}
 			} else if s, ok := pktcap.ParseSummary(msg); ok && cur != nil {
 				cur.dropped = uint64(s.Dropped)
 			}
@@ -463,53 +478,98 @@ func (in *inputs) addConsole(file string, r io.Reader, day time.Time, window tim
 				cur = &run{}
 				runs = append(runs, cur)
 			}
-			if cur.label == "" {
-				cur.label = rec.Point
+			k := slices.IndexFunc(cur.streams, func(s *stream) bool { return s.label == rec.Point })
+			if k < 0 {
+				k = len(cur.streams)
+				cur.streams = append(cur.streams, &stream{label: rec.Point})
 			}
 			if rec.TimeOfDay < prev-12*time.Hour {
 				day = day.Add(24 * time.Hour) // the run crossed midnight
 			}
 			prev = rec.TimeOfDay
-			cur.obs = append(cur.obs, pktcap.Observation{Time: day.Add(rec.TimeOfDay), Data: rec.Data, OrigLen: rec.Length, VLAN: rec.VLAN})
+			st := cur.streams[k]
+			st.obs = append(st.obs, pktcap.Observation{Time: day.Add(rec.TimeOfDay), Data: rec.Data, OrigLen: rec.Length, VLAN: rec.VLAN})
 		}
 	}
 	n := 0
 	for i, rn := range runs {
-		if len(rn.obs) == 0 {
-			continue
-		}
-		var name string
-		switch {
-		case rn.uplink != "":
-			pt, _ := pktcap.ParsePoint(rn.label)
-			dir := "rx"
-			if pt.Stage() == pktcap.StageUplinkTx {
-				dir = "tx"
+		// the points of a run are one session: they share its span
+		var first, last time.Time
+		for _, st := range rn.streams {
+			if len(st.obs) == 0 {
+				continue
 			}
-			name = rn.uplink + "/" + dir
-		case rn.port != 0:
-			name = fmt.Sprintf("%d/%s", rn.port, rn.label)
-		default:
-			name = rn.label
+			if first.IsZero() || st.obs[0].Time.Before(first) {
+				first = st.obs[0].Time
+			}
+			if l := st.obs[len(st.obs)-1].Time; l.After(last) {
+				last = l
+			}
 		}
-		p, err := correlate.PointFromName(name)
-		if err != nil {
-			return fmt.Errorf("analyze: %s, run %d: %w", file, i+1, err)
+		if first.IsZero() {
+			continue // no frames at all
 		}
-		p.Name = fmt.Sprintf("%s#%d %s", filepath.Base(file), i+1, name)
-		p.Start, p.Stop, p.Dropped = rn.obs[0].Time.Add(-window), rn.obs[len(rn.obs)-1].Time.Add(window), rn.dropped
-		idx := len(in.points)
-		in.points = append(in.points, p)
-		obs := rn.obs
-		in.sources = append(in.sources, source{single: -1, read: func(emit emitFunc) error {
-			for _, o := range obs {
-				if !emit(idx, o.Time.UnixNano(), o.Data, o.OrigLen) {
-					return nil
+		// a stream's point name; the banner names the points as --capture
+		// does, frames may name one otherwise (UplinkRcv for
+		// UplinkRcvKernel): a stream without frames whose name another
+		// stream has is the same point
+		nameOf := func(label string) string {
+			switch {
+			case rn.uplink != "":
+				dir := "rx"
+				if pt, _ := pktcap.ParsePoint(label); pt.Stage() == pktcap.StageUplinkTx {
+					dir = "tx"
 				}
+				return rn.uplink + "/" + dir
+			case rn.port != 0:
+				return fmt.Sprintf("%d/%s", rn.port, label)
 			}
-			return nil
-		}})
-		n++
+			return label
+		}
+		withFrames := map[string]bool{}
+		for _, st := range rn.streams {
+			if len(st.obs) > 0 {
+				withFrames[nameOf(st.label)] = true
+			}
+		}
+		var merged []*stream // by point name
+		for _, st := range rn.streams {
+			name := nameOf(st.label)
+			if len(st.obs) == 0 && withFrames[name] {
+				continue
+			}
+			k := slices.IndexFunc(merged, func(m *stream) bool { return m.label == name })
+			if k < 0 {
+				merged = append(merged, &stream{label: name, obs: st.obs})
+				continue
+			}
+			m := merged[k]
+			m.obs = append(m.obs, st.obs...)
+			slices.SortStableFunc(m.obs, func(a, b pktcap.Observation) int { return a.Time.Compare(b.Time) })
+		}
+		for _, st := range merged {
+			name := st.label
+			p, err := correlate.PointFromName(name)
+			if err != nil {
+				return fmt.Errorf("analyze: %s, run %d: %w", file, i+1, err)
+			}
+			p.Name = fmt.Sprintf("%s#%d %s", filepath.Base(file), i+1, name)
+			// the run's drop count is the session's: it covers every point
+			// of the run
+			p.Start, p.Stop, p.Dropped = first.Add(-window), last.Add(window), rn.dropped
+			idx := len(in.points)
+			in.points = append(in.points, p)
+			obs := st.obs
+			in.sources = append(in.sources, source{single: -1, read: func(emit emitFunc) error {
+				for _, o := range obs {
+					if !emit(idx, o.Time.UnixNano(), o.Data, o.OrigLen) {
+						return nil
+					}
+				}
+				return nil
+			}})
+			n++
+		}
 	}
 	if n == 0 {
 		return usagef("%s: not a pcap or pcapng file, and no pktcap-uw console frames in it", file)

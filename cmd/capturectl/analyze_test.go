@@ -6,13 +6,16 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/lab"
 	"github.com/capturectl/capturectl/pktcap"
 )
@@ -32,6 +35,52 @@ func TestAnalyzeArticleConsole(t *testing.T) {
 		`#1 vmnic2/rx +3 +0 +0 `,
 		`11 inconclusive`,
 		`was not capturing yet`,
+	} {
+		if !regexp.MustCompile(re).MatchString(stdout) {
+			t.Errorf("analyze output lacks /%s/:\n%s", re, stdout)
+		}
+	}
+}
+
+// Console text from a 7.0+ host where one pktcap-uw session captures at
+// two points (--capture PortOutput,VnicRx), pasted with the uplink runs:
+// each point of the session is a point of the analysis.
+func TestAnalyzeConsoleMultiPoint(t *testing.T) {
+	l, kh := labEnv(t, "../../configs/lab-dvs.yaml", false)
+	h, err := l.Host("esx02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := l.Net.FindPort("dvsvm2", 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := esxi.Dial(ctx, esxi.SSHConfig{Host: "esx02", Addr: h.Addr, Password: h.Password, KnownHostsFile: kh, NoAgent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cmds := []string{"pktcap-uw --uplink vmnic2 --proto 0x01 -c 3 2>&1", "pktcap-uw --uplink vmnic3 --proto 0x01 -c 3 2>&1",
+		fmt.Sprintf("pktcap-uw --switchport %d --capture PortOutput,VnicRx --proto 0x01 -c 9 2>&1", port.PortID)}
+	outs := make([][]byte, len(cmds))
+	var wg sync.WaitGroup
+	for i, cmd := range cmds {
+		wg.Go(func() { outs[i], _, _ = c.Run(ctx, cmd) })
+	}
+	time.Sleep(300 * time.Millisecond) // the captures have started
+	if _, err := l.Net.Ping(ctx, "dvsvm1", "dvsvm2", 3, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	file := filepath.Join(t.TempDir(), "pasted.txt")
+	os.WriteFile(file, bytes.Join(outs, nil), 0o600)
+	stdout, stderr, err := runCmd(t, context.Background(), "analyze", "--team-uplink", "vmnic2", file)
+	if err != nil {
+		t.Fatalf("analyze: %v\n%s\n%s\n%s", err, stdout, stderr, bytes.Join(outs, nil))
+	}
+	for _, re := range []string{
+		fmt.Sprintf(`#3 %d/PortOutput +6 +3 +0 `, port.PortID),
+		fmt.Sprintf(`#3 %d/VnicRx +3 +0 +0 `, port.PortID),
+		`ICMP echo request 192\.168\.100\.31 > 192\.168\.100\.32\n +3 delivered, duplicates removed by reverse teaming`,
 	} {
 		if !regexp.MustCompile(re).MatchString(stdout) {
 			t.Errorf("analyze output lacks /%s/:\n%s", re, stdout)
