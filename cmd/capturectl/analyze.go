@@ -204,6 +204,17 @@ type inputs struct {
 	points  []correlate.Point
 	sources []source
 	closers []io.Closer
+	// snaplen is the smallest snap length of the inputs (0: none is
+	// smaller than the key): frames are keyed over no more than every
+	// point captured
+	snaplen int
+}
+
+// snapped notes a snap length of an input.
+func (in *inputs) snapped(n int) {
+	if n > 0 && n < correlate.DefaultKeyLen && (in.snaplen == 0 || n < in.snaplen) {
+		in.snaplen = n
+	}
 }
 
 // emitFunc takes one frame of a source: its point, time (ns since the
@@ -308,6 +319,7 @@ func (in *inputs) addPcap(file string, r io.Reader, named map[string]string) err
 	if err != nil {
 		return fmt.Errorf("analyze: %s: %w", file, err)
 	}
+	in.snapped(int(pr.Snaplen()))
 	idx := len(in.points)
 	in.points = append(in.points, p)
 	in.sources = append(in.sources, source{single: idx, read: func(emit emitFunc) error {
@@ -398,6 +410,7 @@ func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named ma
 			p.Dropped = intf.Stats.Dropped
 		}
 		in.points = append(in.points, p)
+		in.snapped(int(intf.Snaplen))
 		iface, point := i, base+i
 		in.sources = append(in.sources, source{single: -1, read: func(emit emitFunc) error {
 			br, f, err := openCapture(file)
@@ -487,6 +500,9 @@ func (in *inputs) addConsole(file string, r io.Reader, day time.Time, window tim
 				day = day.Add(24 * time.Hour) // the run crossed midnight
 			}
 			prev = rec.TimeOfDay
+			if len(rec.Data) < rec.Length {
+				in.snapped(len(rec.Data)) // a snap length (-s) or a trace's capture length
+			}
 			st := cur.streams[k]
 			st.obs = append(st.obs, pktcap.Observation{Time: day.Add(rec.TimeOfDay), Data: rec.Data, OrigLen: rec.Length, VLAN: rec.VLAN})
 		}
@@ -582,6 +598,9 @@ func (in *inputs) addConsole(file string, r io.Reader, day time.Time, window tim
 // batches; this goroutine only merges and correlates.
 func (in *inputs) correlate(ctx context.Context, cfg correlate.Config) (*correlate.Result, error) {
 	cfg.Points = in.points
+	if cfg.KeyLen == 0 || (in.snaplen > 0 && in.snaplen < cfg.KeyLen) {
+		cfg.KeyLen = in.snaplen
+	}
 	c, err := correlate.New(cfg)
 	if err != nil {
 		return nil, err
