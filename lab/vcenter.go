@@ -353,19 +353,30 @@ func (b *vcBuilder) build(ctx context.Context) error {
 	return nil
 }
 
+// taskResult waits for a task that creates an object and returns the
+// object; what names the step in errors.
+func taskResult(ctx context.Context, what string) func(*object.Task, error) (types.ManagedObjectReference, error) {
+	return func(task *object.Task, err error) (types.ManagedObjectReference, error) {
+		if err != nil {
+			return types.ManagedObjectReference{}, fmt.Errorf("%s: %w", what, err)
+		}
+		res, err := task.WaitForResult(ctx, nil)
+		if err != nil {
+			return types.ManagedObjectReference{}, fmt.Errorf("%s: %w", what, err)
+		}
+		ref, ok := res.Result.(types.ManagedObjectReference)
+		if !ok {
+			return types.ManagedObjectReference{}, fmt.Errorf("%s: unexpected result %T", what, res.Result)
+		}
+		return ref, nil
+	}
+}
+
 func (b *vcBuilder) addHost(ctx context.Context, hc *HostConfig) error {
 	spec := types.HostConnectSpec{HostName: hc.Name, Force: true}
-	task, err := b.dirs.HostFolder.AddStandaloneHost(ctx, spec, true, nil, nil)
+	ref, err := taskResult(ctx, "add standalone host")(b.dirs.HostFolder.AddStandaloneHost(ctx, spec, true, nil, nil))
 	if err != nil {
-		return fmt.Errorf("add standalone host: %w", err)
-	}
-	res, err := task.WaitForResult(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("add standalone host: %w", err)
-	}
-	ref, ok := res.Result.(types.ManagedObjectReference)
-	if !ok {
-		return fmt.Errorf("add standalone host: unexpected result %T", res.Result)
+		return err
 	}
 	h := object.NewHostSystem(b.c, ref)
 	b.hosts[hc.Name] = h
@@ -449,17 +460,9 @@ func (b *vcBuilder) addDVS(ctx context.Context, d *DVSConfig) error {
 		},
 		MaxMtu: int32(d.MTU),
 	}
-	task, err := b.dirs.NetworkFolder.CreateDVS(ctx, types.DVSCreateSpec{ConfigSpec: spec})
+	ref, err := taskResult(ctx, "create")(b.dirs.NetworkFolder.CreateDVS(ctx, types.DVSCreateSpec{ConfigSpec: spec}))
 	if err != nil {
-		return fmt.Errorf("create: %w", err)
-	}
-	res, err := task.WaitForResult(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("create: %w", err)
-	}
-	ref, ok := res.Result.(types.ManagedObjectReference)
-	if !ok {
-		return fmt.Errorf("create: unexpected result %T", res.Result)
+		return err
 	}
 	dvs := object.NewDistributedVirtualSwitch(b.c, ref)
 	var pgSpecs []types.DVPortgroupConfigSpec
@@ -498,7 +501,7 @@ func (b *vcBuilder) addDVS(ctx context.Context, d *DVSConfig) error {
 	simDVS := b.sctx.Map.Get(ref).(*simulator.DistributedVirtualSwitch)
 	var version string
 	b.sctx.WithLock(simDVS, func() { version = simDVS.Config.GetDVSConfigInfo().ConfigVersion })
-	task, err = dvs.Reconfigure(ctx, &types.VMwareDVSConfigSpec{DVSConfigSpec: types.DVSConfigSpec{ConfigVersion: version, Host: members}})
+	task, err := dvs.Reconfigure(ctx, &types.VMwareDVSConfigSpec{DVSConfigSpec: types.DVSConfigSpec{ConfigVersion: version, Host: members}})
 	if err == nil {
 		err = task.Wait(ctx)
 	}
@@ -612,17 +615,9 @@ func (b *vcBuilder) addVM(ctx context.Context, hc *HostConfig, vmc *VMConfig) er
 		Files:        &types.VirtualMachineFileInfo{VmPathName: "[" + vcenterDatastore + "]"},
 		DeviceChange: changes,
 	}
-	task, err := b.dirs.VmFolder.CreateVM(ctx, spec, pool, h)
+	ref, err := taskResult(ctx, "create")(b.dirs.VmFolder.CreateVM(ctx, spec, pool, h))
 	if err != nil {
-		return fmt.Errorf("create: %w", err)
-	}
-	res, err := task.WaitForResult(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("create: %w", err)
-	}
-	ref, ok := res.Result.(types.ManagedObjectReference)
-	if !ok {
-		return fmt.Errorf("create: unexpected result %T", res.Result)
+		return err
 	}
 	if !vmc.PoweredOff {
 		task, err := object.NewVirtualMachine(b.c, ref).PowerOn(ctx)
