@@ -20,7 +20,6 @@ import (
 // carry no timestamp and are skipped.
 type NgScanner struct {
 	readBuf
-	big    bool
 	base   int // global index of the current section's interface 0
 	ifaces []NgScanInterface
 	// Want, when set, selects the interfaces whose packets Next returns.
@@ -56,27 +55,6 @@ func NewNgScanner(r io.Reader) (*NgScanner, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func (s *NgScanner) u16(b []byte) uint16 {
-	if s.big {
-		return binary.BigEndian.Uint16(b)
-	}
-	return binary.LittleEndian.Uint16(b)
-}
-
-func (s *NgScanner) u32(b []byte) uint32 {
-	if s.big {
-		return binary.BigEndian.Uint32(b)
-	}
-	return binary.LittleEndian.Uint32(b)
-}
-
-func (s *NgScanner) u64(b []byte) uint64 {
-	if s.big {
-		return binary.BigEndian.Uint64(b)
-	}
-	return binary.LittleEndian.Uint64(b)
 }
 
 // ngBlockMax bounds a block's length: a corrupt length must not make the

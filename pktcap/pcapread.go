@@ -19,7 +19,6 @@ import (
 // each packet as soon as its bytes have arrived.
 type PcapReader struct {
 	readBuf
-	big      bool  // big-endian records
 	nanos    int64 // timestamp fraction unit in ns: 1 or 1000
 	snaplen  uint32
 	linkType layers.LinkType
@@ -32,6 +31,7 @@ type readBuf struct {
 	buf      []byte
 	pos, end int
 	err      error // sticky read error, returned once the buffer is used up
+	big      bool  // big-endian records
 }
 
 // A record's captured length is bounded, as pcapgo does, by the larger of
@@ -93,18 +93,25 @@ func newPcapReader(r io.Reader, bufSize int) (*PcapReader, error) {
 	return p, nil
 }
 
-func (p *PcapReader) u16(b []byte) uint16 {
+func (p *readBuf) u16(b []byte) uint16 {
 	if p.big {
 		return binary.BigEndian.Uint16(b)
 	}
 	return binary.LittleEndian.Uint16(b)
 }
 
-func (p *PcapReader) u32(b []byte) uint32 {
+func (p *readBuf) u32(b []byte) uint32 {
 	if p.big {
 		return binary.BigEndian.Uint32(b)
 	}
 	return binary.LittleEndian.Uint32(b)
+}
+
+func (p *readBuf) u64(b []byte) uint64 {
+	if p.big {
+		return binary.BigEndian.Uint64(b)
+	}
+	return binary.LittleEndian.Uint64(b)
 }
 
 // LinkType is the stream's link type.
