@@ -257,7 +257,7 @@ func openInputs(files []string, named map[string]string, day time.Time, window t
 			in.closers = append(in.closers, f)
 			err = in.addPcap(name, br, named)
 		default:
-			err = in.addConsole(name, br, day, window)
+			err = in.addConsole(name, br, named, day, window)
 			f.Close()
 		}
 		if err != nil {
@@ -440,7 +440,9 @@ var (
 
 // addConsole splits pktcap-uw console text into runs (each banner starts
 // one) and makes each run a point.
-func (in *inputs) addConsole(file string, r io.Reader, day time.Time, window time.Duration) error {
+// --point FILE=NAME names the point of a transcript of one session at one
+// point (frames pasted without the banner, say).
+func (in *inputs) addConsole(file string, r io.Reader, named map[string]string, day time.Time, window time.Duration) error {
 	cr := pktcap.NewConsoleReader(r)
 	// A run is one pktcap-uw session; since 7.0 one session may capture at
 	// several points (--capture PortOutput,VnicRx), each frame saying
@@ -565,9 +567,18 @@ func (in *inputs) addConsole(file string, r io.Reader, day time.Time, window tim
 		}
 		for _, st := range merged {
 			name := st.label
+			if given, ok := named[file]; ok {
+				if len(runs) != 1 || len(merged) != 1 {
+					return usagef("--point %s=%s: the transcript holds %d pktcap-uw sessions; --point names the point of a transcript of one session at one point (the banners name the others)", file, given, len(runs))
+				}
+				name = given
+			}
 			p, err := correlate.PointFromName(name)
-			if err != nil {
-				return fmt.Errorf("analyze: %s, run %d: %w", file, i+1, err)
+			switch {
+			case err != nil && named[file] != "":
+				return usagef("--point %s=%s: %v", file, name, err)
+			case err != nil:
+				return usagef("%s, run %d: %v; the transcript lacks the banner that names the point (\"The name of the uplink is vmnicN\", \"The switch port id is 0x...\"): add it, or name the point of a one-session transcript with --point %s=HOST/vmnicN/rx", file, i+1, err, file)
 			}
 			p.Name = fmt.Sprintf("%s#%d %s", filepath.Base(file), i+1, name)
 			// the run's drop count is the session's: it covers every point

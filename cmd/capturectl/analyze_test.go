@@ -285,6 +285,28 @@ func TestAnalyzeMixedSnapLengths(t *testing.T) {
 	}
 }
 
+// Frames pasted without the banner that names their point: the error says
+// what is missing, and --point names the point.
+func TestAnalyzeConsoleWithoutBanner(t *testing.T) {
+	text := `16:13:16.471308[1] Captured at EtherswitchDispath point, TSO not enabled, Checksum not offloaded and not verified, VLAN tag 100, length 60.
+Segment[0] ---- 60 bytes:
+0x0000:  0050 569d fdb1 0050 569d 4342 0806 0001
+0x0010:  0800 0604 0001 0050 569d 4342 c0a8 640b
+0x0020:  0000 0000 0000 c0a8 640c 0000 0000 0000
+0x0030:  0000 0000 0000 0000 0000 0000
+`
+	file := filepath.Join(t.TempDir(), "frames.txt")
+	os.WriteFile(file, []byte(text), 0o600)
+	_, _, err := runCmd(t, context.Background(), "analyze", file)
+	if err == nil || !strings.Contains(err.Error(), "lacks the banner") || !strings.Contains(err.Error(), "--point "+file+"=") {
+		t.Errorf("no banner: %v", err)
+	}
+	stdout, _, err := runCmd(t, context.Background(), "analyze", "--json", "--point", file+"=esx02/vmnic2/rx", file)
+	if err != nil || !strings.Contains(stdout, `"name": "frames.txt#1 esx02/vmnic2/rx"`) {
+		t.Errorf("named: %v\n%s", err, stdout)
+	}
+}
+
 func TestAnalyzeErrors(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.txt")
