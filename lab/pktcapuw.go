@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/capturectl/capturectl/lab/internal/shell"
@@ -274,35 +275,33 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 		flush = pw.Flush
 	}
 
-	type item struct {
-		c     Captured
-		label string
-	}
-	merged := make(chan item)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, tp := range taps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
+	// A session has one capture ring: its frames come out in the order
+	// they were captured, across its points. Each point's tap is in that
+	// order already (frames enter the taps as the model forwards them), so
+	// the session holds at most one frame per tap, its head, and dumps the
+	// earliest head; the taps' buffers stay the capture buffer.
+	heads := make([]*Captured, len(taps))
+	refill := func() (any bool) {
+		for i, tp := range taps {
+			if heads[i] == nil {
 				select {
 				case c := <-tp.C:
-					select {
-					case merged <- item{c, sels[i].label}:
-					case <-stop:
-						return
-					}
-				case <-stop:
-					return
+					heads[i] = &c
+				default:
 				}
 			}
-		}()
+			any = any || heads[i] != nil
+		}
+		return any
 	}
-	defer func() {
-		close(stop)
-		wg.Wait()
-	}()
+	// wait blocks until a tap has a frame (or a signal, or the end).
+	cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sigs)}, {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}}
+	for _, tp := range taps {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(tp.C)})
+	}
+	stopSignal := func(s shell.Signal) bool {
+		return s == shell.SIGINT || s == shell.SIGTERM || s == shell.SIGHUP || s == shell.SIGQUIT
+	}
 
 	count := -1
 	if c, ok := o.Count.Get(); ok && c > 0 {
@@ -313,29 +312,53 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 	writeFailed := false
 loop:
 	for count < 0 || dumped < count {
-		select {
-		case it := <-merged:
-			if err := emit(it.c, it.label, dumped+1); err != nil {
+		if !refill() {
+			chosen, v, _ := reflect.Select(cases)
+			switch chosen {
+			case 0:
+				if stopSignal(v.Interface().(shell.Signal)) {
+					signalled = true
+					break loop
+				}
+				continue
+			case 1:
+				return 137
+			}
+			c := v.Interface().(Captured)
+			heads[chosen-2] = &c
+			refill()
+		}
+		first := -1
+		for i, h := range heads {
+			if h != nil && (first < 0 || h.Time.Before(heads[first].Time)) {
+				first = i
+			}
+		}
+		c := *heads[first]
+		heads[first] = nil
+		if err := emit(c, sels[first].label, dumped+1); err != nil {
+			writeFailed = true
+			break loop
+		}
+		dumped++
+		// Output is buffered and flushed whenever no frame waits, so a
+		// reader sees frames at once when traffic is light and gets them
+		// in large writes under load.
+		if flush != nil && !slices.ContainsFunc(heads, func(h *Captured) bool { return h != nil }) && idle(taps) {
+			if err := flush(); err != nil {
 				writeFailed = true
 				break loop
 			}
-			dumped++
-			// Output is buffered and flushed whenever no frame waits, so a
-			// reader sees frames at once when traffic is light and gets
-			// them in large writes under load.
-			if flush != nil && idle(taps) {
-				if err := flush(); err != nil {
-					writeFailed = true
-					break loop
-				}
-			}
+		}
+		select {
 		case s := <-sigs:
-			if s == shell.SIGINT || s == shell.SIGTERM || s == shell.SIGHUP || s == shell.SIGQUIT {
+			if stopSignal(s) {
 				signalled = true
 				break loop
 			}
 		case <-ctx.Done():
 			return 137
+		default:
 		}
 	}
 	if flush != nil && !writeFailed {
