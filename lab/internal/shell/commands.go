@@ -21,6 +21,7 @@ func defaultCommands() map[string]Command {
 		"sh": cmdSh, "cat": cmdCat, "sleep": cmdSleep, "ps": cmdPs, "rm": cmdRm,
 		"mkdir": cmdMkdir, "ls": cmdLs, "timeout": cmdTimeout, "uname": cmdUname, "vmware": cmdVmware,
 		"date": cmdDate, "hostname": cmdHostname, "grep": cmdGrep,
+		"head": cmdHead, "tail": cmdTail, "wc": cmdWc, "sort": cmdSort, "uniq": cmdUniq, "cut": cmdCut, "awk": cmdAwk,
 	}
 }
 
@@ -614,6 +615,7 @@ func cmdHostname(_ context.Context, p *Proc, args []string) int {
 // cmdGrep is a basic busybox grep: -v -q -i -F -E -c -n -s -e PATTERN.
 func cmdGrep(_ context.Context, p *Proc, args []string) int {
 	var invert, quiet, icase, fixed, ext, count, number, silent bool
+	after := 0 // -A N: lines of context after each match
 	var pats []string
 	var files []string
 	rest := args[1:]
@@ -646,16 +648,25 @@ func cmdGrep(_ context.Context, p *Proc, args []string) int {
 				number = true
 			case 's':
 				silent = true
-			case 'e':
+			case 'e', 'A':
 				v := a[j+1:]
 				if v == "" {
 					if len(rest) == 0 {
-						errorf(p, "grep", "option requires an argument -- 'e'")
+						errorf(p, "grep", "option requires an argument -- '%c'", a[j])
 						return 2
 					}
 					v, rest = rest[0], rest[1:]
 				}
-				pats = append(pats, v)
+				if a[j] == 'A' {
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 0 {
+						errorf(p, "grep", "invalid number '%s'", v)
+						return 2
+					}
+					after = n
+				} else {
+					pats = append(pats, v)
+				}
 				j = len(a)
 			default:
 				errorf(p, "grep", "invalid option -- '%c'", a[j])
@@ -712,6 +723,7 @@ func cmdGrep(_ context.Context, p *Proc, args []string) int {
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
 		n, lineNo := 0, 0
+		ctxLeft, lastOut := 0, 0 // -A: context lines still to print; the last line printed
 		for sc.Scan() {
 			lineNo++
 			line := sc.Text()
@@ -723,8 +735,23 @@ func cmdGrep(_ context.Context, p *Proc, args []string) int {
 				}
 			}
 			if hit == invert {
+				if ctxLeft > 0 && !quiet && !count {
+					ctxLeft--
+					lastOut = lineNo
+					if len(files) > 1 {
+						w.WriteString(f + "-")
+					}
+					if number {
+						fmt.Fprintf(w, "%d-", lineNo)
+					}
+					w.WriteString(line + "\n")
+				}
 				continue
 			}
+			if after > 0 && lastOut > 0 && lineNo > lastOut+1 && !quiet && !count {
+				w.WriteString("--\n")
+			}
+			ctxLeft, lastOut = after, lineNo
 			matched = true
 			n++
 			if quiet {

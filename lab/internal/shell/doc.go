@@ -19,8 +19,10 @@
 //   - built-ins (no new PID): : true false echo printf test [ kill wait exec
 //     export unset cd pwd exit shift set read return break continue eval;
 //     programs (a new PID each): sh cat sleep ps rm mkdir ls timeout uname vmware
-//     date hostname grep, plus the Commands the lab registers (pktcap-uw,
-//     esxcli, ...). Messages and exit statuses follow busybox 1.29 (ESXi
+//     date hostname grep (with -A N) head tail wc sort uniq cut awk (the text
+//     filters take the common options and refuse the rest; awk runs rules
+//     "PATTERN {print ITEMS}"), plus the Commands the lab registers
+//     (pktcap-uw, esxcli, ...). Messages and exit statuses follow busybox 1.29 (ESXi
 //     6.7/7.0): `sh: X: not found` (127), `sh: can't kill pid N: No such
 //     process`, `timeout -t SECS [-s SIG] PROG` only;
 //   - signals: a Command that calls Proc.Signals handles them itself; one
