@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 )
 
 // Record is one item of pktcap-uw console output: a *ConsoleFrame or a
@@ -108,7 +111,11 @@ type ConsoleReader struct {
 }
 
 // NewConsoleReader returns a reader of console text from r.
+//
+// Text saved on Windows is read too: a UTF-8 byte-order mark is skipped,
+// and UTF-16 with its mark (what PowerShell's > writes) is decoded.
 func NewConsoleReader(r io.Reader) *ConsoleReader {
+	r = transform.NewReader(r, unicode.BOMOverride(unicode.UTF8.NewDecoder()))
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	return &ConsoleReader{sc: sc}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/text/encoding/unicode"
 )
 
 const transcriptDir = "../testdata/transcripts/pktcap-uw/"
@@ -427,4 +429,32 @@ func FuzzConsoleReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Transcripts saved on Windows: with a UTF-8 byte-order mark and CRLF, or
+// as UTF-16LE with its mark (PowerShell's > redirection), read the same.
+func TestConsoleWindowsEncodings(t *testing.T) {
+	text := "The name of the uplink is vmnic2\r\n" +
+		"16:13:16.471308[1] Captured at EtherswitchDispath point, TSO not enabled, VLAN tag 100, length 14.\r\n" +
+		"Segment[0] ---- 14 bytes:\r\n" +
+		"0x0000:  0050 569d fdb1 0050 569d 4342 0806\r\n"
+	utf16le, err := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string]string{"plain": text, "utf-8 bom": "\ufeff" + text, "utf-16le": utf16le} {
+		fs := frames(mustReadConsole(t, in))
+		if len(fs) != 1 || fs[0].Length != 14 || len(fs[0].Data) != 14 || fs[0].VLAN != 100 {
+			t.Errorf("%s: %d frames %+v", name, len(fs), fs)
+		}
+	}
+}
+
+func mustReadConsole(t *testing.T, in string) []Record {
+	t.Helper()
+	recs, err := ReadConsole(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
 }
