@@ -118,7 +118,7 @@ func runAnalyze(ctx context.Context, e *env, args []string) error {
 		"esx02/50331657/VnicRx, as capturectl writes them), pcap (name its point with --point),\n"+
 		"or pktcap-uw console text as operators paste it (the banner names the uplink or port).")
 	var points multiFlag
-	fs.Var(&points, "point", "`FILE=NAME`: the capture point of a pcap file or of a one-interface pcapng (pktcap-uw -P), e.g. a.pcap=esx02/vmnic2/rx (repeatable)")
+	fs.Var(&points, "point", "`FILE=NAME`: the capture point of a pcap file, a one-interface pcapng (pktcap-uw -P) or a console transcript without banner, e.g. a.pcap=esx02/vmnic2/rx; FILE#N=NAME names interface N of a pcapng (repeatable)")
 	var pf portFlags
 	pf.register(fs)
 	date := fs.String("date", "", "`YYYY-MM-DD` of console transcripts, which print only the time of day (default: today, UTC)")
@@ -268,7 +268,7 @@ func openInputs(files []string, named map[string]string, day time.Time, window t
 	for f := range named {
 		found := false
 		for _, n := range files {
-			found = found || n == f
+			found = found || n == f || strings.HasPrefix(f, n+"#") // FILE#IFACE of a pcapng
 		}
 		if !found {
 			in.close()
@@ -382,11 +382,17 @@ func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named ma
 	}
 	base := len(in.points)
 	ifaces := sc.Interfaces()
-	name, isNamed := named[file]
-	if isNamed && len(ifaces) != 1 {
-		return usagef("--point %s=%s: the file has %d interfaces, named after their points (--point names the point of a pcap file or of a one-interface pcapng)", file, name, len(ifaces))
+	if name, ok := named[file]; ok && len(ifaces) != 1 {
+		return usagef("--point %s=%s: the file has %d interfaces: name each with --point %s#N=NAME (N from 0, as Wireshark's frame.interface_id)", file, name, len(ifaces), file)
 	}
 	for i, intf := range ifaces {
+		// --point FILE#N=NAME names interface N; FILE=NAME the only one
+		key := fmt.Sprintf("%s#%d", file, i)
+		name, isNamed := named[key]
+		if !isNamed && len(ifaces) == 1 {
+			key = file
+			name, isNamed = named[key]
+		}
 		pointName := intf.Name
 		if isNamed {
 			pointName = name
@@ -394,11 +400,11 @@ func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named ma
 		p, err := correlate.PointFromName(pointName)
 		switch {
 		case err != nil && isNamed:
-			return usagef("--point %s=%s: %v", file, name, err)
+			return usagef("--point %s=%s: %v", key, name, err)
 		case err != nil && len(ifaces) == 1:
 			return usagef("%s: its interface is named %q, not after a capture point: name it with --point %s=HOST/vmnicN/rx (or HOST/PORTID/PortOutput, ...)", file, intf.Name, file)
 		case err != nil:
-			return fmt.Errorf("analyze: %s interface %d: %w", file, i, err)
+			return usagef("%s: interface %d is named %q, not after a capture point: name it with --point %s#%d=HOST/vmnicN/rx (or HOST/PORTID/PortOutput, ...)", file, i, intf.Name, file, i)
 		}
 		switch st := intf.Stats; {
 		case st != nil && !st.Start.IsZero() && !st.End.IsZero():

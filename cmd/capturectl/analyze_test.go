@@ -307,6 +307,37 @@ Segment[0] ---- 60 bytes:
 	}
 }
 
+// A pcapng with several interfaces not named after points (mergecap of
+// per-point pcaps): --point FILE#N=NAME names interface N.
+func TestAnalyzeNamedInterfaces(t *testing.T) {
+	var b bytes.Buffer
+	w, err := pktcap.NewNgWriter(&b, []pktcap.NgInterface{{Name: "po.pcap"}, {Name: "rx.pcap"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 60)
+	copy(frame, []byte{0, 0x50, 0x56, 1, 2, 3, 0, 0x50, 0x56, 4, 5, 6, 0x08, 0x06})
+	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		frame[20] = byte(i)
+		at := t0.Add(time.Duration(i) * time.Second)
+		w.WritePacket(0, at, frame, 60)
+		w.WritePacket(1, at.Add(10*time.Microsecond), frame, 60)
+		w.WritePacket(0, at.Add(20*time.Microsecond), frame, 60)
+	}
+	w.Close()
+	file := filepath.Join(t.TempDir(), "merged.pcapng")
+	os.WriteFile(file, b.Bytes(), 0o600)
+	_, _, err = runCmd(t, context.Background(), "analyze", file)
+	if err == nil || !strings.Contains(err.Error(), `interface 0 is named "po.pcap"`) || !strings.Contains(err.Error(), "--point "+file+"#0=") {
+		t.Errorf("unnamed interfaces: %v", err)
+	}
+	stdout, _, err := runCmd(t, context.Background(), "analyze", "--json", "--point", file+"#0=esx01/7/PortOutput", "--point", file+"#1=esx01/7/VnicRx", file)
+	if err != nil || !strings.Contains(stdout, `"delivered_dups_removed": 3`) {
+		t.Errorf("named: %v\n%s", err, stdout)
+	}
+}
+
 func TestAnalyzeErrors(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.txt")
