@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -136,6 +137,9 @@ type Target struct {
 	// PortNote then says why.
 	PortSource string `json:"port_source,omitempty"`
 	PortNote   string `json:"port_note,omitempty"`
+	// Selected marks the vNIC that the VM was named by (its MAC address,
+	// or the guest IP address VMware Tools reports on it).
+	Selected bool `json:"selected,omitempty"`
 }
 
 // Uplink is one uplink of a switch on a host.
@@ -300,6 +304,8 @@ type foundVM struct {
 	path       string
 	host       types.ManagedObjectReference
 	powerState types.VirtualMachinePowerState
+	// nicMAC is the MAC of the vNIC the spec named by MAC or IP address
+	nicMAC string
 }
 
 // invObject is one inventory object of the lookup.
@@ -310,6 +316,7 @@ type invObject struct {
 	host       *types.ManagedObjectReference
 	power      types.VirtualMachinePowerState
 	template   bool
+	macs       []string // vNIC MACs (the spec is a MAC), or those with the IP (an IP)
 }
 
 func sel(name string) types.BaseSelectionSpec { return &types.SelectionSpec{Name: name} }
@@ -334,6 +341,18 @@ func (c *Client) findVM(ctx context.Context, spec string) (*foundVM, error) {
 		return nil, &Error{Kind: ErrConfig, What: "no VM given", Hint: "pass --vm NAME or an inventory path"}
 	}
 	root := c.vim.ServiceContent.RootFolder
+	// A VM may be named by a vNIC's MAC or a guest IP address: the listing
+	// then also reads the vNICs or what VMware Tools reports.
+	vmProps := []string{"name", "parent", "parentVApp", "runtime.host", "runtime.powerState", "config.template"}
+	var byMAC net.HardwareAddr
+	var byIP netip.Addr
+	if hw, err := net.ParseMAC(spec); err == nil && len(hw) == 6 {
+		byMAC = hw
+		vmProps = append(vmProps, "config.hardware.device")
+	} else if ip, err := netip.ParseAddr(spec); err == nil {
+		byIP = ip
+		vmProps = append(vmProps, "guest.net")
+	}
 	req := types.RetrievePropertiesEx{
 		This: c.vim.ServiceContent.PropertyCollector,
 		SpecSet: []types.PropertyFilterSpec{{
@@ -342,7 +361,7 @@ func (c *Client) findVM(ctx context.Context, spec string) (*foundVM, error) {
 				{Type: "Folder", PathSet: []string{"name", "parent"}},
 				{Type: "Datacenter", PathSet: []string{"name", "parent"}},
 				{Type: "VirtualApp", PathSet: []string{"name", "parentFolder", "parentVApp"}},
-				{Type: "VirtualMachine", PathSet: []string{"name", "parent", "parentVApp", "runtime.host", "runtime.powerState", "config.template"}},
+				{Type: "VirtualMachine", PathSet: vmProps},
 			},
 		}},
 	}
@@ -374,6 +393,20 @@ func (c *Client) findVM(ctx context.Context, spec string) (*foundVM, error) {
 			case bool:
 				if p.Name == "config.template" {
 					o.template = v
+				}
+			case types.ArrayOfVirtualDevice:
+				for _, d := range v.VirtualDevice {
+					if card, ok := d.(types.BaseVirtualEthernetCard); ok {
+						o.macs = append(o.macs, strings.ToLower(card.GetVirtualEthernetCard().MacAddress))
+					}
+				}
+			case types.ArrayOfGuestNicInfo:
+				for _, gn := range v.GuestNicInfo {
+					for _, a := range gn.IpAddress {
+						if ip, err := netip.ParseAddr(a); err == nil && ip == byIP {
+							o.macs = append(o.macs, strings.ToLower(gn.MacAddress))
+						}
+					}
 				}
 			}
 		}
@@ -410,11 +443,21 @@ func (c *Client) findVM(ctx context.Context, spec string) (*foundVM, error) {
 	var matches, folded []types.ManagedObjectReference
 	kind, value, isRef := strings.Cut(spec, ":")
 	isRef = isRef && kind == "VirtualMachine"
+	isAddr := byMAC != nil || byIP.IsValid()
+	nicOf := map[types.ManagedObjectReference]string{}
 	isPath := !isRef && strings.Contains(spec, "/")
 	want := strings.Trim(spec, "/")
 	for _, ref := range vms {
 		o := objs[ref]
 		switch {
+		case isAddr:
+			for _, m := range o.macs {
+				if byIP.IsValid() || m == byMAC.String() {
+					matches = append(matches, ref)
+					nicOf[ref] = m
+					break
+				}
+			}
 		case isRef:
 			if ref.Value == value {
 				matches = append(matches, ref)
@@ -433,7 +476,7 @@ func (c *Client) findVM(ctx context.Context, spec string) (*foundVM, error) {
 	case 1:
 		ref := matches[0]
 		o := objs[ref]
-		f := &foundVM{ref: ref, name: unescapeName(o.name), path: pathOf(ref), powerState: o.power}
+		f := &foundVM{ref: ref, name: unescapeName(o.name), path: pathOf(ref), powerState: o.power, nicMAC: nicOf[ref]}
 		if o.host == nil {
 			return nil, &Error{Kind: ErrVMNotFound, What: fmt.Sprintf("vm %s has no host", f.path), Hint: "it is not registered on a host; register or migrate it"}
 		}
@@ -441,6 +484,12 @@ func (c *Client) findVM(ctx context.Context, spec string) (*foundVM, error) {
 		return f, nil
 	case 0:
 		hint := "check the name (it is case-sensitive) or give the VM's inventory path, e.g. /DATACENTER/vm/FOLDER/NAME"
+		switch {
+		case byMAC != nil:
+			hint = "no VM has a vNIC with this MAC address; check it, or name the VM"
+		case byIP.IsValid():
+			hint = "no VM reports this IP address (VMware Tools must run in the guest to report it); name the VM instead"
+		}
 		if isPath {
 			hint = "check the path; inventory paths look like /DATACENTER/vm/FOLDER/NAME"
 		}
@@ -586,6 +635,7 @@ func (d *details) targets(f *foundVM) []Target {
 			t.NIC = desc.Label
 		}
 		t.MAC = strings.ToLower(nic.MacAddress)
+		t.Selected = f.nicMAC != "" && t.MAC == f.nicMAC
 		t.Connected = nic.Connectable == nil || nic.Connectable.Connected
 		switch b := nic.Backing.(type) {
 		case *types.VirtualEthernetCardNetworkBackingInfo:

@@ -892,3 +892,28 @@ func TestDiscoverLabDistributed(t *testing.T) {
 		t.Errorf("DVS UUID %q, portgroup key %q", ts[0].DVSUUID, ts[0].DVPortgroupKey)
 	}
 }
+
+// --vm may name the VM by a vNIC's MAC address or a guest IP address; the
+// vNIC is marked Selected. An address nobody has says so.
+func TestDiscoverByAddress(t *testing.T) {
+	_, c := startVCLab(t, "../configs/lab-article.yaml")
+	ctx := context.Background()
+	for _, spec := range []string{"00:50:56:9d:fd:b1", "00-50-56-9D-FD-B1", "192.168.100.12"} {
+		ts, err := c.Discover(ctx, spec, DiscoverOptions{Ports: PortsNone})
+		if err != nil || len(ts) != 1 || ts[0].VM != "testvm2" || !ts[0].Selected {
+			t.Errorf("discover %s: %+v %v", spec, ts, err)
+		}
+	}
+	for spec, hint := range map[string]string{"00:50:56:00:00:99": "no VM has a vNIC with this MAC", "192.0.2.99": "no VM reports this IP address"} {
+		_, err := c.Discover(ctx, spec, DiscoverOptions{})
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != ErrVMNotFound || !strings.Contains(e.Hint, hint) {
+			t.Errorf("discover %s: %v; want not found with hint %q", spec, err, hint)
+		}
+	}
+	// by name, no vNIC is singled out
+	ts, err := c.Discover(ctx, "testvm2", DiscoverOptions{Ports: PortsNone})
+	if err != nil || ts[0].Selected {
+		t.Errorf("by name: %+v %v", ts, err)
+	}
+}

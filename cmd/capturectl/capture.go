@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -159,8 +160,8 @@ type captureFlags struct {
 }
 
 func (c *captureFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.vm, "vm", "", "the VM: its `name`, inventory path or VirtualMachine:MOID")
-	fs.IntVar(&c.nic, "nic", 0, "which vNIC, counting from 0 (`N`)")
+	fs.StringVar(&c.vm, "vm", "", "the VM: its `name`, inventory path, VirtualMachine:MOID, or a vNIC's MAC or guest IP address")
+	fs.IntVar(&c.nic, "nic", -1, "which vNIC, counting from 0 (`N`; default: the one --vm names by MAC or IP address, else 0)")
 	fs.DurationVar(&c.duration, "duration", 0, "capture for `D` (default: until --count frames, or Ctrl-C)")
 	fs.IntVar(&c.count, "count", 0, "stop after `N` frames in all")
 	fs.IntVar(&c.snaplen, "s", 0, "snap length in `bytes` (0: whole frames)")
@@ -212,7 +213,11 @@ func (c *captureFlags) target(ctx context.Context, client *esxi.Client, filter p
 	if err != nil {
 		return esxi.Target{}, session.Plan{}, err
 	}
-	if c.nic < 0 || c.nic >= len(targets) {
+	if c.nic < 0 {
+		// --vm named by a vNIC's MAC or IP address picks that vNIC
+		c.nic = max(0, slices.IndexFunc(targets, func(t esxi.Target) bool { return t.Selected }))
+	}
+	if c.nic >= len(targets) {
 		return esxi.Target{}, session.Plan{}, usagef("--nic %d: %s has %d vNICs (0 to %d)", c.nic, c.vm, len(targets), len(targets)-1)
 	}
 	t := targets[c.nic]

@@ -117,7 +117,7 @@ func runDiscover(ctx context.Context, e *env, args []string) error {
 	const usage = "discover --vm NAME|PATH [--json] [--url URL] [--thumbprint TP] [--insecure] [--ports auto|api|ssh|none] [ssh flags]\n\n" +
 		"User and password: GOVC_USERNAME, GOVC_PASSWORD (a value naming a file means its contents) or the URL's user:password."
 	fset := newFlagSet(e, "discover", usage)
-	vm := fset.String("vm", "", "the VM: its `name`, inventory path (/DC/vm/folder/name) or VirtualMachine:MOID")
+	vm := fset.String("vm", "", "the VM: its `name`, inventory path (/DC/vm/folder/name), VirtualMachine:MOID, or a vNIC's MAC or guest IP address")
 	asJSON := fset.Bool("json", false, "print one JSON document {\"version\": 1, \"targets\": [...]} instead of the summary")
 	ports := fset.String("ports", esxi.PortsAuto, "where the switchport ID and team uplink come from: auto (API, else SSH when SSH settings are given), api, ssh or none")
 	var conn vsphereFlags
@@ -211,6 +211,9 @@ func printTargets(w io.Writer, targets []esxi.Target) {
 		fmt.Fprintf(w, "\n%s  %s", t.NIC, t.MAC)
 		if !t.Connected {
 			fmt.Fprint(w, "  (not connected)")
+		}
+		if t.Selected {
+			fmt.Fprint(w, "  (the vNIC --vm names)")
 		}
 		fmt.Fprintln(w)
 		row := func(k, v string) { fmt.Fprintf(w, "  %-13s %s\n", k, v) }

@@ -140,6 +140,16 @@ func TestDiscoverCommand(t *testing.T) {
 
 // Each failure is one line that says what to do, with a documented exit
 // code.
+// --vm by a guest IP address: the VM, with its vNIC marked.
+func TestDiscoverCommandByIP(t *testing.T) {
+	l := startDiscoverLab(t, "../../configs/lab-article.yaml")
+	vars := discoverEnv(t, l.VCenter, nil)
+	stdout, stderr, err := runDiscoverWith(t, vars, "--thumbprint", l.VCenter.Thumbprint(), "--vm", "192.168.100.12")
+	if err != nil || !strings.Contains(stdout, "VM testvm2 (") || !strings.Contains(stdout, "00:50:56:9d:fd:b1  (the vNIC --vm names)") {
+		t.Errorf("discover --vm 192.168.100.12: %v\n%s\n%s", err, stdout, stderr)
+	}
+}
+
 func TestDiscoverCommandErrors(t *testing.T) {
 	dir := t.TempDir()
 	topo := filepath.Join(dir, "dup.yaml")
