@@ -280,17 +280,18 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 	// order already (frames enter the taps as the model forwards them), so
 	// the session holds at most one frame per tap, its head, and dumps the
 	// earliest head; the taps' buffers stay the capture buffer.
-	heads := make([]*Captured, len(taps))
+	heads := make([]Captured, len(taps))
+	has := make([]bool, len(taps))
 	refill := func() (any bool) {
 		for i, tp := range taps {
-			if heads[i] == nil {
+			if !has[i] {
 				select {
-				case c := <-tp.C:
-					heads[i] = &c
+				case heads[i] = <-tp.C:
+					has[i] = true
 				default:
 				}
 			}
-			any = any || heads[i] != nil
+			any = any || has[i]
 		}
 		return any
 	}
@@ -324,18 +325,17 @@ loop:
 			case 1:
 				return 137
 			}
-			c := v.Interface().(Captured)
-			heads[chosen-2] = &c
+			heads[chosen-2], has[chosen-2] = v.Interface().(Captured), true
 			refill()
 		}
 		first := -1
-		for i, h := range heads {
-			if h != nil && (first < 0 || h.Time.Before(heads[first].Time)) {
+		for i := range heads {
+			if has[i] && (first < 0 || heads[i].Time.Before(heads[first].Time)) {
 				first = i
 			}
 		}
-		c := *heads[first]
-		heads[first] = nil
+		c := heads[first]
+		has[first] = false
 		if err := emit(c, sels[first].label, dumped+1); err != nil {
 			writeFailed = true
 			break loop
@@ -344,7 +344,7 @@ loop:
 		// Output is buffered and flushed whenever no frame waits, so a
 		// reader sees frames at once when traffic is light and gets them
 		// in large writes under load.
-		if flush != nil && !slices.ContainsFunc(heads, func(h *Captured) bool { return h != nil }) && idle(taps) {
+		if flush != nil && !slices.Contains(has, true) && idle(taps) {
 			if err := flush(); err != nil {
 				writeFailed = true
 				break loop
