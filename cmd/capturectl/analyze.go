@@ -444,137 +444,159 @@ var (
 	pointBanner  = regexp.MustCompile(`The session capture point is ([A-Za-z0-9,]+)`)
 )
 
-// addConsole splits pktcap-uw console text into runs (each banner starts
-// one) and makes each run a point.
-// --point FILE=NAME names the point of a transcript of one session at one
-// point (frames pasted without the banner, say).
-func (in *inputs) addConsole(file string, r io.Reader, named map[string]string, day time.Time, window time.Duration) error {
+// A consoleRun is one pktcap-uw session of a console transcript: a banner
+// starts one. Since 7.0 one session may capture at several points
+// (--capture PortOutput,VnicRx), each frame saying which, so a run has one
+// stream per point label, in order of appearance.
+type consoleRun struct {
+	uplink  string
+	port    uint32
+	streams []*consoleStream
+	dropped uint64
+}
+
+type consoleStream struct {
+	label string // the point as pktcap-uw prints it, or (points) its name
+	obs   []pktcap.Observation
+}
+
+func (rn *consoleRun) stream(label string) *consoleStream {
+	k := slices.IndexFunc(rn.streams, func(s *consoleStream) bool { return s.label == label })
+	if k < 0 {
+		k = len(rn.streams)
+		rn.streams = append(rn.streams, &consoleStream{label: label})
+	}
+	return rn.streams[k]
+}
+
+// readConsoleRuns splits pktcap-uw console text into runs. Times of day
+// are placed on day (the next day after a run crosses midnight).
+func readConsoleRuns(file string, r io.Reader, day time.Time) ([]*consoleRun, error) {
 	cr := pktcap.NewConsoleReader(r)
-	// A run is one pktcap-uw session; since 7.0 one session may capture at
-	// several points (--capture PortOutput,VnicRx), each frame saying
-	// which: a run has one stream per point label, in order of appearance.
-	type stream struct {
-		label string
-		obs   []pktcap.Observation
-	}
-	type run struct {
-		uplink  string
-		port    uint32
-		streams []*stream
-		dropped uint64
-	}
-	var runs []*run
-	var cur *run
+	var runs []*consoleRun
+	var cur *consoleRun
 	var prev time.Duration
 	for {
 		rec, err := cr.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return runs, nil
 		}
 		if err != nil {
-			return fmt.Errorf("analyze: %s: %w", file, err)
+			return nil, fmt.Errorf("analyze: %s: %w", file, err)
 		}
 		switch rec := rec.(type) {
 		case *pktcap.TextLine:
 			msg := rec.Message()
 			if m := uplinkBanner.FindStringSubmatch(msg); m != nil {
-				cur = &run{uplink: m[1]}
+				cur = &consoleRun{uplink: m[1]}
 				runs = append(runs, cur)
 			} else if m := portBanner.FindStringSubmatch(msg); m != nil {
 				id, _ := strconv.ParseUint(m[1], 16, 32)
-				cur = &run{port: uint32(id)}
+				cur = &consoleRun{port: uint32(id)}
 				runs = append(runs, cur)
 			} else if m := pointBanner.FindStringSubmatch(msg); m != nil && cur != nil {
 				// the points the session captures at, frames or not
 				for _, label := range strings.Split(m[1], ",") {
-					if !slices.ContainsFunc(cur.streams, func(s *stream) bool { return s.label == label }) {
-						cur.streams = append(cur.streams, &stream{label: label})
-					}
+					cur.stream(label)
 				}
 			} else if s, ok := pktcap.ParseSummary(msg); ok && cur != nil {
 				cur.dropped = uint64(s.Dropped)
 			}
 		case *pktcap.ConsoleFrame:
 			if cur == nil {
-				cur = &run{}
+				cur = &consoleRun{}
 				runs = append(runs, cur)
-			}
-			k := slices.IndexFunc(cur.streams, func(s *stream) bool { return s.label == rec.Point })
-			if k < 0 {
-				k = len(cur.streams)
-				cur.streams = append(cur.streams, &stream{label: rec.Point})
 			}
 			if rec.TimeOfDay < prev-12*time.Hour {
 				day = day.Add(24 * time.Hour) // the run crossed midnight
 			}
 			prev = rec.TimeOfDay
-			if len(rec.Data) < rec.Length {
-				in.snapped(len(rec.Data)) // a snap length (-s) or a trace's capture length
-			}
-			st := cur.streams[k]
+			st := cur.stream(rec.Point)
 			st.obs = append(st.obs, pktcap.Observation{Time: day.Add(rec.TimeOfDay), Data: rec.Data, OrigLen: rec.Length, VLAN: rec.VLAN})
 		}
 	}
+}
+
+// pointName is the capture point name of a stream of the run.
+func (rn *consoleRun) pointName(label string) string {
+	switch {
+	case rn.uplink != "":
+		dir := "rx"
+		if pt, _ := pktcap.ParsePoint(label); pt.Stage() == pktcap.StageUplinkTx {
+			dir = "tx"
+		}
+		return rn.uplink + "/" + dir
+	case rn.port != 0:
+		return fmt.Sprintf("%d/%s", rn.port, label)
+	}
+	return label
+}
+
+// points merges the run's streams by point name: the banner names the
+// points as --capture does and frames may name one otherwise (UplinkRcv,
+// UplinkRcvKernel), so a stream without frames whose name another stream
+// has is that point.
+func (rn *consoleRun) points() []*consoleStream {
+	withFrames := map[string]bool{}
+	for _, st := range rn.streams {
+		if len(st.obs) > 0 {
+			withFrames[rn.pointName(st.label)] = true
+		}
+	}
+	var merged []*consoleStream
+	for _, st := range rn.streams {
+		name := rn.pointName(st.label)
+		if len(st.obs) == 0 && withFrames[name] {
+			continue
+		}
+		k := slices.IndexFunc(merged, func(m *consoleStream) bool { return m.label == name })
+		if k < 0 {
+			merged = append(merged, &consoleStream{label: name, obs: st.obs})
+			continue
+		}
+		m := merged[k]
+		m.obs = append(m.obs, st.obs...)
+		slices.SortStableFunc(m.obs, func(a, b pktcap.Observation) int { return a.Time.Compare(b.Time) })
+	}
+	return merged
+}
+
+// span is the time of the run's first and last frame: its points are one
+// session and share it.
+func (rn *consoleRun) span() (first, last time.Time) {
+	for _, st := range rn.streams {
+		if len(st.obs) == 0 {
+			continue
+		}
+		if first.IsZero() || st.obs[0].Time.Before(first) {
+			first = st.obs[0].Time
+		}
+		if l := st.obs[len(st.obs)-1].Time; l.After(last) {
+			last = l
+		}
+	}
+	return first, last
+}
+
+// addConsole makes each point of each run of pktcap-uw console text a
+// point of the analysis. --point FILE=NAME names the point of a transcript
+// of one session at one point (frames pasted without the banner, say).
+func (in *inputs) addConsole(file string, r io.Reader, named map[string]string, day time.Time, window time.Duration) error {
+	runs, err := readConsoleRuns(file, r, day)
+	if err != nil {
+		return err
+	}
 	n := 0
 	for i, rn := range runs {
-		// the points of a run are one session: they share its span
-		var first, last time.Time
-		for _, st := range rn.streams {
-			if len(st.obs) == 0 {
-				continue
-			}
-			if first.IsZero() || st.obs[0].Time.Before(first) {
-				first = st.obs[0].Time
-			}
-			if l := st.obs[len(st.obs)-1].Time; l.After(last) {
-				last = l
-			}
-		}
+		first, last := rn.span()
 		if first.IsZero() {
 			continue // no frames at all
 		}
-		// a stream's point name; the banner names the points as --capture
-		// does, frames may name one otherwise (UplinkRcv for
-		// UplinkRcvKernel): a stream without frames whose name another
-		// stream has is the same point
-		nameOf := func(label string) string {
-			switch {
-			case rn.uplink != "":
-				dir := "rx"
-				if pt, _ := pktcap.ParsePoint(label); pt.Stage() == pktcap.StageUplinkTx {
-					dir = "tx"
-				}
-				return rn.uplink + "/" + dir
-			case rn.port != 0:
-				return fmt.Sprintf("%d/%s", rn.port, label)
-			}
-			return label
-		}
-		withFrames := map[string]bool{}
-		for _, st := range rn.streams {
-			if len(st.obs) > 0 {
-				withFrames[nameOf(st.label)] = true
-			}
-		}
-		var merged []*stream // by point name
-		for _, st := range rn.streams {
-			name := nameOf(st.label)
-			if len(st.obs) == 0 && withFrames[name] {
-				continue
-			}
-			k := slices.IndexFunc(merged, func(m *stream) bool { return m.label == name })
-			if k < 0 {
-				merged = append(merged, &stream{label: name, obs: st.obs})
-				continue
-			}
-			m := merged[k]
-			m.obs = append(m.obs, st.obs...)
-			slices.SortStableFunc(m.obs, func(a, b pktcap.Observation) int { return a.Time.Compare(b.Time) })
-		}
-		for _, st := range merged {
+		points := rn.points()
+		for _, st := range points {
 			name := st.label
 			if given, ok := named[file]; ok {
-				if len(runs) != 1 || len(merged) != 1 {
+				if len(runs) != 1 || len(points) != 1 {
 					return usagef("--point %s=%s: the transcript holds %d pktcap-uw sessions; --point names the point of a transcript of one session at one point (the banners name the others)", file, given, len(runs))
 				}
 				name = given
@@ -593,6 +615,11 @@ func (in *inputs) addConsole(file string, r io.Reader, named map[string]string, 
 			idx := len(in.points)
 			in.points = append(in.points, p)
 			obs := st.obs
+			for _, o := range obs {
+				if len(o.Data) < o.OrigLen {
+					in.snapped(len(o.Data)) // a snap length (-s) or a trace's capture length
+				}
+			}
 			in.sources = append(in.sources, source{single: -1, read: func(emit emitFunc) error {
 				for _, o := range obs {
 					if !emit(idx, o.Time.UnixNano(), o.Data, o.OrigLen) {
