@@ -1,9 +1,12 @@
 package pktcap_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/capturectl/capturectl/pktcap"
 )
@@ -57,4 +60,26 @@ func ExampleNewConsoleReader() {
 	//     0x0000:  0050 569d fdb1 0050 569d 4342 0800 4500
 	//     0x0010:  0054
 	// dumped 1 dropped 0
+}
+
+// NewPcapReader reads what pktcap-uw -o - streams, a packet at a time,
+// without copying it: data is valid until the next call.
+func ExampleNewPcapReader() {
+	var stream bytes.Buffer
+	w, _ := pktcap.NewPcapWriter(&stream, 0)
+	w.WritePacket(time.Date(2020, 5, 4, 16, 13, 16, 471308000, time.UTC), make([]byte, 60), 60)
+	w.Flush()
+
+	r, err := pktcap.NewPcapReader(&stream)
+	if err != nil {
+		panic(err)
+	}
+	for {
+		ns, data, origLen, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		fmt.Println(time.Unix(0, ns).UTC().Format("15:04:05.000000"), len(data), origLen)
+	}
+	// Output: 16:13:16.471308 60 60
 }
