@@ -152,6 +152,22 @@ func (c *CaptureReader) NextBuffered() bool {
 	return c.pcap != nil && c.pcap.Buffered()
 }
 
+// DetectFormat tells a capture stream's format from its first four bytes:
+// a pcap magic (either byte order, µs or ns) or pcapng's section header
+// block type; "" when neither.
+func DetectFormat(head []byte) Format {
+	if len(head) < 4 {
+		return ""
+	}
+	switch binary.LittleEndian.Uint32(head) {
+	case 0x0a0d0d0a:
+		return FormatPcapNG
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
+		return FormatPcap
+	}
+	return ""
+}
+
 // Format reports whether the stream is pcap or pcapng.
 func (c *CaptureReader) Format() Format { return c.format }
 

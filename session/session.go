@@ -523,9 +523,20 @@ func (s *Session) runPoint(pr *pointRun, startErr chan<- error) {
 		return
 	}
 	s.wg.Go(func() { s.readStderr(pr, stderr) })
-	cr, err := pktcap.NewCaptureReader(stdout)
+	br := bufio.NewReaderSize(stdout, 64<<10)
+	text, err := skipText(br)
+	if len(text) > 0 && err == nil {
+		pr.log.Warn("pktcap-uw wrote text before its pcap stream; skipped", "text", string(text))
+	}
+	var cr *pktcap.CaptureReader
+	if err == nil {
+		cr, err = pktcap.NewCaptureReader(br)
+	}
 	if err != nil {
 		<-pr.errDone
+		if len(text) > 0 {
+			err = fmt.Errorf("%w; it wrote text instead: %q", err, truncateText(text, 300))
+		}
 		report(fmt.Errorf("session: point %s: %s: no pcap stream: %w%s", pr.pt.Name(), pr.cmd, err, pr.stderrTail()))
 		pr.setErr(err)
 		return
@@ -579,6 +590,37 @@ func (s *Session) runPoint(pr *pointRun, startErr chan<- error) {
 			return
 		}
 	}
+}
+
+// skipText reads past text that comes before a capture stream's header
+// (pktcap-uw's stdout should be pure pcap, but a build that printed a
+// notice or a prompt there would otherwise fail with a bad magic) and
+// returns it. It reads no more than it must: a byte at a time until a
+// header's first four bytes, at most 64 KiB.
+func skipText(br *bufio.Reader) ([]byte, error) {
+	var text []byte
+	for len(text) < 64<<10 {
+		head, err := br.Peek(4)
+		if pktcap.DetectFormat(head) != "" {
+			return text, nil
+		}
+		if err != nil {
+			if len(text) > 0 {
+				return append(text, head...), errors.New("no capture header")
+			}
+			return nil, nil // nothing at all: the capture reader says so
+		}
+		c, _ := br.ReadByte()
+		text = append(text, c)
+	}
+	return text, errors.New("no capture header in the first 64 KiB")
+}
+
+func truncateText(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
 }
 
 // deliver writes one frame to every output and hands it to the consumer.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -236,11 +235,6 @@ func (in *inputs) close() {
 	}
 }
 
-var (
-	pcapMagics = [][]byte{{0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0xc3, 0xd4}, {0x4d, 0x3c, 0xb2, 0xa1}, {0xa1, 0xb2, 0x3c, 0x4d}}
-	ngMagic    = []byte{0x0a, 0x0d, 0x0d, 0x0a}
-)
-
 func openInputs(files []string, named map[string]string, day time.Time, window time.Duration) (*inputs, error) {
 	in := &inputs{}
 	for _, name := range files {
@@ -250,10 +244,10 @@ func openInputs(files []string, named map[string]string, day time.Time, window t
 			return nil, err
 		}
 		head, _ := br.Peek(4)
-		switch {
-		case bytes.Equal(head, ngMagic):
+		switch pktcap.DetectFormat(head) {
+		case pktcap.FormatPcapNG:
 			err = in.addPcapng(name, f, br, named, window)
-		case isPcap(head):
+		case pktcap.FormatPcap:
 			in.closers = append(in.closers, f)
 			err = in.addPcap(name, br, named)
 		default:
@@ -295,15 +289,6 @@ func openCapture(name string) (*bufio.Reader, io.Closer, error) {
 		return bufio.NewReaderSize(zr, 64<<10), f, nil
 	}
 	return br, f, nil
-}
-
-func isPcap(head []byte) bool {
-	for _, m := range pcapMagics {
-		if bytes.Equal(head, m) {
-			return true
-		}
-	}
-	return false
 }
 
 func (in *inputs) addPcap(file string, r io.Reader, named map[string]string) error {
