@@ -90,6 +90,10 @@ func TestEsxcliOverSSH(t *testing.T) {
 	if r.err == nil || !strings.Contains(r.stderr, "the lab does not emulate esxcli network vswitch dvs vmware list") {
 		t.Errorf("not emulated: %v %q", r.err, r.stderr)
 	}
+	r = runSSH(c, "net-dvs -l")
+	if r.err == nil || !strings.Contains(r.stderr, "net-dvs: a real ESXi host has this command; the lab does not emulate it") {
+		t.Errorf("net-dvs: %v %q", r.err, r.stderr)
+	}
 	r = runSSH(c, "nosuchcommand")
 	if r.err == nil || r.stderr != "sh: nosuchcommand: not found\n" {
 		t.Errorf("missing command: %v %q; want busybox's not found", r.err, r.stderr)
