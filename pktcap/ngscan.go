@@ -166,7 +166,7 @@ func (s *NgScanner) Next() (iface int, ns int64, data []byte, origLen int, err e
 				case code == 9 && len(v) >= 1:
 					exp := v[0] & 0x7f
 					if v[0]&0x80 != 0 {
-						if exp > 63 || exp == 0 {
+						if exp > 63 {
 							err = fmt.Errorf("pcapng: timestamp resolution 2^-%d", exp)
 						}
 						intf.perSec, intf.binary = 1<<exp, exp
