@@ -25,6 +25,9 @@ type Config struct {
 	// Hosts are the emulated ESXi hosts.
 	Hosts []HostConfig `yaml:"hosts"`
 	// DistributedSwitches are vSphere Distributed Switches across hosts.
+	// LoadConfig and ParseConfig give each member host its proxy switch
+	// (a VSwitches entry with Distributed set); a Config built in Go must
+	// add those itself.
 	DistributedSwitches []DVSConfig `yaml:"distributedSwitches"`
 	// Switch is the physical switch that connects host uplinks and stations.
 	Switch SwitchConfig `yaml:"switch"`
