@@ -350,11 +350,14 @@ func (h *labHost) snapshot() hostSnapshot {
 }
 
 // netStatsPorts are the lines of net-stats -l for a vSwitch's ports:
-// uplinks (type 4) and VM vNICs (type 5, subtype 9).
+// uplinks (type 4), vmk0 (type 3) and VM vNICs (type 5, subtype 9).
 func netStatsPorts(vs *vswitch, switchName string) []esxfmt.NetStatsPort {
 	var out []esxfmt.NetStatsPort
 	for _, u := range vs.uplinks {
 		out = append(out, esxfmt.NetStatsPort{PortNum: u.id, Type: 4, SwitchName: switchName, MAC: u.nic.mac.String(), ClientName: u.nic.name})
+	}
+	if id, mac, ok := vs.vmk0(); ok {
+		out = append(out, esxfmt.NetStatsPort{PortNum: id, Type: 3, SwitchName: switchName, MAC: mac, ClientName: "vmk0"})
 	}
 	for _, p := range vs.ports {
 		client := fmt.Sprintf("%s.eth%d", p.vm.Name, p.nicIndex)

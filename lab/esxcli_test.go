@@ -61,12 +61,14 @@ func TestEsxcliOverSSH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
+	found, vmk := false, false
 	for _, e := range ns {
 		found = found || (e.PortNum == 50331657 && e.ClientName == "testvm2.eth0" && e.MAC == "00:50:56:9d:fd:b1")
+		// vmk0 on the Management Network, numbered as vCenter shows it
+		vmk = vmk || (e.PortNum == 33554436 && e.Type == 3 && e.ClientName == "vmk0" && e.SwitchName == "vSwitch0")
 	}
-	if !found {
-		t.Errorf("net-stats -l lacks testvm2's port: %+v", ns)
+	if !found || !vmk {
+		t.Errorf("net-stats -l lacks testvm2's port or vmk0: %+v", ns)
 	}
 	// Errors as esxcli prints them.
 	r := runSSH(c, "esxcli network vm port list")

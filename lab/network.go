@@ -531,6 +531,27 @@ func (h *host) port(id uint32) *vmPort {
 	return nil
 }
 
+// vmk0 is the management vmknic when the vSwitch has the "Management
+// Network" portgroup and the host a management address: its port ID
+// (numbered after the uplinks and their shadow ports, 33554436 with one
+// uplink) and MAC (the first uplink's, as ESXi gives vmk0).
+func (vs *vswitch) vmk0() (id uint32, mac string, ok bool) {
+	if vs.portgroups["Management Network"] == nil || vs.h.cfg.Management == "" {
+		return 0, "", false
+	}
+	id = vs.base + 2 + 2*uint32(len(vs.uplinks))
+	for vs.portByID(id) != nil {
+		id++
+	}
+	switch {
+	case len(vs.uplinks) > 0:
+		mac = vs.uplinks[0].nic.mac.String()
+	case len(vs.h.nicOrder) > 0:
+		mac = vs.h.nicOrder[0].mac.String()
+	}
+	return id, mac, true
+}
+
 func (vs *vswitch) portByID(id uint32) *vmPort {
 	for _, p := range vs.ports {
 		if p.id == id {

@@ -86,7 +86,7 @@ func (h *labHost) pktcapSelect(o *pktcap.Options) ([]tapSel, error) {
 			portID = 0
 		}
 	case o.Vmk != "":
-		return nil, fmt.Errorf("Failed to find the vmknic %s (the lab models no vmknics)", o.Vmk)
+		return nil, fmt.Errorf("Failed to find the vmknic %s (the lab carries no vmknic traffic: captures at vmknics are not emulated)", o.Vmk)
 	case o.DVFilter != "", o.LifID != "":
 		return nil, fmt.Errorf("the lab models no dvfilters or VDR ports")
 	}

@@ -833,17 +833,8 @@ func hostNetworkInfo(n *Network, hc *HostConfig, dvsUUID map[string]string) (*ty
 		// uplinks and their shadow ports (33554436 with one uplink).
 		var vmk *types.HostVirtualNic
 		var vmkPort types.HostPortGroupPort
-		if pg := vs.portgroups["Management Network"]; pg != nil && hc.Management != "" {
-			id := vs.base + 2 + 2*uint32(len(vs.uplinks))
-			for vs.portByID(id) != nil {
-				id++
-			}
-			mac := ""
-			if len(vs.uplinks) > 0 {
-				mac = vs.uplinks[0].nic.mac.String()
-			} else if len(h.nicOrder) > 0 {
-				mac = h.nicOrder[0].mac.String()
-			}
+		if id, mac, ok := vs.vmk0(); ok {
+			pg := vs.portgroups["Management Network"]
 			portKey := fmt.Sprintf("key-vim.host.PortGroup.Port-%d", id)
 			vmk = &types.HostVirtualNic{
 				Device:    "vmk0",
