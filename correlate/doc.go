@@ -9,7 +9,9 @@
 // orders live streams with a lateness bound), judged instances and per-flow
 // counts come out, and memory is bounded by the grouping window times the
 // frame rate, not by the capture length. It does no I/O and knows nothing
-// of SSH or vSphere.
+// of SSH or vSphere. Frames can be keyed where they are read
+// ([Correlator.Keyer] is safe for concurrent use) and added with
+// [Correlator.AddKeyed], so the goroutine that correlates only matches them.
 //
 // A frame instance is the set of sightings of the same bytes (VLAN tags
 // removed, so uplink and PortOutput copies match VnicRx ones) within the

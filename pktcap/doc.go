@@ -3,8 +3,10 @@
 // so that no value can become shell syntax), the flow filters and their
 // matching, the console text format (a lenient streaming parser and an exact
 // writer per ESXi build [Style]), the banner and summary lines with the
-// stream each goes to, and pcap/pcapng reading and writing on top of
-// gopacket's pcapgo.
+// stream each goes to, and pcap/pcapng: writing with gopacket's pcapgo,
+// reading with [PcapReader] and [NgScanner], which parse records in place
+// (no copy or allocation per packet) and are checked against pcapgo by
+// differential tests and fuzzers; [CaptureReader] reads either format.
 //
 // It does no I/O beyond the io.Reader and io.Writer values it is given: it
 // does not run pktcap-uw, open SSH sessions or files, or decide verdicts.
