@@ -706,19 +706,13 @@ func cmdGrep(_ context.Context, p *Proc, args []string) int {
 	matched, st := false, 1
 	w := bufio.NewWriter(p.Stdout())
 	for _, f := range files {
-		var r io.Reader
-		if f == "-" {
-			r = p.Stdin()
-		} else {
-			b, err := p.host.fs.ReadFile(p.abs(f))
-			if err != nil {
-				if !silent {
-					errorf(p, "grep", "%s: %s", f, errText(err))
-				}
-				st = 2
-				continue
+		r, err := openInput(p, f)
+		if err != nil {
+			if !silent {
+				errorf(p, "grep", "%s: %s", f, errText(err))
 			}
-			r = strings.NewReader(string(b))
+			st = 2
+			continue
 		}
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)

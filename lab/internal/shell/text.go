@@ -23,17 +23,11 @@ func readLines(p *Proc, name string, files []string) (lines []string, st int) {
 		files = []string{"-"}
 	}
 	for _, f := range files {
-		var r io.Reader
-		if f == "-" {
-			r = p.Stdin()
-		} else {
-			b, err := p.host.fs.ReadFile(p.abs(f))
-			if err != nil {
-				errorf(p, name, "%s: %s", f, errText(err))
-				st = 1
-				continue
-			}
-			r = strings.NewReader(string(b))
+		r, err := openInput(p, f)
+		if err != nil {
+			errorf(p, name, "%s: %s", f, errText(err))
+			st = 1
+			continue
 		}
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
@@ -42,6 +36,18 @@ func readLines(p *Proc, name string, files []string) (lines []string, st int) {
 		}
 	}
 	return lines, st
+}
+
+// openInput opens a file argument of a filter: "-" is stdin.
+func openInput(p *Proc, f string) (io.Reader, error) {
+	if f == "-" {
+		return p.Stdin(), nil
+	}
+	b, err := p.host.fs.ReadFile(p.abs(f))
+	if err != nil {
+		return nil, err
+	}
+	return strings.NewReader(string(b)), nil
 }
 
 func writeLines(p *Proc, lines []string) int {
