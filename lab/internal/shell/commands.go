@@ -113,17 +113,11 @@ func cmdCat(_ context.Context, p *Proc, args []string) int {
 	}
 	st := 0
 	for _, f := range files {
-		var r io.Reader
-		if f == "-" {
-			r = p.Stdin()
-		} else {
-			b, err := p.host.fs.ReadFile(p.abs(f))
-			if err != nil {
-				errorf(p, "cat", "can't open '%s': %s", f, errText(err))
-				st = 1
-				continue
-			}
-			r = strings.NewReader(string(b))
+		r, err := openInput(p, f)
+		if err != nil {
+			errorf(p, "cat", "can't open '%s': %s", f, errText(err))
+			st = 1
+			continue
 		}
 		if st2 := copyOut(p, r); st2 != 0 {
 			return st2
