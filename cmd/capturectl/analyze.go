@@ -227,6 +227,9 @@ type source struct {
 	// last frame (pcap), else -1 (the interval is known beforehand).
 	single int
 	read   func(emit emitFunc) error
+	// or: interface iface of a pcapng file that group reads in one pass
+	group *ngGroup
+	iface int
 }
 
 func (in *inputs) close() {
@@ -331,10 +334,10 @@ func readFrames(file string, point int, next func() (int64, []byte, int, error),
 }
 
 // addPcapng scans the file once for its interfaces (the capture points)
-// and their live intervals, then makes each interface a source of its own
-// that reads the file anew, skipping the other interfaces' packets: every
-// source is in time order however the points are interleaved, with
-// nothing buffered. A point's live interval is the start and end in its
+// and their live intervals, then makes each interface a source, all read
+// in one more pass (ngGroup): every source is in time order however the
+// points are interleaved, with memory bounded. A point's live interval is
+// the start and end in its
 // statistics block (capturectl writes them with the drop count); without
 // one, it is the first to the last packet, widened by the window.
 //
@@ -367,6 +370,7 @@ func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named ma
 	}
 	base := len(in.points)
 	ifaces := sc.Interfaces()
+	g := &ngGroup{file: file, pipes: make([]*pipe, len(ifaces)), starve: make(chan int)}
 	if name, ok := named[file]; ok && len(ifaces) != 1 {
 		return usagef("--point %s=%s: the file has %d interfaces: name each with --point %s#N=NAME (N from 0, as Wireshark's frame.interface_id)", file, name, len(ifaces), file)
 	}
@@ -402,23 +406,8 @@ func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named ma
 		}
 		in.points = append(in.points, p)
 		in.snapped(int(intf.Snaplen))
-		iface, point := i, base+i
-		in.sources = append(in.sources, source{single: -1, read: func(emit emitFunc) error {
-			br, f, err := openCapture(file)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			sc, err := pktcap.NewNgScanner(br)
-			if err != nil {
-				return fmt.Errorf("analyze: %s: %w", file, err)
-			}
-			sc.Want = func(id int) bool { return id == iface }
-			return readFrames(file, point, func() (int64, []byte, int, error) {
-				_, ns, data, origLen, err := sc.Next()
-				return ns, data, origLen, err
-			}, emit)
-		}})
+		g.points = append(g.points, base+i)
+		in.sources = append(in.sources, source{single: -1, group: g, iface: i})
 	}
 	return nil
 }
@@ -643,8 +632,22 @@ func (in *inputs) correlate(ctx context.Context, cfg correlate.Config) (*correla
 	curs := make([]*cursor, len(in.sources))
 	heads := make([]int64, len(in.sources)) // ns of each cursor's next frame
 	keyer := c.Keyer()
+	var groups []*ngGroup
 	for i, src := range in.sources {
+		if g := src.group; g != nil {
+			p := newPipe(keyer)
+			p.starve, p.idx = g.starve, src.iface
+			g.pipes[src.iface] = p
+			curs[i] = p.cursor()
+			if src.iface == 0 {
+				groups = append(groups, g)
+			}
+			continue
+		}
 		curs[i] = startSource(&wg, done, src, keyer)
+	}
+	for _, g := range groups {
+		wg.Go(func() { g.run(&wg, done) })
 	}
 	live := make([]int, 0, len(curs))
 	for i, cu := range curs {
@@ -708,53 +711,23 @@ const batchLen = 2048
 
 // cursor reads the batches of one source.
 type cursor struct {
-	ch   <-chan *batch
-	free chan<- *batch
-	errc <-chan error
-	b    *batch
-	i    int
-	err  error
+	p   *pipe
+	b   *batch
+	i   int
+	err error
 }
 
 // startSource reads src in a goroutine, keying its frames, until it ends or
 // done is closed.
 func startSource(wg *sync.WaitGroup, done <-chan struct{}, src source, key func([]byte, int) correlate.Key) *cursor {
-	ch := make(chan *batch, 2)
-	free := make(chan *batch, 4)
-	errc := make(chan error, 1)
-	newBatch := func() *batch {
-		select {
-		case b := <-free:
-			b.recs, b.heads = b.recs[:0], b.heads[:0]
-			return b
-		default:
-			return &batch{recs: make([]keyedRec, 0, batchLen), heads: make([]byte, 0, batchLen*64)}
-		}
-	}
+	p := newPipe(key)
 	wg.Go(func() {
-		defer close(ch)
-		b := newBatch()
-		send := func() bool {
-			select {
-			case ch <- b:
-				b = newBatch()
-				return true
-			case <-done:
-				return false
-			}
-		}
 		err := src.read(func(point int, ns int64, data []byte, origLen int) bool {
-			head := data[:min(len(data), correlate.HeadLen)]
-			b.recs = append(b.recs, keyedRec{ns: ns, key: key(data, origLen), off: uint32(len(b.heads)), point: int32(point), n: uint8(len(head))})
-			b.heads = append(b.heads, head...)
-			return len(b.recs) < batchLen || send()
+			return !p.add(point, ns, data, origLen) || p.send(done)
 		})
-		if err == nil && len(b.recs) > 0 {
-			send()
-		}
-		errc <- err
+		p.finish(done, err)
 	})
-	return &cursor{ch: ch, free: free, errc: errc, i: -1}
+	return p.cursor()
 }
 
 // next moves to the next frame; at the end it returns false with err set
@@ -766,18 +739,32 @@ func (c *cursor) next() bool {
 	}
 	if c.b != nil {
 		select {
-		case c.free <- c.b:
+		case c.p.free <- c.b:
 		default:
 		}
 	}
-	b, ok := <-c.ch
+	b, ok := c.receive()
 	if !ok {
 		c.b = nil
-		c.err = <-c.errc
+		c.err = <-c.p.errc
 		return false
 	}
 	c.b, c.i = b, 0
 	return true
+}
+
+// receive waits for the next batch; a member of a pcapng group tells the
+// group's scanner that it waits (see ngGroup).
+func (c *cursor) receive() (*batch, bool) {
+	for c.p.starve != nil && !c.p.alone.Load() {
+		select {
+		case b, ok := <-c.p.ch:
+			return b, ok
+		case c.p.starve <- c.p.idx:
+		}
+	}
+	b, ok := <-c.p.ch
+	return b, ok
 }
 
 func (c *cursor) rec() *keyedRec { return &c.b.recs[c.i] }
