@@ -406,6 +406,73 @@ func TestAnalyzePcapngNotInterleaved(t *testing.T) {
 	}
 }
 
+// Three points concatenated (each interface's frames after the previous
+// one's) read as the interleaved file does; a copy cut in the middle of a
+// block reads up to the cut; a corrupt block is an error naming the file.
+func TestAnalyzePcapngThreePoints(t *testing.T) {
+	const n = 9000
+	names := []string{"esx01/vmnic2/rx", "esx01/7/PortOutput", "esx01/7/VnicRx"}
+	build := func(concatenated bool) []byte {
+		var ifaces []pktcap.NgInterface
+		for _, nm := range names {
+			ifaces = append(ifaces, pktcap.NgInterface{Name: nm})
+		}
+		var b bytes.Buffer
+		w, err := pktcap.NewNgWriter(&b, ifaces)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+		write := func(iface, i int) {
+			f := make([]byte, 60)
+			copy(f, []byte{0, 0x50, 0x56, 1, 2, 3, 0, 0x50, 0x56, 4, 5, 6, 0x08, 0x00, 0x45})
+			f[20], f[21] = byte(i>>8), byte(i)
+			w.WritePacket(iface, t0.Add(time.Duration(i)*50*time.Microsecond+time.Duration(iface)*4*time.Microsecond), f, 60)
+		}
+		if concatenated {
+			for iface := range names {
+				for i := range n {
+					write(iface, i)
+				}
+			}
+		} else {
+			for i := range n {
+				for iface := range names {
+					write(iface, i)
+				}
+			}
+		}
+		w.Close()
+		return b.Bytes()
+	}
+	dir := t.TempDir()
+	analyze := func(data []byte) (string, error) {
+		f := filepath.Join(dir, "c.pcapng")
+		os.WriteFile(f, data, 0o600)
+		stdout, _, err := runCmd(t, context.Background(), "analyze", "--team-uplink", "vmnic2", "--json", f)
+		return stdout, err
+	}
+	totals := regexp.MustCompile(`(?s)"totals": \{.*?\}`)
+	inter, err := analyze(build(false))
+	if err != nil || !strings.Contains(inter, fmt.Sprintf(`"delivered": %d`, n)) {
+		t.Fatalf("interleaved: %v\n%s", err, totals.FindString(inter))
+	}
+	concat, err := analyze(build(true))
+	if err != nil || totals.FindString(concat) != totals.FindString(inter) {
+		t.Errorf("concatenated: %v\n%s\nwant %s", err, totals.FindString(concat), totals.FindString(inter))
+	}
+	whole := build(false)
+	cut, err := analyze(whole[:len(whole)*2/3+5])
+	if err != nil || !regexp.MustCompile(`"delivered": [1-9]`).MatchString(cut) {
+		t.Errorf("cut: %v\n%s", err, totals.FindString(cut))
+	}
+	bad := bytes.Clone(whole)
+	binary.LittleEndian.PutUint32(bad[len(bad)/2/4*4:], 0xffffffff) // a block's length, or its body: corrupt either way
+	if _, err := analyze(bad); err != nil && !strings.Contains(err.Error(), "c.pcapng") {
+		t.Errorf("corrupt: %v", err)
+	}
+}
+
 func TestAnalyzeErrors(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.txt")
