@@ -54,7 +54,7 @@ func (p *portFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.team, "team-uplink", "", "the port's team `uplink` (vmnicN), as esxcli network vm port list reports it")
 	fs.StringVar(&p.name, "port-name", "", "a `name` for the traced port in the report")
 	fs.StringVar(&p.target, "target", "", "take the port from a saved `file` of capturectl discover --json")
-	fs.IntVar(&p.nic, "nic", 0, "with --target: which vNIC, counting from 0 (`N`)")
+	fs.IntVar(&p.nic, "nic", 0, "with --target: which vNIC, counting from 0 (`N`; default: the one a discovery by MAC or IP address named, else 0)")
 }
 
 // fromTarget fills what the flags did not set from a discover --json file.
@@ -74,6 +74,10 @@ func (p *portFlags) fromTarget(fs *flag.FlagSet) error {
 	}
 	if err := json.Unmarshal(data, &doc); err != nil || doc.Version != discoverJSONVersion {
 		return usagef("--target %s: not the JSON of capturectl discover --json (version %d): %v", p.target, discoverJSONVersion, err)
+	}
+	if !p.set["nic"] {
+		// a discovery by MAC or IP address marked the vNIC it named
+		p.nic = max(0, slices.IndexFunc(doc.Targets, func(t esxi.Target) bool { return t.Selected }))
 	}
 	if p.nic < 0 || p.nic >= len(doc.Targets) {
 		return usagef("--nic %d: %s has %d vNICs", p.nic, p.target, len(doc.Targets))
