@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -496,6 +497,36 @@ func TestAnalyzeErrors(t *testing.T) {
 		_, _, err := runCmd(t, context.Background(), c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v; want an error containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+// A saved discovery by MAC or IP address marks the vNIC it named: analyze
+// --target takes that one unless --nic says otherwise.
+func TestPortFromTargetSelected(t *testing.T) {
+	doc := `{"version": 1, "targets": [
+		{"vm": "web", "nic": "Network adapter 1", "mac": "00:50:56:00:00:01", "team_uplink": "vmnic2", "teaming_policy": "loadbalance_srcid"},
+		{"vm": "web", "nic": "Network adapter 2", "mac": "00:50:56:00:00:02", "team_uplink": "vmnic3", "teaming_policy": "loadbalance_srcid", "selected": true}]}`
+	f := filepath.Join(t.TempDir(), "target.json")
+	os.WriteFile(f, []byte(doc), 0o600)
+	for _, tc := range []struct {
+		args     []string
+		mac, nic string
+	}{
+		{[]string{"--target", f}, "00:50:56:00:00:02", "vmnic3"},
+		{[]string{"--target", f, "--nic", "0"}, "00:50:56:00:00:01", "vmnic2"},
+	} {
+		var pf portFlags
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		pf.register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := pf.fromTarget(fs); err != nil {
+			t.Fatal(err)
+		}
+		if port, err := pf.port(); err != nil || port.MAC.String() != tc.mac || port.TeamUplink != tc.nic {
+			t.Errorf("%q: port %+v, %v; want MAC %s team uplink %s", tc.args, port, err, tc.mac, tc.nic)
 		}
 	}
 }
