@@ -372,12 +372,14 @@ func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named ma
 			s.last = ns
 		}
 	}
-	base := len(in.points)
 	ifaces := sc.Interfaces()
 	g := &ngGroup{file: file, pipes: make([]*pipe, len(ifaces)), starve: make(chan int)}
 	if name, ok := named[file]; ok && len(ifaces) != 1 {
 		return usagef("--point %s=%s: the file has %d interfaces: name each with --point %s#N=NAME (N from 0, as Wireshark's frame.interface_id)", file, name, len(ifaces), file)
 	}
+	// interfaces of the same name are one point: the sections of captures
+	// joined with cat, say (its live interval spans theirs)
+	pointOf := map[string]int{}
 	for i, intf := range ifaces {
 		// --point FILE#N=NAME names interface N; FILE=NAME the only one
 		key := fmt.Sprintf("%s#%d", file, i)
@@ -408,9 +410,23 @@ func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named ma
 		if intf.Stats != nil {
 			p.Dropped = intf.Stats.Dropped
 		}
-		in.points = append(in.points, p)
 		in.snapped(int(intf.Snaplen))
-		g.points = append(g.points, base+i)
+		idx, seen := pointOf[p.Name]
+		if seen {
+			q := &in.points[idx]
+			if !p.Start.IsZero() && (q.Start.IsZero() || p.Start.Before(q.Start)) {
+				q.Start = p.Start
+			}
+			if p.Stop.After(q.Stop) {
+				q.Stop = p.Stop
+			}
+			q.Dropped += p.Dropped
+		} else {
+			idx = len(in.points)
+			pointOf[p.Name] = idx
+			in.points = append(in.points, p)
+		}
+		g.points = append(g.points, idx)
 		in.sources = append(in.sources, source{single: -1, group: g, iface: i})
 	}
 	return nil

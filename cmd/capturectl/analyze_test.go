@@ -474,6 +474,41 @@ func TestAnalyzePcapngThreePoints(t *testing.T) {
 	}
 }
 
+// Two captures of the same points joined with cat (a pcapng of two
+// sections): each interface name is one point across the sections, and
+// the frames of both are judged.
+func TestAnalyzePcapngSections(t *testing.T) {
+	capture := func(from int, t0 time.Time) []byte {
+		var b bytes.Buffer
+		w, err := pktcap.NewNgWriter(&b, []pktcap.NgInterface{{Name: "esx01/7/PortOutput"}, {Name: "esx01/7/VnicRx"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 100 {
+			f := make([]byte, 60)
+			copy(f, []byte{0, 0x50, 0x56, 1, 2, 3, 0, 0x50, 0x56, 4, 5, 6, 0x08, 0x00, 0x45})
+			f[20] = byte(from + i)
+			at := t0.Add(time.Duration(i) * time.Millisecond)
+			w.WritePacket(0, at, f, 60)
+			w.WritePacket(1, at.Add(6*time.Microsecond), f, 60)
+			w.WritePacket(0, at.Add(16*time.Microsecond), f, 60)
+		}
+		for iface := range 2 {
+			w.SetStats(iface, pktcap.NgStats{Start: t0.Add(-time.Second), End: t0.Add(time.Second)})
+		}
+		w.Close()
+		return b.Bytes()
+	}
+	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	joined := append(capture(0, t0), capture(100, t0.Add(time.Hour))...)
+	f := filepath.Join(t.TempDir(), "joined.pcapng")
+	os.WriteFile(f, joined, 0o600)
+	stdout, _, err := runCmd(t, context.Background(), "analyze", "--json", f)
+	if err != nil || !strings.Contains(stdout, `"delivered_dups_removed": 200`) || strings.Count(stdout, `"stage": "port-output"`) != 1 {
+		t.Errorf("joined captures: %v\n%s", err, stdout)
+	}
+}
+
 func TestAnalyzeErrors(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.txt")
