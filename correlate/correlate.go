@@ -25,7 +25,14 @@ type Point struct {
 	Start, Stop time.Time
 	// Dropped is the number of frames pktcap-uw reported dropped.
 	Dropped uint64
+	// Gaps are times between Start and Stop when the point was not
+	// capturing (between two captures of it that were joined): frames
+	// then are inconclusive, as outside Start and Stop.
+	Gaps []Gap
 }
+
+// Gap is a time a point was not capturing.
+type Gap struct{ From, To time.Time }
 
 // Port is the traced VM port.
 type Port struct {
@@ -86,8 +93,10 @@ type Correlator struct {
 	// changes (to 0: open)
 	liveFrom, liveTo int64
 	liveDirty        bool
-	lastFlow         *Flow
-	lastFlowID       flowID
+	gaps             bool // some point has gaps
+
+	lastFlow   *Flow
+	lastFlowID flowID
 }
 
 // TeamUplinkChange records the traced port's team uplink from a time on.
@@ -127,6 +136,7 @@ func New(cfg Config) (*Correlator, error) {
 		if p.Name == "" {
 			return nil, fmt.Errorf("correlate: point %d has no name", i)
 		}
+		c.gaps = c.gaps || len(p.Gaps) > 0
 		c.stats[i] = PointStats{Name: p.Name, Stage: p.Stage, Uplink: p.Uplink}
 		c.byStage[p.Stage] = append(c.byStage[p.Stage], i)
 		if p.Stage == pktcap.StageUplinkRx {
@@ -437,7 +447,7 @@ func (c *Correlator) notLive(inst *Instance) string {
 		}
 		c.liveDirty = false
 	}
-	if inst.firstNS >= c.liveFrom && (c.liveTo == 0 || inst.lastNS <= c.liveTo) {
+	if inst.firstNS >= c.liveFrom && (c.liveTo == 0 || inst.lastNS <= c.liveTo) && !c.gaps {
 		return ""
 	}
 	for _, p := range c.cfg.Points {
@@ -446,6 +456,12 @@ func (c *Correlator) notLive(inst *Instance) string {
 			return fmt.Sprintf("%s was not capturing yet (it started %v later)", p.Name, p.Start.Sub(inst.First).Round(time.Microsecond))
 		case !p.Stop.IsZero() && inst.Last.After(p.Stop):
 			return fmt.Sprintf("%s had stopped capturing (%v earlier)", p.Name, inst.Last.Sub(p.Stop).Round(time.Microsecond))
+		}
+		for _, g := range p.Gaps {
+			if !inst.Last.Before(g.From) && !inst.First.After(g.To) {
+				return fmt.Sprintf("%s was not capturing (between two of its captures, %s to %s)", p.Name,
+					g.From.UTC().Format("15:04:05.000000"), g.To.UTC().Format("15:04:05.000000"))
+			}
 		}
 	}
 	return ""

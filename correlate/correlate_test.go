@@ -3,6 +3,7 @@ package correlate
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,5 +182,35 @@ func BenchmarkCorrelate(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "obs/s")
 	if b.N >= 5 && r.Totals[DeliveredDupsRemoved] == 0 {
 		b.Fatalf("no verdicts: %v", r.Totals)
+	}
+}
+
+// A frame inside a point's gap (between two joined captures of it) is
+// inconclusive, never "not forwarded" or "filtered"; outside it, judged.
+func TestPointGaps(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	pts := articlePoints()
+	pts[3].Gaps = []Gap{{From: t0.Add(time.Second), To: t0.Add(2 * time.Second)}} // VnicRx
+	c, err := New(Config{Points: pts, Port: Port{Policy: "srcport", TeamUplink: "vmnic2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, at := range []time.Duration{0, 1500 * time.Millisecond} {
+		f := synthFrame(uint16(k))
+		base := t0.Add(at)
+		c.Add(pktcap.Observation{Point: 0, Time: base, Data: f}) // vmnic2
+		c.Add(pktcap.Observation{Point: 2, Time: base.Add(4 * time.Microsecond), Data: f})
+		if at == 0 {
+			c.Add(pktcap.Observation{Point: 3, Time: base.Add(10 * time.Microsecond), Data: f})
+		}
+	}
+	r := c.Close()
+	if r.Totals[Delivered] != 1 || r.Totals[Inconclusive] != 1 || r.Totals[DroppedAfterPortOutput] != 0 || r.Totals[FilteredReverseTeaming] != 0 {
+		t.Errorf("totals %v; want one delivered and one inconclusive (in VnicRx's gap)", r.Totals)
+	}
+	for _, e := range r.Flows[0].Examples {
+		if e.Verdict == Inconclusive && !strings.Contains(e.Reason, "between two of its captures") {
+			t.Errorf("reason %q", e.Reason)
+		}
 	}
 }

@@ -378,8 +378,9 @@ func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named ma
 		return usagef("--point %s=%s: the file has %d interfaces: name each with --point %s#N=NAME (N from 0, as Wireshark's frame.interface_id)", file, name, len(ifaces), file)
 	}
 	// interfaces of the same name are one point: the sections of captures
-	// joined with cat, say (its live interval spans theirs)
+	// joined with cat, say; it is live during theirs, with gaps between
 	pointOf := map[string]int{}
+	spansOf := map[int][]correlate.Gap{} // the live intervals of each point's interfaces
 	for i, intf := range ifaces {
 		// --point FILE#N=NAME names interface N; FILE=NAME the only one
 		key := fmt.Sprintf("%s#%d", file, i)
@@ -413,23 +414,42 @@ func (in *inputs) addPcapng(file string, f io.Closer, br *bufio.Reader, named ma
 		in.snapped(int(intf.Snaplen))
 		idx, seen := pointOf[p.Name]
 		if seen {
-			q := &in.points[idx]
-			if !p.Start.IsZero() && (q.Start.IsZero() || p.Start.Before(q.Start)) {
-				q.Start = p.Start
-			}
-			if p.Stop.After(q.Stop) {
-				q.Stop = p.Stop
-			}
-			q.Dropped += p.Dropped
+			in.points[idx].Dropped += p.Dropped
 		} else {
 			idx = len(in.points)
 			pointOf[p.Name] = idx
 			in.points = append(in.points, p)
 		}
+		if !p.Start.IsZero() && !p.Stop.IsZero() {
+			spansOf[idx] = append(spansOf[idx], correlate.Gap{From: p.Start, To: p.Stop})
+		}
 		g.points = append(g.points, idx)
 		in.sources = append(in.sources, source{single: -1, group: g, iface: i})
 	}
+	for idx, spans := range spansOf {
+		if len(spans) < 2 {
+			continue
+		}
+		q := &in.points[idx]
+		q.Start, q.Stop, q.Gaps = joinSpans(spans)
+	}
 	return nil
+}
+
+// joinSpans is the union of live intervals: its first start, last stop
+// and the gaps between.
+func joinSpans(spans []correlate.Gap) (start, stop time.Time, gaps []correlate.Gap) {
+	slices.SortFunc(spans, func(a, b correlate.Gap) int { return a.From.Compare(b.From) })
+	start, stop = spans[0].From, spans[0].To
+	for _, s := range spans[1:] {
+		if s.From.After(stop) {
+			gaps = append(gaps, correlate.Gap{From: stop, To: s.From})
+		}
+		if s.To.After(stop) {
+			stop = s.To
+		}
+	}
+	return start, stop, gaps
 }
 
 var (
