@@ -353,12 +353,7 @@ func TestAnalyzePcapngNotInterleaved(t *testing.T) {
 			t.Fatal(err)
 		}
 		t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-		frame := func(i int) []byte {
-			f := make([]byte, 60)
-			copy(f, []byte{0, 0x50, 0x56, 1, 2, 3, 0, 0x50, 0x56, 4, 5, 6, 0x08, 0x00, 0x45})
-			f[20], f[21] = byte(i>>8), byte(i)
-			return f
-		}
+		frame := func(i int) []byte { return testFrame(60, 0, i) }
 		at := func(i int) time.Time { return t0.Add(time.Duration(i) * 100 * time.Microsecond) }
 		if interleaved {
 			for i := range n {
@@ -426,10 +421,7 @@ func TestAnalyzePcapngThreePoints(t *testing.T) {
 		}
 		t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 		write := func(iface, i int) {
-			f := make([]byte, 60)
-			copy(f, []byte{0, 0x50, 0x56, 1, 2, 3, 0, 0x50, 0x56, 4, 5, 6, 0x08, 0x00, 0x45})
-			f[20], f[21] = byte(i>>8), byte(i)
-			w.WritePacket(iface, t0.Add(time.Duration(i)*50*time.Microsecond+time.Duration(iface)*4*time.Microsecond), f, 60)
+			w.WritePacket(iface, t0.Add(time.Duration(i)*50*time.Microsecond+time.Duration(iface)*4*time.Microsecond), testFrame(60, 0, i), 60)
 		}
 		if concatenated {
 			for iface := range names {
@@ -491,9 +483,7 @@ func TestAnalyzePcapngSections(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range 100 {
-			f := make([]byte, 60)
-			copy(f, []byte{0, 0x50, 0x56, 1, 2, 3, 0, 0x50, 0x56, 4, 5, 6, 0x08, 0x00, 0x45})
-			f[20], f[21] = byte(from), byte(i)
+			f := testFrame(60, from, i)
 			at := t0.Add(time.Duration(i) * time.Millisecond)
 			w.WritePacket(0, at, f, 60)
 			if !poOnly {
@@ -576,4 +566,13 @@ func TestPortFromTargetSelected(t *testing.T) {
 			t.Errorf("%q: port %+v, %v; want MAC %s team uplink %s", tc.args, port, err, tc.mac, tc.nic)
 		}
 	}
+}
+
+// testFrame is an IPv4 frame of n bytes between two VMware MACs, told apart
+// by its run and sequence number (bytes 20 and 21).
+func testFrame(n, run, seq int) []byte {
+	f := make([]byte, n)
+	copy(f, []byte{0, 0x50, 0x56, 1, 2, 3, 0, 0x50, 0x56, 4, 5, 6, 0x08, 0x00, 0x45})
+	f[20], f[21] = byte(run+seq>>8), byte(seq)
+	return f
 }
