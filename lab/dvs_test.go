@@ -44,14 +44,7 @@ func TestDistributedSwitchPing(t *testing.T) {
 func TestDistributedSwitchOverSSH(t *testing.T) {
 	l := startLab(t, "../configs/lab-dvs.yaml", Options{NoTraffic: true})
 	c := dial(t, l, "esx02")
-	run := func(cmd string) string {
-		t.Helper()
-		r := runSSH(c, cmd)
-		if r.err != nil {
-			t.Fatalf("%s: %v\n%s", cmd, r.err, r.stderr)
-		}
-		return r.stdout
-	}
+	run := func(cmd string) string { t.Helper(); return mustRun(t, c, cmd) }
 	vms, err := esxi.ParseVMList(strings.NewReader(run("esxcli network vm list")))
 	if err != nil || len(vms) != 2 || vms[0].Name != "dvsvm2" || strings.Join(vms[0].Networks, ",") != "dvPG-VLAN100" {
 		t.Fatalf("network vm list: %+v %v", vms, err)

@@ -13,14 +13,7 @@ import (
 func TestEsxcliOverSSH(t *testing.T) {
 	l := startLab(t, "../configs/lab-article.yaml", Options{})
 	c := dial(t, l, "esx02")
-	run := func(cmd string) string {
-		t.Helper()
-		r := runSSH(c, cmd)
-		if r.err != nil {
-			t.Fatalf("%s: %v\n%s", cmd, r.err, r.stderr)
-		}
-		return r.stdout
-	}
+	run := func(cmd string) string { t.Helper(); return mustRun(t, c, cmd) }
 	vms, err := esxi.ParseVMList(strings.NewReader(run("esxcli network vm list")))
 	if err != nil || len(vms) != 1 || vms[0].Name != "testvm2" || vms[0].NumPorts != 1 {
 		t.Fatalf("network vm list: %+v %v", vms, err)

@@ -79,6 +79,17 @@ func runSSH(c *ssh.Client, cmd string) result {
 	return result{o.String(), e.String(), err}
 }
 
+// mustRun runs cmd over SSH and returns its stdout, failing the test
+// when it fails.
+func mustRun(t *testing.T, c *ssh.Client, cmd string) string {
+	t.Helper()
+	r := runSSH(c, cmd)
+	if r.err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, r.err, r.stderr)
+	}
+	return r.stdout
+}
+
 // keepPinging pings from one VM to another until stop is closed.
 func keepPinging(t *testing.T, n *Network, from, to string, every time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -185,12 +185,9 @@ func TestAnalyzeCutAndCorruptPcap(t *testing.T) {
 	dir := t.TempDir()
 	var b bytes.Buffer
 	w, _ := pktcap.NewPcapWriter(&b, 0)
-	frame := make([]byte, 60)
-	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x50, 0x56, 1, 2, 3, 0x08, 0x06})
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	for i := range 3 {
-		frame[20] = byte(i)
-		w.WritePacket(t0.Add(time.Duration(i)*time.Second), frame, 60)
+		w.WritePacket(t0.Add(time.Duration(i)*time.Second), testFrame(60, 0, i), 60)
 	}
 	w.Flush()
 	full := b.Bytes()
@@ -227,12 +224,9 @@ func TestAnalyzeOneInterfacePcapng(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := make([]byte, 60)
-	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x50, 0x56, 1, 2, 3, 0x08, 0x06})
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	for i := range 2 {
-		frame[20] = byte(i)
-		w.WritePacket(0, t0.Add(time.Duration(i)*time.Second), frame, 60)
+		w.WritePacket(0, t0.Add(time.Duration(i)*time.Second), testFrame(60, 0, i), 60)
 	}
 	w.Close()
 	file := filepath.Join(dir, "pktcap.pcapng")
@@ -265,9 +259,8 @@ func TestAnalyzeMixedSnapLengths(t *testing.T) {
 		w, _ := pktcap.NewPcapWriter(&b, snaplen)
 		t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 		for i := range 5 {
-			frame := make([]byte, 200)
-			copy(frame, []byte{0, 0x50, 0x56, 1, 2, 3, 0, 0x50, 0x56, 4, 5, 6, 0x08, 0x00, 0x45})
-			frame[30], frame[150] = byte(i), 0xee
+			frame := testFrame(200, 0, i)
+			frame[150] = 0xee // past the 64-byte snap length
 			for c := range copies {
 				w.WritePacket(t0.Add(time.Duration(i)*time.Second+time.Duration(c)*20*time.Microsecond), frame, len(frame))
 			}
@@ -317,11 +310,9 @@ func TestAnalyzeNamedInterfaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := make([]byte, 60)
-	copy(frame, []byte{0, 0x50, 0x56, 1, 2, 3, 0, 0x50, 0x56, 4, 5, 6, 0x08, 0x06})
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	for i := range 3 {
-		frame[20] = byte(i)
+		frame := testFrame(60, 0, i)
 		at := t0.Add(time.Duration(i) * time.Second)
 		w.WritePacket(0, at, frame, 60)
 		w.WritePacket(1, at.Add(10*time.Microsecond), frame, 60)
