@@ -164,13 +164,19 @@ func Conclusion(r *correlate.Result) string {
 		return fmt.Sprintf("Result: %d frames were filtered by reverse teaming: they reached PortOutput of the port only on uplinks other than its team uplink, and never VnicRx.", t[correlate.FilteredReverseTeaming])
 	case t[correlate.DroppedAfterPortOutput] > 0:
 		return fmt.Sprintf("Result: %d frames reached PortOutput but not VnicRx for a reason other than reverse teaming.", t[correlate.DroppedAfterPortOutput])
-	case t[correlate.DeliveredDupsRemoved] > 0:
-		return fmt.Sprintf("Result: every frame was delivered; %d arrived on more than one uplink and reverse teaming removed the extra copies.", t[correlate.DeliveredDupsRemoved])
-	case t[correlate.Inconclusive] > 0 && t[correlate.Delivered]+t[correlate.Local] == 0:
+	case t[correlate.Inconclusive] > 0 && t[correlate.Delivered]+t[correlate.DeliveredDupsRemoved]+t[correlate.Local] == 0:
 		return fmt.Sprintf("Result: inconclusive: %d frames could not be judged (see the examples).", t[correlate.Inconclusive])
-	default:
-		return "Result: nothing was filtered by reverse teaming."
 	}
+	// nothing filtered or dropped; frames that could not be judged are
+	// said apart, never counted as delivered
+	every, unjudged := "every frame was delivered", ""
+	if n := t[correlate.Inconclusive]; n > 0 {
+		every, unjudged = "every frame that could be judged was delivered", fmt.Sprintf(" %d could not be judged (inconclusive: see the examples).", n)
+	}
+	if n := t[correlate.DeliveredDupsRemoved]; n > 0 {
+		return fmt.Sprintf("Result: %s; %d arrived on more than one uplink and reverse teaming removed the extra copies.%s", every, n, unjudged)
+	}
+	return "Result: nothing was filtered by reverse teaming." + unjudged
 }
 
 func sightingsText(r *correlate.Result, e correlate.Example) string {

@@ -110,3 +110,22 @@ func TestHTML(t *testing.T) {
 		}
 	}
 }
+
+// Frames that could not be judged are said apart in the conclusion, never
+// folded into "every frame was delivered".
+func TestConclusionInconclusive(t *testing.T) {
+	var r correlate.Result
+	r.Totals[correlate.DeliveredDupsRemoved], r.Totals[correlate.Inconclusive] = 3, 1
+	want := "Result: every frame that could be judged was delivered; 3 arrived on more than one uplink and reverse teaming removed the extra copies. 1 could not be judged (inconclusive: see the examples)."
+	if got := Conclusion(&r); got != want {
+		t.Errorf("got %q; want %q", got, want)
+	}
+	r.Totals[correlate.Inconclusive] = 0
+	if got := Conclusion(&r); !strings.HasPrefix(got, "Result: every frame was delivered;") {
+		t.Errorf("all judged: %q", got)
+	}
+	r.Totals[correlate.DeliveredDupsRemoved], r.Totals[correlate.Inconclusive] = 0, 2
+	if got := Conclusion(&r); got != "Result: inconclusive: 2 frames could not be judged (see the examples)." {
+		t.Errorf("none judged: %q", got)
+	}
+}
