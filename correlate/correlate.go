@@ -853,3 +853,13 @@ type Result struct {
 
 // Filtered reports whether any frame was filtered by reverse teaming.
 func (r *Result) Filtered() bool { return r.Totals[FilteredReverseTeaming] > 0 }
+
+// CountsByID maps verdict counts (Result.Totals, Flow.Counts) to the
+// verdicts' IDs, every verdict present.
+func CountsByID(c [numVerdicts]int) map[string]int {
+	m := make(map[string]int, numVerdicts)
+	for v, n := range c {
+		m[Verdict(v).ID()] = n
+	}
+	return m
+}

@@ -79,6 +79,10 @@ type SSHConfig struct {
 	KeepAlive time.Duration
 	// Logger receives connection events; default discards.
 	Logger *slog.Logger
+	// Getenv reads HOME (for ~/.ssh) and SSH_AUTH_SOCK; nil is os.Getenv.
+	// A program that injects its environment (tests, an embedded lab)
+	// sets it so the process's own is never read.
+	Getenv func(string) string
 }
 
 // SSHClient is one SSH connection to a host; it carries many channels
@@ -165,11 +169,15 @@ func ParseAddrOverride(s string) (host, addr string, err error) {
 }
 
 // PasswordFrom returns the SSH password from the environment variable env
-// (when set and not empty) or else from file (its first line; empty file
-// name: none). It returns "" without error when neither gives one.
-func PasswordFrom(env, file string) (string, error) {
+// as getenv reads it (when set and not empty) or else from file (its first
+// line; empty file name: none). It returns "" without error when neither
+// gives one. A nil getenv is os.Getenv.
+func PasswordFrom(getenv func(string) string, env, file string) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	if env != "" {
-		if v := os.Getenv(env); v != "" {
+		if v := getenv(env); v != "" {
 			return v, nil
 		}
 	}
@@ -208,7 +216,11 @@ func (c *SSHConfig) withDefaults() (SSHConfig, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	home, _ := os.UserHomeDir()
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	home := getenv("HOME")
 	if cfg.KnownHostsFile == "" {
 		if home == "" {
 			return cfg, fmt.Errorf("esxi: host %s: no known_hosts file given and no home directory", cfg.Host)
@@ -221,7 +233,7 @@ func (c *SSHConfig) withDefaults() (SSHConfig, error) {
 		}
 	}
 	if cfg.AgentSocket == "" {
-		cfg.AgentSocket = os.Getenv("SSH_AUTH_SOCK")
+		cfg.AgentSocket = getenv("SSH_AUTH_SOCK")
 	}
 	return cfg, nil
 }

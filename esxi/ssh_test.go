@@ -334,8 +334,8 @@ func TestPasswordFrom(t *testing.T) {
 	os.WriteFile(file, []byte("from-file\r\nsecond line\n"), 0o600)
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, []byte("\n"), 0o600)
-	t.Setenv("CAPTURECTL_TEST_PW", "from-env")
-	t.Setenv("CAPTURECTL_TEST_EMPTY", "")
+	getenv := map[string]string{"CAPTURECTL_TEST_PW": "from-env", "CAPTURECTL_TEST_EMPTY": ""}
+	t.Setenv("CAPTURECTL_TEST_PW", "from the process: must not be read")
 	for _, tc := range []struct {
 		env, file, want string
 		ok              bool
@@ -347,7 +347,7 @@ func TestPasswordFrom(t *testing.T) {
 		{"", empty, "", false},
 		{"", filepath.Join(dir, "missing"), "", false},
 	} {
-		got, err := PasswordFrom(tc.env, tc.file)
+		got, err := PasswordFrom(func(k string) string { return getenv[k] }, tc.env, tc.file)
 		if got != tc.want || (err == nil) != tc.ok {
 			t.Errorf("PasswordFrom(%q, %q) = %q, %v; want %q, ok=%v", tc.env, tc.file, got, err, tc.want, tc.ok)
 		}

@@ -21,7 +21,7 @@ func HTML(w io.Writer, r *correlate.Result, m Meta) error {
 		Ex     []correlate.Example
 	}
 	var flows []flowView
-	for _, f := range sortedFlows(r) {
+	for _, f := range SortedFlows(r) {
 		flows = append(flows, flowView{Title: f.Key.String(), Counts: countsText(f.Counts), SVG: template.HTML(pathSVG(r, f)), Ex: f.Examples})
 	}
 	title := m.Title

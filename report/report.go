@@ -125,13 +125,13 @@ func Text(w io.Writer, r *correlate.Result, m Meta) error {
 	if len(r.Flows) == 0 {
 		fmt.Fprintln(b, "  none: no frame was captured")
 	}
-	for _, f := range sortedFlows(r) {
+	for _, f := range SortedFlows(r) {
 		fmt.Fprintf(b, "  %s\n      %s\n", f.Key, countsText(f.Counts))
 	}
 	first := true
 	for _, v := range correlate.Verdicts() {
 		var ex []string
-		for _, f := range sortedFlows(r) {
+		for _, f := range SortedFlows(r) {
 			for _, e := range f.Examples {
 				if e.Verdict == v && len(ex) < 3 {
 					ex = append(ex, fmt.Sprintf("    %s  %s\n      %s\n      %s", clock(e.First), f.Key, e.Reason, sightingsText(r, e)))
@@ -191,7 +191,8 @@ func sightingsText(r *correlate.Result, e correlate.Example) string {
 	return "seen at: " + strings.Join(parts, ", ")
 }
 
-func sortedFlows(r *correlate.Result) []*correlate.Flow {
+// SortedFlows lists the result's flows in the order of their first frame.
+func SortedFlows(r *correlate.Result) []*correlate.Flow {
 	out := append([]*correlate.Flow(nil), r.Flows...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].First.Before(out[j].First) })
 	return out
@@ -305,13 +306,7 @@ func tp(t time.Time) *time.Time {
 	return &u
 }
 
-func counts(c [8]int) map[string]int {
-	m := map[string]int{}
-	for _, v := range correlate.Verdicts() {
-		m[v.ID()] = c[v]
-	}
-	return m
-}
+func counts(c [8]int) map[string]int { return correlate.CountsByID(c) }
 
 // JSON writes the machine-readable report (schema SchemaVersion).
 func JSON(w io.Writer, r *correlate.Result, m Meta) error {
@@ -330,7 +325,7 @@ func JSON(w io.Writer, r *correlate.Result, m Meta) error {
 		j.Points = append(j.Points, jsonPoint{Name: p.Name, Stage: p.Stage.String(), Uplink: p.Uplink, Observations: p.Observations,
 			Duplicates: p.Duplicates, Dropped: p.Dropped, Start: tp(p.Start), Stop: tp(p.Stop)})
 	}
-	for _, f := range sortedFlows(r) {
+	for _, f := range SortedFlows(r) {
 		k := f.Key
 		jf := jsonFlow{Description: k.String(), SrcMAC: net.HardwareAddr(k.SrcMAC[:]).String(), DstMAC: net.HardwareAddr(k.DstMAC[:]).String(),
 			EtherType: fmt.Sprintf("0x%04x", k.EtherType), First: f.First.UTC(), Last: f.Last.UTC(), Counts: counts(f.Counts),

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,8 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/report"
+	"github.com/capturectl/capturectl/session"
+	"github.com/capturectl/capturectl/trace"
 )
 
 // capturectl audit: inventory-wide checks for reverse-teaming blind spots
@@ -121,7 +122,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	fillAudit(a, res)
 	if *verify {
 		a.VerifyDuration = *verifyDur
-		a.Verify = verifyFindings(ctx, e, fset, res, *verifyDur, *parallel)
+		a.Verify = verifyFindings(ctx, e, c, &sf, res, *verifyDur, *parallel)
 	}
 
 	if *junit != "" {
@@ -175,27 +176,10 @@ func fillAudit(a *report.Audit, res *esxi.AuditResult) {
 }
 
 // verifyFindings traces every powered-on promiscuous VM named by a
-// finding (RT001, RT004), at most parallel at once, each for d, with the
-// connection and SSH flags given to audit. Results are in finding order.
-func verifyFindings(ctx context.Context, e *env, fset *flag.FlagSet, res *esxi.AuditResult, d time.Duration, parallel int) []report.AuditVerify {
-	// The connection and SSH flags the user set are passed on to trace.
-	var shared flag.FlagSet
-	(&vsphereFlags{}).register(&shared)
-	(&sshFlags{}).register(&shared)
-	var pass []string
-	fset.Visit(func(f *flag.Flag) {
-		if shared.Lookup(f.Name) == nil {
-			return
-		}
-		if m, ok := f.Value.(*multiFlag); ok {
-			for _, v := range *m {
-				pass = append(pass, "--"+f.Name+"="+v)
-			}
-			return
-		}
-		pass = append(pass, "--"+f.Name+"="+f.Value.String())
-	})
-
+// finding (RT001, RT004), at most parallel at once, each for d, over the
+// audit's vSphere session and with the SSH flags given to audit. Results
+// are in finding order.
+func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, res *esxi.AuditResult, d time.Duration, parallel int) []report.AuditVerify {
 	type job struct {
 		f  esxi.Finding
 		vm esxi.AffectedVM
@@ -215,6 +199,7 @@ func verifyFindings(ctx context.Context, e *env, fset *flag.FlagSet, res *esxi.A
 			jobs = append(jobs, job{f, vm})
 		}
 	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	out := make([]report.AuditVerify, len(jobs))
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
@@ -224,9 +209,7 @@ func verifyFindings(ctx context.Context, e *env, fset *flag.FlagSet, res *esxi.A
 			defer func() { <-sem }()
 			v := report.AuditVerify{Finding: j.f.ID, Path: j.f.Path, VM: j.vm.Name, Host: j.vm.Host}
 			fmt.Fprintf(e.stderr, "capturectl: audit --verify: tracing %s %s on %s for %s\n", j.vm.Name, j.vm.NIC, j.vm.Host, d)
-			args := append([]string{"--vm", "VirtualMachine:" + j.vm.Ref, "--nic", strconv.Itoa(j.vm.NICIndex),
-				"--duration", d.String(), "--json"}, pass...)
-			if err := traceInto(ctx, e, args, &v); err != nil {
+			if err := verifyVM(ctx, e, client, sf, logger, j.vm, d, &v); err != nil {
 				v.Error = err.Error()
 			}
 			out[i] = v
@@ -236,41 +219,42 @@ func verifyFindings(ctx context.Context, e *env, fset *flag.FlagSet, res *esxi.A
 	return out
 }
 
-// traceJSON is the part of the trace report (capturectl.trace/v1) that
-// verify keeps.
-type traceJSON struct {
-	Totals     map[string]int `json:"totals"`
-	Filtered   bool           `json:"filtered_by_reverse_teaming"`
-	Conclusion string         `json:"conclusion"`
-	Flows      []struct {
-		Description string         `json:"description"`
-		Counts      map[string]int `json:"counts"`
-	} `json:"flows"`
-}
-
-// traceInto runs trace with args and reads its JSON report into v.
-func traceInto(ctx context.Context, e *env, args []string, v *report.AuditVerify) error {
-	var stdout, stderr bytes.Buffer
-	te := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: e.getenv}
-	err := runTrace(ctx, te, args)
-	if err != nil && !errors.Is(err, errFiltered) {
-		msg := strings.TrimSpace(stderr.String())
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
-		if msg != "" {
-			return fmt.Errorf("trace %s: %w (%s)", strings.Join(args[:2], " "), err, msg)
-		}
-		return fmt.Errorf("trace %s: %w", strings.Join(args[:2], " "), err)
+// verifyVM traces one affected VM's vNIC and keeps what it missed.
+func verifyVM(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, logger *slog.Logger, vm esxi.AffectedVM, d time.Duration, v *report.AuditVerify) error {
+	query := "VirtualMachine:" + vm.Ref
+	fail := func(err error) error { return fmt.Errorf("trace --vm %s: %w", query, err) }
+	targets, err := client.Discover(ctx, query, esxi.DiscoverOptions{})
+	if err != nil {
+		return fail(err)
 	}
-	var t traceJSON
-	if err := json.Unmarshal(stdout.Bytes(), &t); err != nil {
-		return fmt.Errorf("trace %s: read its JSON report: %w", strings.Join(args[:2], " "), err)
+	nic, err := trace.Select(targets, query, vm.NICIndex)
+	if err != nil {
+		return fail(err)
 	}
-	v.Totals, v.Filtered, v.Conclusion = t.Totals, t.Filtered, t.Conclusion
-	for _, f := range t.Flows {
-		if n := f.Counts["filtered_reverse_teaming"]; n > 0 {
-			v.Missed = append(v.Missed, report.AuditMissed{Flow: f.Description, Filtered: n})
+	t := targets[nic]
+	plan, err := trace.DefaultPlan(t, session.Plan{Duration: d})
+	if err != nil {
+		return fail(err)
+	}
+	dial, err := sf.dialer(e, logger, func(host string) string {
+		if host == t.Host {
+			return t.HostAddress
+		}
+		return ""
+	})
+	if err != nil {
+		return fail(err)
+	}
+	res, err := trace.Run(ctx, trace.Config{Target: t, Plan: plan, Session: session.Options{Dial: dial, Logger: logger},
+		TeamUplink: trace.Rediscover(client, query, nic)})
+	if err != nil {
+		return fail(err)
+	}
+	r := res.Correlation
+	v.Totals, v.Filtered, v.Conclusion = correlate.CountsByID(r.Totals), r.Filtered(), report.Conclusion(r)
+	for _, f := range report.SortedFlows(r) {
+		if n := f.Counts[correlate.FilteredReverseTeaming]; n > 0 {
+			v.Missed = append(v.Missed, report.AuditMissed{Flow: f.Key.String(), Filtered: n})
 		}
 	}
 	return nil

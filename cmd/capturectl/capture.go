@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/pktcap"
 	"github.com/capturectl/capturectl/session"
+	"github.com/capturectl/capturectl/trace"
 )
 
 // sshFlags say how to reach the ESXi hosts over SSH.
@@ -55,7 +55,7 @@ func (f *sshFlags) dialer(e *env, logger *slog.Logger, addrOf func(host string) 
 		}
 		over[h] = addr
 	}
-	pw, err := esxi.PasswordFrom(esxi.PasswordEnv, f.pwFile)
+	pw, err := esxi.PasswordFrom(e.getenv, esxi.PasswordEnv, f.pwFile)
 	if err != nil {
 		return nil, &usageError{err}
 	}
@@ -67,7 +67,7 @@ func (f *sshFlags) dialer(e *env, logger *slog.Logger, addrOf func(host string) 
 			}
 		}
 		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: addr, User: f.user, Password: pw,
-			KnownHostsFile: f.known, AcceptNewHostKey: f.acceptNew, Logger: logger})
+			KnownHostsFile: f.known, AcceptNewHostKey: f.acceptNew, Logger: logger, Getenv: e.getenv})
 	}, nil
 }
 
@@ -135,8 +135,8 @@ func (f *filterFlags) register(fs *flag.FlagSet) {
 func (f *filterFlags) filter() (pktcap.Filter, error) {
 	var args []string
 	for _, n := range filterNames {
-		if v := *f.vals[n.name]; v != "" {
-			args = append(args, "--"+n.name, v)
+		if v := f.vals[n.name]; v != nil && *v != "" {
+			args = append(args, "--"+n.name, *v)
 		}
 	}
 	o, err := pktcap.ParseArgs(append([]string{"--uplink", "vmnic0"}, args...))
@@ -213,31 +213,15 @@ func (c *captureFlags) target(ctx context.Context, client *esxi.Client, filter p
 	if err != nil {
 		return esxi.Target{}, session.Plan{}, err
 	}
-	if c.nic < 0 {
-		// --vm named by a vNIC's MAC or IP address picks that vNIC
-		c.nic = max(0, slices.IndexFunc(targets, func(t esxi.Target) bool { return t.Selected }))
-	}
-	if c.nic >= len(targets) {
-		return esxi.Target{}, session.Plan{}, usagef("--nic %d: %s has %d vNICs (0 to %d)", c.nic, c.vm, len(targets), len(targets)-1)
+	if c.nic, err = trace.Select(targets, c.vm, c.nic); err != nil {
+		return esxi.Target{}, session.Plan{}, &usageError{err}
 	}
 	t := targets[c.nic]
-	if t.PortID == 0 {
-		return t, session.Plan{}, fmt.Errorf("%s %s: no switch port to capture on: %s", t.VM, t.NIC, t.PortNote)
-	}
-	var uplinks []string
-	for _, u := range t.Uplinks {
-		if u.NIC != "" {
-			uplinks = append(uplinks, u.NIC)
-		} else if strings.HasPrefix(u.Name, "vmnic") {
-			uplinks = append(uplinks, u.Name)
-		}
-	}
-	p := session.Plan{Points: session.DefaultPoints(t.Host, t.PortID, uplinks), Filter: filter, Snaplen: c.snaplen,
-		Duration: c.duration, Count: c.count}
-	if err := p.Validate(); err != nil {
+	p, err := trace.DefaultPlan(t, session.Plan{Filter: filter, Snaplen: c.snaplen, Duration: c.duration, Count: c.count})
+	if errors.Is(err, trace.ErrPlan) {
 		return t, p, &usageError{err}
 	}
-	return t, p, nil
+	return t, p, err
 }
 
 func (c *captureFlags) options(e *env, t esxi.Target, logger *slog.Logger) (session.Options, error) {

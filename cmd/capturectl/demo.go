@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/capturectl/capturectl/configs"
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/trace"
 )
 
 // runDemo starts the embedded lab with the article's topology (two ESXi
@@ -48,12 +50,21 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer ls.close()
-	targs := []string{"--vm", "testvm2", "--duration", dur.String(), "--known-hosts", ls.knownHosts, "--out", dir}
-	if *asJSON {
-		targs = append(targs, "--json")
+	fmt.Fprintf(e.stderr, "Tracing as `capturectl trace --vm testvm2 --duration %s --out %s` would.\n\n", *dur, dir)
+	cf := captureFlags{vm: "testvm2", nic: -1, duration: *dur, deadman: 60 * time.Second,
+		ssh: sshFlags{known: ls.knownHosts, user: "root"}}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	client, t, plan, err := cf.plan(ctx, ls.env)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(e.stderr, "Running: capturectl trace %s\n\n", strings.Join(targs, " "))
-	return runTrace(ctx, ls.env, targs)
+	defer closeClient(ctx, client)
+	opts, err := cf.options(ls.env, t, logger)
+	if err != nil {
+		return err
+	}
+	tc := trace.Config{Target: t, Plan: plan, Session: opts, TeamUplink: trace.Rediscover(client, cf.vm, cf.nic)}
+	return traceAndReport(ctx, ls.env, tc, reportFlags{out: dir, asJSON: *asJSON})
 }
 
 // labSession is an embedded lab with its vCenter, and the environment a
@@ -64,7 +75,6 @@ type labSession struct {
 	env        *env
 	knownHosts string
 	state      string
-	restore    func()
 }
 
 func startLabSession(ctx context.Context, e *env, cfg *lab.Config, traffic bool) (*labSession, error) {
@@ -91,16 +101,10 @@ func startLabSession(ctx context.Context, e *env, cfg *lab.Config, traffic bool)
 		return e.getenv(k)
 	}
 	ls.env = &inner
-	// the SSH password reaches the SSH client through its environment
-	// variable, never a flag
-	ls.restore = setenvTemp("CAPTURECTL_SSH_PASSWORD", vars["CAPTURECTL_SSH_PASSWORD"])
 	return ls, nil
 }
 
 func (ls *labSession) close() {
-	if ls.restore != nil {
-		ls.restore()
-	}
 	ls.lab.Close()
 	os.RemoveAll(ls.state)
 }
@@ -118,19 +122,5 @@ func demoEnv(l *lab.Lab) map[string]string {
 		"GOVC_URL": vc.URL().String(), "GOVC_USERNAME": vc.Username(), "GOVC_PASSWORD": vc.Password(),
 		"GOVC_TLS_CA_CERTS": vc.CertificateFile(), "GOVC_TLS_KNOWN_HOSTS": "", "GOVC_INSECURE": "",
 		envSSHAddrs: strings.Join(addrs, ","), "CAPTURECTL_SSH_PASSWORD": pw, "SSH_AUTH_SOCK": "",
-	}
-}
-
-// setenvTemp sets an environment variable and returns a function that puts
-// the old value back.
-func setenvTemp(k, v string) func() {
-	old, had := os.LookupEnv(k)
-	os.Setenv(k, v)
-	return func() {
-		if had {
-			os.Setenv(k, old)
-		} else {
-			os.Unsetenv(k)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package trace
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/capturectl/capturectl/lab"
 	"github.com/capturectl/capturectl/pktcap"
 	"github.com/capturectl/capturectl/report"
+	"github.com/capturectl/capturectl/session"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -41,7 +42,7 @@ var goldenCases = []goldenCase{
 // order.
 func goldenInputs(t *testing.T, gc goldenCase) ([]string, correlate.Port, []pktcap.Observation) {
 	t.Helper()
-	cfg, _, err := loadTopology(gc.topology)
+	cfg, err := lab.LoadConfig(filepath.Join("..", "configs", gc.topology))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,33 +147,32 @@ func goldenCorrelate(t *testing.T, names []string, port correlate.Port, obs []pk
 		}
 		points = append(points, p)
 	}
-	tr := &traceRun{}
-	var err error
-	tr.c, err = correlate.New(correlate.Config{Points: points, Port: port, Window: 5 * time.Millisecond,
-		OnInstance: func(i *correlate.Instance) { tr.verdicts[i.Verdict]++ }})
+	var plan []session.Point
+	for _, n := range names {
+		p, err := session.ParsePoint(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, p)
+	}
+	lv, err := newLive(plan, port, DefaultWindow, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.m = correlate.NewMerger(time.Second, tr.c.Add)
+	ss := make([]session.PointStats, len(stats))
 	for i, st := range stats {
-		tr.c.SetStart(i, st.start)
+		ss[i] = session.PointStats{Start: st.start, Stop: st.stop, Dropped: int(st.dropped)}
 	}
+	lv.started(ss)
 	// deliver point by point, as streams that arrive one after another
 	for i := range names {
 		for _, o := range obs {
 			if o.Point == i {
-				tr.add(o)
+				lv.add(o)
 			}
 		}
 	}
-	for i, st := range stats {
-		tr.c.SetStop(i, st.stop)
-		if st.dropped > 0 {
-			tr.c.SetDropped(i, st.dropped)
-		}
-	}
-	tr.m.Flush()
-	return tr.c.Close()
+	return lv.finish(ss)
 }
 
 func minTime(a, b time.Time) time.Time {

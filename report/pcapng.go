@@ -1,0 +1,96 @@
+package report
+
+import (
+	"bufio"
+	"errors"
+	"io"
+
+	"github.com/capturectl/capturectl/correlate"
+	"github.com/capturectl/capturectl/pktcap"
+)
+
+// PcapngNotes keeps each sighting's verdict as a packet comment for the
+// capture's pcapng (what Wireshark shows as pkt_comment): feed it every
+// judged instance (trace.Config.OnInstance), then Annotate the file. It
+// keeps at most MaxNotes sightings; later ones get no comment.
+type PcapngNotes struct {
+	m map[noteKey]*string
+}
+
+type noteKey struct {
+	point int
+	at    int64
+}
+
+// MaxNotes bounds the sightings a PcapngNotes keeps (about 100 MB).
+const MaxNotes = 2_000_000
+
+// NewPcapngNotes returns an empty set of notes.
+func NewPcapngNotes() *PcapngNotes { return &PcapngNotes{m: map[noteKey]*string{}} }
+
+// Add records the verdict of every sighting of i. Not safe for concurrent
+// use (trace calls OnInstance one call at a time).
+func (n *PcapngNotes) Add(i *correlate.Instance) {
+	if len(n.m) >= MaxNotes {
+		return
+	}
+	text := "capturectl: " + i.Verdict.String() + ": " + i.Reason()
+	for _, s := range i.Sightings {
+		n.m[noteKey{s.Point, s.Time.UnixNano()}] = &text
+	}
+}
+
+// Annotate copies the pcapng (or pcap) src to dst as a pcapng with each
+// packet's verdict as a packet comment, keeping its interfaces and their
+// statistics. When a point dropped frames, every comment says the verdict
+// is provisional. A capture without packets is copied as nothing (dst gets
+// no bytes; the caller keeps src).
+func (n *PcapngNotes) Annotate(dst io.Writer, src io.Reader, res *correlate.Result) (packets int, err error) {
+	r, err := pktcap.NewCaptureReader(bufio.NewReaderSize(src, 1<<20))
+	if err != nil {
+		return 0, err
+	}
+	suffix := ""
+	for _, p := range res.Points {
+		if p.Dropped > 0 {
+			suffix = " (provisional: a capture point dropped frames; see the report)"
+		}
+	}
+	bw := bufio.NewWriterSize(dst, 1<<20)
+	var w *pktcap.NgWriter
+	for {
+		p, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return packets, err
+		}
+		if w == nil {
+			// interfaces are known once the first packet was read
+			if w, err = pktcap.NewNgWriter(bw, r.Interfaces()); err != nil {
+				return packets, err
+			}
+		}
+		var comments []string
+		if c := n.m[noteKey{p.Interface, p.Time.UnixNano()}]; c != nil {
+			comments = append(comments, *c+suffix)
+		}
+		if err := w.WritePacket(p.Interface, p.Time, p.Data, p.OrigLen, comments...); err != nil {
+			return packets, err
+		}
+		packets++
+	}
+	if w == nil {
+		return 0, nil
+	}
+	for i, intf := range r.Interfaces() {
+		if intf.Stats != nil {
+			w.SetStats(i, *intf.Stats)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return packets, err
+	}
+	return packets, bw.Flush()
+}

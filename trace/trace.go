@@ -1,0 +1,310 @@
+// Package trace is capturectl's main job as a library: from a discovered
+// VM port (an esxi.Target) to the capture plan, the multi-point pktcap-uw
+// session over SSH, the live merge of the points' streams, the correlator
+// and the team-uplink poller, and back a correlate.Result that says where
+// each frame stopped, with the session's per-point statistics.
+//
+// It does not parse flags, print or render: the caller renders the result
+// (package report), and writes what it wants to keep (the session's pcapng
+// goes to Config.Session.Output). The capture command, demo, check and
+// audit --verify all run a trace through Run.
+package trace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/capturectl/capturectl/correlate"
+	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/pktcap"
+	"github.com/capturectl/capturectl/session"
+)
+
+// DefaultWindow groups sightings of the same bytes into one frame.
+const DefaultWindow = 5 * time.Millisecond
+
+// Config is one trace.
+type Config struct {
+	// Target is the traced vNIC's port, as discovered.
+	Target esxi.Target
+	// Plan is what to capture (DefaultPlan builds the usual one).
+	Plan session.Plan
+	// Session says how to reach the hosts (Dial is required) and where
+	// the pcapng goes; Run sets its Consumer.
+	Session session.Options
+	// Window: sightings of the same bytes within it are one frame
+	// instance (default DefaultWindow).
+	Window time.Duration
+	// TeamUplink, when set, is asked every Poll for the port's current
+	// team uplink; a change is fed to the correlator bounded by the time
+	// of the last answer and of this one. Errors are ignored (the next
+	// poll tries again).
+	TeamUplink func(ctx context.Context) (string, error)
+	// Poll is the team-uplink poll interval (default 2s; negative: never).
+	Poll time.Duration
+	// OnInstance sees every judged frame instance as it is judged (e.g.
+	// to keep verdict comments for the pcapng). It is called with the
+	// trace's lock held, one call at a time: it must not block.
+	OnInstance func(*correlate.Instance)
+	// OnStart is called once every point streams, with a view of the
+	// running trace (for a status display, or to start traffic in a lab).
+	// It must return promptly.
+	OnStart func(*Live)
+}
+
+// Result is a finished trace.
+type Result struct {
+	Target esxi.Target
+	// Correlation says where each frame stopped.
+	Correlation *correlate.Result
+	// Session holds each point's statistics (frames, pktcap-uw's drops,
+	// start and stop, the command run), the common live window, what
+	// ended the capture, and what may still run on a host.
+	Session *session.Result
+}
+
+// Run traces cfg.Target until the plan's duration or count is reached,
+// the session stops, or ctx is cancelled (then the result covers what was
+// captured). When the capture could not start, Run returns a nil Result.
+// When it ended early (a host went away, ctx was cancelled), Run returns
+// the Result of what was captured together with the error.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Window == 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.Window < 0 {
+		return nil, fmt.Errorf("trace: window %v: want a positive duration", cfg.Window)
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = 2 * time.Second
+	}
+	lv, err := newLive(cfg.Plan.Points, PortOf(cfg.Target), cfg.Window, cfg.OnInstance)
+	if err != nil {
+		return nil, err
+	}
+	opts := cfg.Session
+	opts.Consumer = lv.add
+	s, err := session.Start(ctx, cfg.Plan, opts)
+	if err != nil {
+		return nil, err
+	}
+	lv.session = s
+	lv.started(s.Stats())
+	if cfg.OnStart != nil {
+		cfg.OnStart(lv)
+	}
+	stopPoll := lv.poll(ctx, cfg.TeamUplink, cfg.Poll, cfg.Target.TeamUplink)
+	res, werr := s.Wait()
+	stopPoll()
+	if res == nil {
+		return nil, werr
+	}
+	return &Result{Target: cfg.Target, Correlation: lv.finish(res.Points), Session: res}, werr
+}
+
+// Errors of Select and DefaultPlan that callers branch on (errors.Is).
+var (
+	// ErrNIC: the VM has no vNIC at the index asked for.
+	ErrNIC = errors.New("no such vNIC")
+	// ErrNoPort: the vNIC has no switch port to capture on (disconnected,
+	// or the host did not say).
+	ErrNoPort = errors.New("no switch port to capture on")
+	// ErrPlan: the plan is not valid (a bad filter, snap length or limit).
+	ErrPlan = errors.New("bad capture plan")
+)
+
+// Select picks the traced vNIC among a discovery's targets and returns
+// its index: nic, or with nic < 0 the one the query named by MAC or IP
+// address (else the first).
+func Select(targets []esxi.Target, query string, nic int) (int, error) {
+	if nic < 0 {
+		nic = max(0, slices.IndexFunc(targets, func(t esxi.Target) bool { return t.Selected }))
+	}
+	if nic >= len(targets) {
+		return 0, fmt.Errorf("trace: --nic %d: %s has %d vNICs (0 to %d): %w", nic, query, len(targets), len(targets)-1, ErrNIC)
+	}
+	return nic, nil
+}
+
+// Rediscover is a Config.TeamUplink that re-reads the port's team uplink
+// through the vSphere API, as discovery read it (the vNIC at index nic of
+// the VM query names).
+func Rediscover(client *esxi.Client, query string, nic int) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		targets, err := client.Discover(ctx, query, esxi.DiscoverOptions{})
+		if err != nil {
+			return "", err
+		}
+		i, err := Select(targets, query, nic)
+		if err != nil {
+			return "", err
+		}
+		return targets[i].TeamUplink, nil
+	}
+}
+
+// DefaultPlan is the usual capture of t: every uplink of its vSwitch in the
+// receive direction, PortOutput (before the reverse-teaming filter) and
+// VnicRx (after it) of its port. base gives the filter, snap length and
+// limits; its Points are replaced.
+func DefaultPlan(t esxi.Target, base session.Plan) (session.Plan, error) {
+	if t.PortID == 0 {
+		return base, fmt.Errorf("trace: %s %s: %w: %s", t.VM, t.NIC, ErrNoPort, t.PortNote)
+	}
+	var uplinks []string
+	for _, u := range t.Uplinks {
+		if u.NIC != "" {
+			uplinks = append(uplinks, u.NIC)
+		} else if strings.HasPrefix(u.Name, "vmnic") {
+			uplinks = append(uplinks, u.Name)
+		}
+	}
+	base.Points = session.DefaultPoints(t.Host, t.PortID, uplinks)
+	if err := base.Validate(); err != nil {
+		return base, fmt.Errorf("trace: %w: %w", ErrPlan, err)
+	}
+	return base, nil
+}
+
+// apiPolicies maps vSphere teaming policy names to correlate's.
+var apiPolicies = map[string]string{
+	"loadbalance_srcid": "srcport", "loadbalance_srcmac": "srcmac", "loadbalance_ip": "iphash",
+	"loadbalance_loadbased": "loadbased", "failover_explicit": "explicit",
+}
+
+// PortOf is the correlator's view of a discovered port.
+func PortOf(t esxi.Target) correlate.Port {
+	mac, _ := net.ParseMAC(t.MAC)
+	return correlate.Port{Name: t.VM + " " + t.NIC, MAC: mac, VLAN: t.VLAN, Promiscuous: t.Promiscuous,
+		Policy: apiPolicies[t.TeamingPolicy], TeamUplink: t.TeamUplink}
+}
+
+// Live is a running trace's state, safe to read while it runs.
+type Live struct {
+	mu         sync.Mutex
+	c          *correlate.Correlator
+	m          *correlate.Merger
+	verdicts   map[correlate.Verdict]int
+	onInstance func(*correlate.Instance)
+	session    *session.Session
+}
+
+func newLive(plan []session.Point, port correlate.Port, window time.Duration, onInstance func(*correlate.Instance)) (*Live, error) {
+	var points []correlate.Point
+	for _, p := range plan {
+		cp, err := correlate.PointFromName(p.Name())
+		if err != nil {
+			return nil, fmt.Errorf("trace: %w", err)
+		}
+		points = append(points, cp)
+	}
+	lv := &Live{onInstance: onInstance, verdicts: map[correlate.Verdict]int{}}
+	var err error
+	lv.c, err = correlate.New(correlate.Config{Points: points, Port: port, Window: window, OnInstance: lv.judged})
+	if err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	// streams arrive independently: a second of lateness covers the
+	// session's per-point buffering
+	lv.m = correlate.NewMerger(time.Second, lv.c.Add)
+	return lv, nil
+}
+
+func (lv *Live) judged(i *correlate.Instance) {
+	lv.verdicts[i.Verdict]++
+	if lv.onInstance != nil {
+		lv.onInstance(i)
+	}
+}
+
+func (lv *Live) add(o pktcap.Observation) {
+	lv.mu.Lock()
+	lv.m.Add(o)
+	lv.mu.Unlock()
+}
+
+// started sets each point's start as the session saw it.
+func (lv *Live) started(stats []session.PointStats) {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	for i, st := range stats {
+		if !st.Start.IsZero() {
+			lv.c.SetStart(i, st.Start)
+		}
+	}
+}
+
+// finish sets each point's stop and drops, flushes the merge and closes
+// the correlator.
+func (lv *Live) finish(stats []session.PointStats) *correlate.Result {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	for i, st := range stats {
+		if !st.Stop.IsZero() {
+			lv.c.SetStop(i, st.Stop)
+		}
+		if st.Dropped > 0 {
+			lv.c.SetDropped(i, uint64(st.Dropped))
+		}
+	}
+	lv.m.Flush()
+	return lv.c.Close()
+}
+
+// Points is each point's statistics so far.
+func (lv *Live) Points() []session.PointStats { return lv.session.Stats() }
+
+// Verdicts counts the frame instances judged so far, by verdict.
+func (lv *Live) Verdicts() map[correlate.Verdict]int {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	return maps.Clone(lv.verdicts)
+}
+
+// Done is closed when the capture has ended.
+func (lv *Live) Done() <-chan struct{} { return lv.session.Done() }
+
+// poll re-reads the team uplink every interval until the session ends.
+func (lv *Live) poll(ctx context.Context, get func(context.Context) (string, error), every time.Duration, initial string) (stop func()) {
+	if get == nil || every < 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		last, lastUplink := time.Now(), initial
+		for {
+			select {
+			case <-done:
+				return
+			case <-lv.session.Done():
+				return
+			case <-tick.C:
+			}
+			asked := time.Now()
+			pctx, cancel := context.WithTimeout(ctx, every)
+			u, err := get(pctx)
+			cancel()
+			if err != nil {
+				continue
+			}
+			if u != "" && u != lastUplink {
+				lv.mu.Lock()
+				lv.c.SetTeamUplinkBetween(last, time.Now(), u, "esxcli network vm port list")
+				lv.mu.Unlock()
+				lastUplink = u
+			}
+			last = asked
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
