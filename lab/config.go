@@ -540,33 +540,61 @@ func (v *validator) config(c *Config) {
 		}
 	}
 	for ti := range c.Traffic {
-		t := &c.Traffic[ti]
-		tp := "traffic." + strconv.Itoa(ti)
-		switch t.Kind {
-		case "ping", "broadcast":
-			if t.Interval == 0 {
-				t.Interval = time.Second
-			}
-		case "udp":
-			if t.Rate <= 0 {
-				v.errf(tp+".rate", "udp traffic needs a positive rate (frames/s)")
-			}
-			if t.Size == 0 {
-				t.Size = 128
-			}
-		default:
-			v.errf(tp+".kind", "unknown traffic kind %q (want ping, udp or broadcast)", t.Kind)
+		v.traffic("traffic."+strconv.Itoa(ti), &c.Traffic[ti], vms, stations)
+	}
+}
+
+// ValidateTraffic checks traffic meant for the topology c (a check
+// scenario's), filling in defaults as a topology's traffic gets them;
+// errors name the field as path.N.FIELD in file.
+func (c *Config) ValidateTraffic(file, path string, ts []TrafficConfig) error {
+	v := &validator{file: file}
+	vms, stations := map[string]bool{}, map[string]bool{}
+	for _, h := range c.Hosts {
+		for _, vm := range h.VMs {
+			vms[vm.Name] = true
 		}
-		if t.Interval < 0 {
-			v.errf(tp+".interval", "negative interval")
+	}
+	for _, s := range c.Stations {
+		stations[s.Name] = true
+	}
+	for i := range ts {
+		v.traffic(path+"."+strconv.Itoa(i), &ts[i], vms, stations)
+	}
+	return errors.Join(v.errs...)
+}
+
+// traffic checks one traffic entry: a kind that sends something, known
+// endpoints, and what the kind needs (a rate for udp, the address asked
+// for by a broadcast ARP request).
+func (v *validator) traffic(tp string, t *TrafficConfig, vms, stations map[string]bool) {
+	switch t.Kind {
+	case "ping", "broadcast":
+		if t.Interval == 0 {
+			t.Interval = time.Second
 		}
-		if !vms[t.From] && !stations[t.From] {
-			v.errf(tp+".from", "unknown VM or station %q", t.From)
+	case "udp":
+		if t.Rate <= 0 {
+			v.errf(tp+".rate", "udp traffic needs a positive rate (frames/s)")
 		}
-		if t.Kind != "broadcast" && !vms[t.To] && !stations[t.To] {
-			if _, err := netip.ParseAddr(t.To); err != nil {
-				v.errf(tp+".to", "unknown VM or station %q (want a name or an IP address)", t.To)
-			}
+		if t.Size == 0 {
+			t.Size = 128
+		}
+	default:
+		v.errf(tp+".kind", "unknown traffic kind %q (want ping, udp or broadcast)", t.Kind)
+	}
+	if t.Interval < 0 {
+		v.errf(tp+".interval", "negative interval")
+	}
+	if !vms[t.From] && !stations[t.From] {
+		v.errf(tp+".from", "unknown VM or station %q", t.From)
+	}
+	switch {
+	case t.To == "" && t.Kind == "broadcast":
+		v.errf(tp+".to", "a broadcast (an ARP request) needs to: the VM, station or IP address it asks for")
+	case !vms[t.To] && !stations[t.To]:
+		if _, err := netip.ParseAddr(t.To); err != nil {
+			v.errf(tp+".to", "unknown VM or station %q (want a name or an IP address)", t.To)
 		}
 	}
 }

@@ -197,6 +197,18 @@ func (l *Lab) PasswordSource() string { return l.pwSource }
 // Config is the topology the lab runs.
 func (l *Lab) Config() *Config { return l.cfg }
 
+// StartTraffic sends t until the lab closes (a check scenario's traffic,
+// started once its capture runs). t is validated against the topology
+// first, as a topology's own traffic is.
+func (l *Lab) StartTraffic(t TrafficConfig) error {
+	ts := []TrafficConfig{t}
+	if err := l.cfg.ValidateTraffic("traffic", "traffic", ts); err != nil {
+		return err
+	}
+	l.startTraffic(ts[0])
+	return nil
+}
+
 func (l *Lab) startTraffic(t TrafficConfig) {
 	n := l.Net
 	n.Go(func(ctx context.Context) {

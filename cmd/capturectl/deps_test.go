@@ -21,11 +21,13 @@ func TestImportRules(t *testing.T) {
 		"report":         {"correlate", "pktcap"},
 		"esxi":           {"pktcap"},
 		"session":        {"esxi", "pktcap"},
+		"trace":          {"session", "esxi", "correlate", "pktcap"},
+		"scenario":       {"trace", "session", "esxi", "correlate", "pktcap", "lab"},
 		"lab":            {"pktcap", "lab/internal/"},
 		"lab/internal/":  {"lab/internal/"},
 		"configs":        {},
 		"internal/":      {}, // test helpers
-		"cmd/capturectl": {"esxi", "session", "correlate", "report", "pktcap", "lab", "configs"},
+		"cmd/capturectl": {"esxi", "session", "correlate", "report", "pktcap", "lab", "configs", "trace", "scenario"},
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

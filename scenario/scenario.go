@@ -1,0 +1,235 @@
+// Package scenario is `capturectl check`: a scripted lab check read from
+// YAML (configs/checks/*.yaml) — which VM to trace, what traffic to send,
+// what to change while the trace runs, and the verdicts expected — and the
+// runner that starts the lab, runs the traffic and the changes once every
+// capture point is live, traces the VM with trace.Run as a user's trace
+// would (discovery through the lab's vCenter, pktcap-uw over SSH), and
+// compares the verdicts with the expectations.
+//
+// It does not render (the check command prints the table and JUnit).
+package scenario
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/capturectl/capturectl/correlate"
+	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/pktcap"
+)
+
+// Scenario is a scripted lab check.
+type Scenario struct {
+	Name string `yaml:"name"`
+	// Lab is the topology (a file, or an embedded config name); the
+	// caller resolves it.
+	Lab      string              `yaml:"lab"`
+	VM       string              `yaml:"vm"`
+	NIC      int                 `yaml:"nic"`
+	Duration time.Duration       `yaml:"duration"`
+	Filters  map[string]string   `yaml:"filters"`
+	Traffic  []lab.TrafficConfig `yaml:"traffic"`
+	Actions  []Action            `yaml:"actions"`
+	Expect   []Expectation       `yaml:"expect"`
+
+	file   string
+	filter pktcap.Filter
+}
+
+// Action changes the lab during the trace, At after every capture point
+// is live.
+type Action struct {
+	At time.Duration `yaml:"at"`
+	// SetTeamUplink moves a VM's port to another uplink (vm, uplink).
+	SetTeamUplink *SetTeamUplink `yaml:"setTeamUplink"`
+	// SetLink sets an uplink's link state (host, nic, up).
+	SetLink *SetLink `yaml:"setLink"`
+}
+
+// SetTeamUplink moves the team uplink of a VM's first vNIC.
+type SetTeamUplink struct {
+	VM     string `yaml:"vm"`
+	Uplink string `yaml:"uplink"`
+}
+
+// SetLink sets a host uplink's link state.
+type SetLink struct {
+	Host string `yaml:"host"`
+	NIC  string `yaml:"nic"`
+	Up   bool   `yaml:"up"`
+}
+
+// Expectation is the verdict counts expected of one flow (Flow: a part of
+// its description, e.g. "ICMP echo request 192.168.100.11 > 192.168.100.12")
+// or of all frames (Flow empty). Counts map verdict IDs (delivered,
+// filtered_reverse_teaming, ...) to an exact count or a {min, max} range.
+// An expectation of a flow that never appeared fails, whatever it counts.
+type Expectation struct {
+	Flow   string           `yaml:"flow"`
+	Counts map[string]Range `yaml:"counts"`
+}
+
+// Range is an exact count ("3") or a range ({min: 2}, {min: 1, max: 5}).
+type Range struct {
+	Min, Max int
+	HasMax   bool
+}
+
+// UnmarshalYAML reads a number or {min, max}.
+func (r *Range) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		v, err := strconv.Atoi(n.Value)
+		if err != nil || v < 0 {
+			return fmt.Errorf("line %d: want a count or {min: N, max: M}, got %q", n.Line, n.Value)
+		}
+		*r = Range{Min: v, Max: v, HasMax: true}
+		return nil
+	}
+	var m struct {
+		Min *int `yaml:"min"`
+		Max *int `yaml:"max"`
+	}
+	if err := n.Decode(&m); err != nil {
+		return err
+	}
+	if m.Min == nil && m.Max == nil {
+		return fmt.Errorf("line %d: a range needs min or max", n.Line)
+	}
+	if m.Min != nil {
+		r.Min = *m.Min
+	}
+	if m.Max != nil {
+		r.Max, r.HasMax = *m.Max, true
+	}
+	if r.Min < 0 || (r.HasMax && r.Max < r.Min) {
+		return fmt.Errorf("line %d: range {min: %d, max: %d}: want 0 <= min <= max", n.Line, r.Min, r.Max)
+	}
+	return nil
+}
+
+func (r Range) String() string {
+	switch {
+	case r.HasMax && r.Min == r.Max:
+		return strconv.Itoa(r.Min)
+	case r.HasMax:
+		return fmt.Sprintf("%d to %d", r.Min, r.Max)
+	default:
+		return fmt.Sprintf("at least %d", r.Min)
+	}
+}
+
+// Contains reports whether n is in the range.
+func (r Range) Contains(n int) bool { return n >= r.Min && (!r.HasMax || n <= r.Max) }
+
+// Load reads and validates a scenario file. Every error is in what the
+// file says, and names the file (and the line where yaml knows it).
+func Load(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// yamlType is the Go type yaml's errors name ("in type scenario.Scenario"),
+// which tells a user nothing.
+var yamlType = regexp.MustCompile(` in type [A-Za-z0-9_.\[\]*]+`)
+
+// Parse reads and validates a scenario; file names it in errors and
+// gives its name when the scenario has none.
+func Parse(data []byte, file string) (*Scenario, error) {
+	var s Scenario
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		msg := yamlType.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "")
+		return nil, fmt.Errorf("%s: %s", file, msg)
+	}
+	s.file = file
+	if s.Name == "" {
+		s.Name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	}
+	errf := func(format string, args ...any) error {
+		return fmt.Errorf("%s: %s", file, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case s.VM == "":
+		return nil, errf("vm is required")
+	case s.NIC < 0:
+		return nil, errf("nic %d: want 0 or more", s.NIC)
+	case s.Duration < 0:
+		return nil, errf("duration %v: want a positive duration", s.Duration)
+	case len(s.Expect) == 0:
+		return nil, errf("no expectations (expect: [...])")
+	}
+	if s.Duration == 0 {
+		s.Duration = 3 * time.Second
+	}
+	var err error
+	if s.filter, err = filterOf(s.Filters); err != nil {
+		return nil, errf("filters: %v", err)
+	}
+	ids := map[string]bool{}
+	for _, v := range correlate.Verdicts() {
+		ids[v.ID()] = true
+	}
+	for i, e := range s.Expect {
+		if len(e.Counts) == 0 {
+			return nil, errf("expect[%d]: no counts (counts: {VERDICT: N})", i)
+		}
+		for id := range e.Counts {
+			if !ids[id] {
+				return nil, errf("expect[%d]: unknown verdict %q (want one of the JSON ids in the README)", i, id)
+			}
+		}
+	}
+	for i, a := range s.Actions {
+		n := 0
+		if a.SetTeamUplink != nil {
+			n++
+		}
+		if a.SetLink != nil {
+			n++
+		}
+		switch {
+		case n != 1:
+			return nil, errf("actions[%d]: want exactly one of setTeamUplink, setLink", i)
+		case a.At < 0 || a.At >= s.Duration:
+			return nil, errf("actions[%d]: at %v: want a time within the duration (0 to %v)", i, a.At, s.Duration)
+		}
+	}
+	return &s, nil
+}
+
+// filterNames are the pktcap-uw filters a scenario may set, as capture
+// and trace take them.
+var filterNames = []string{"proto", "ethtype", "ip", "srcip", "dstip", "srcmac", "dstmac", "tcpport", "srcport", "dstport", "vlan"}
+
+func filterOf(m map[string]string) (pktcap.Filter, error) {
+	args := []string{"--uplink", "vmnic0"}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if !slices.Contains(filterNames, k) {
+			return pktcap.Filter{}, fmt.Errorf("unknown filter %q (want one of %s)", k, strings.Join(filterNames, ", "))
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		args = append(args, "--"+k, m[k])
+	}
+	o, err := pktcap.ParseArgs(args)
+	if err != nil {
+		return pktcap.Filter{}, err
+	}
+	return o.Filter, nil
+}
