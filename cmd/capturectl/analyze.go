@@ -25,13 +25,6 @@ import (
 	"github.com/capturectl/capturectl/report"
 )
 
-// exitFiltered is the exit code of trace and analyze when frames were
-// filtered by reverse teaming.
-const exitFiltered = 3
-
-// errFiltered ends a command that printed its report with exitFiltered.
-var errFiltered = errors.New("frames were filtered by reverse teaming")
-
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }

@@ -56,8 +56,8 @@ func (e *errFindings) Error() string {
 }
 
 // auditCouldNotRun marks an audit that could not run. It is a usage error
-// so that exitCode maps it to 2, the code audit documents for it (and
-// discoverExitCode's finer codes do not apply to audit).
+// so that exitCode maps it to 2, the code audit documents for it (the
+// finer codes of connection failures do not apply to audit).
 func auditCouldNotRun(err error) error {
 	var ue *usageError
 	if errors.As(err, &ue) || errors.Is(err, errSilent) {

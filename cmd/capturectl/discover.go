@@ -32,40 +32,10 @@ import (
 // ("esxcli via vSphere API" or "ssh") and port_note (why port data is
 // missing). Empty optional fields are left out.
 //
-// Exit codes (see discoverExitCode): 0 ok, 1 other failure, 2 usage or bad
-// connection settings, 3 login failed, 4 the VM is unknown or its name is
-// ambiguous, 5 the server is unreachable, 6 the server's certificate is not
-// trusted or does not match the pinned thumbprint.
+// Exit codes: exitcodes.go (the README's table).
 
 // discoverJSONVersion is the version of discover's JSON document.
 const discoverJSONVersion = 1
-
-// Exit codes of connection and discovery failures (the README's table:
-// 3 is trace and analyze's "filtered by reverse teaming").
-const (
-	exitLogin       = 4
-	exitVM          = 5
-	exitUnreachable = 6
-	exitTLS         = 7
-)
-
-// discoverExitCode maps connection and discovery errors to their exit
-// codes; 0 when err is not one of them.
-func discoverExitCode(err error) int {
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, esxi.ErrLoginFailed):
-		return exitLogin
-	case errors.Is(err, esxi.ErrVMNotFound), errors.Is(err, esxi.ErrVMAmbiguous):
-		return exitVM
-	case errors.Is(err, esxi.ErrUnreachable):
-		return exitUnreachable
-	case errors.Is(err, esxi.ErrUntrustedCert), errors.Is(err, esxi.ErrThumbprintMismatch):
-		return exitTLS
-	}
-	return 0
-}
 
 // vsphereFlags are the connection flags shared by the commands that talk
 // to vCenter or ESXi; each falls back to govc's environment variable.

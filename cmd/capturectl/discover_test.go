@@ -209,10 +209,7 @@ hosts:
 			t.Errorf("%s: no error; stdout:\n%s", c.name, stdout)
 			continue
 		}
-		code := discoverExitCode(err)
-		if code == 0 {
-			code = exitCode(err)
-		}
+		code := exitCode(err)
 		msg := err.Error()
 		t.Logf("%s (exit %d): %s", c.name, code, msg)
 		if code != c.code || !strings.Contains(msg, c.want) || strings.ContainsAny(msg, "\r\n") {
@@ -236,12 +233,13 @@ func TestDiscoverExitCode(t *testing.T) {
 		{&esxi.Error{Kind: esxi.ErrUnreachable}, exitUnreachable},
 		{&esxi.Error{Kind: esxi.ErrUntrustedCert}, exitTLS},
 		{&esxi.Error{Kind: esxi.ErrThumbprintMismatch}, exitTLS},
-		{&esxi.Error{Kind: esxi.ErrConfig}, 0},
-		{os.ErrNotExist, 0},
+		{&esxi.Error{Kind: esxi.ErrConfig}, exitError},
+		{&usageError{&esxi.Error{Kind: esxi.ErrConfig}}, exitUsage},
+		{os.ErrNotExist, exitError},
 	}
 	for _, c := range cases {
-		if got := discoverExitCode(c.err); got != c.want {
-			t.Errorf("discoverExitCode(%v) = %d; want %d", c.err, got, c.want)
+		if got := exitCode(c.err); got != c.want {
+			t.Errorf("exitCode(%v) = %d; want %d", c.err, got, c.want)
 		}
 	}
 }

@@ -56,43 +56,6 @@ func interruptContext(stderr io.Writer) (context.Context, func()) {
 	}
 }
 
-// Exit codes (documented in the README).
-const (
-	exitOK    = 0
-	exitError = 1 // the command failed
-	exitUsage = 2 // bad flags or arguments
-)
-
-// usageError marks errors in what the user typed.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Errorf(format, args...)}
-}
-
-// errSilent ends a command with the usage exit code after the message was
-// already printed (e.g. -h).
-var errSilent = errors.New("silent")
-
-func exitCode(err error) int {
-	var ue *usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, errFiltered):
-		return exitFiltered
-	case errors.As(err, &ue), errors.Is(err, errSilent):
-		return exitUsage
-	}
-	if c := discoverExitCode(err); c != 0 {
-		return c
-	}
-	return exitError
-}
-
 // env carries what a command may touch; tests pass buffers.
 type env struct {
 	stdin          io.Reader
