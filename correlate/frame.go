@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"net"
 	"net/netip"
-	"strings"
 
 	"github.com/capturectl/capturectl/pktcap"
 )
@@ -166,34 +165,13 @@ func (k FlowKey) String() string {
 	return fmt.Sprintf("%s %s > %s", e, net.HardwareAddr(k.SrcMAC[:]), net.HardwareAddr(k.DstMAC[:]))
 }
 
-// PointFromName reads the capture point naming capturectl uses for pcapng
-// interfaces: "HOST/vmnicN/rx" and "HOST/vmnicN/tx" for uplinks (the HOST/
-// part is optional), "HOST/PORTID/POINT" for a port's point (PortOutput,
-// VnicRx, ... as pktcap-uw names them), or a bare point name.
+// PointFromName reads a capture point's name in pktcap's location grammar
+// ("HOST/vmnicN/rx", "HOST/vmnicN/tx", "HOST/PORTID/POINT"; the host may
+// be left out, and a bare point name is taken too).
 func PointFromName(name string) (Point, error) {
-	parts := strings.Split(name, "/")
-	last := parts[len(parts)-1]
-	p := Point{Name: name}
-	if len(parts) >= 2 && strings.HasPrefix(parts[len(parts)-2], "vmnic") {
-		p.Uplink = parts[len(parts)-2]
-		switch last {
-		case "rx":
-			p.Stage = pktcap.StageUplinkRx
-			return p, nil
-		case "tx":
-			p.Stage = pktcap.StageUplinkTx
-			return p, nil
-		}
-	}
-	pt, err := pktcap.ParsePoint(last)
+	l, err := pktcap.ParseLocation(name)
 	if err != nil {
-		return Point{}, fmt.Errorf("correlate: capture point name %q: want HOST/vmnicN/rx, HOST/vmnicN/tx or HOST/PORT/POINT (e.g. esx02/50331657/VnicRx): %w", name, err)
+		return Point{}, fmt.Errorf("correlate: %w", err)
 	}
-	p.Stage = pt.Stage()
-	if p.Stage == pktcap.StageUplinkRx || p.Stage == pktcap.StageUplinkTx {
-		if p.Uplink == "" {
-			return Point{}, fmt.Errorf("correlate: capture point name %q: an uplink point needs the uplink, e.g. esx02/vmnic2/rx", name)
-		}
-	}
-	return p, nil
+	return Point{Name: name, Stage: l.Stage(), Uplink: l.Uplink}, nil
 }

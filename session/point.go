@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/capturectl/capturectl/pktcap"
@@ -99,67 +98,30 @@ func (p Point) Validate() error {
 	return nil
 }
 
-// Name is the point's pcapng interface name: "esx01/vmnic2/rx",
-// "esx01/vmnic2/tx", "esx01/50331657/VnicRx", "esx01/drop". ParsePoint
-// reads it back.
-func (p Point) Name() string {
-	switch {
-	case p.Uplink != "":
-		switch p.Capture {
-		case "":
-			return p.Host + "/" + p.Uplink + "/rx"
-		case pktcap.UplinkSnd:
-			return p.Host + "/" + p.Uplink + "/tx"
-		}
-		return p.Host + "/" + p.Uplink + "/" + string(p.Capture)
-	case p.PortID != 0:
-		return p.Host + "/" + strconv.FormatUint(uint64(p.PortID), 10) + "/" + string(p.Capture)
-	case p.Capture == pktcap.Drop:
-		return p.Host + "/drop"
-	}
-	return p.Host + "/?/" + string(p.Capture)
+// Location is where the point sits (pktcap's location grammar).
+func (p Point) Location() pktcap.Location {
+	return pktcap.Location{Host: p.Host, Uplink: p.Uplink, PortID: p.PortID, Point: p.Capture}
 }
+
+// Name is the point's pcapng interface name, its location:
+// "esx01/vmnic2/rx", "esx01/vmnic2/tx", "esx01/50331657/VnicRx",
+// "esx01/drop". ParsePoint reads it back.
+func (p Point) Name() string { return p.Location().String() }
 
 // String is Name.
 func (p Point) String() string { return p.Name() }
 
-// ParsePoint parses a point name as Name writes it: HOST/vmnicN/rx,
-// HOST/vmnicN/tx, HOST/PORTID/CAPTUREPOINT or HOST/drop. The result is
-// validated.
+// ParsePoint parses a point name as Name writes it (a location with its
+// host). The result is validated.
 func ParsePoint(s string) (Point, error) {
-	i := strings.Index(s, "/")
-	if i <= 0 {
-		return Point{}, fmt.Errorf("session: point %q: want HOST/vmnicN/rx|tx, HOST/PORTID/POINT or HOST/drop", s)
+	l, err := pktcap.ParseLocation(s)
+	if err != nil {
+		return Point{}, fmt.Errorf("session: %w", err)
 	}
-	host, rest := s[:i], s[i+1:]
-	var p Point
-	switch {
-	case rest == "drop":
-		p = DropPoint(host)
-	default:
-		where, what, ok := strings.Cut(rest, "/")
-		if !ok {
-			return Point{}, fmt.Errorf("session: point %q: want HOST/vmnicN/rx|tx, HOST/PORTID/POINT or HOST/drop", s)
-		}
-		switch {
-		case reVmnic.MatchString(where) && what == "rx":
-			p = UplinkRx(host, where)
-		case reVmnic.MatchString(where) && what == "tx":
-			p = UplinkTx(host, where)
-		case rePortID.MatchString(where):
-			id, err := strconv.ParseUint(where, 10, 32)
-			if err != nil {
-				return Point{}, fmt.Errorf("session: point %q: bad port ID %q", s, where)
-			}
-			cp, err := pktcap.ParsePoint(what)
-			if err != nil {
-				return Point{}, fmt.Errorf("session: point %q: %w", s, err)
-			}
-			p = PortPoint(host, uint32(id), cp)
-		default:
-			return Point{}, fmt.Errorf("session: point %q: want HOST/vmnicN/rx|tx, HOST/PORTID/POINT or HOST/drop", s)
-		}
+	if l.Host == "" {
+		return Point{}, fmt.Errorf("session: point %q: no host (want HOST/...)", s)
 	}
+	p := Point{Host: l.Host, Uplink: l.Uplink, PortID: l.PortID, Capture: l.Point}
 	if err := p.Validate(); err != nil {
 		return Point{}, err
 	}
