@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/pktcap"
+	"github.com/capturectl/capturectl/teaming"
 )
 
 // Point is one capture point of a capture.
@@ -42,7 +43,7 @@ type Port struct {
 	Promiscuous bool
 	// Policy is the effective teaming policy: srcport, srcmac, explicit,
 	// loadbased (reverse teaming applies) or iphash (it is not assumed).
-	Policy string
+	Policy teaming.Policy
 	// TeamUplink is the port's team uplink at the start (as discovered).
 	TeamUplink string
 }
@@ -114,6 +115,9 @@ type TeamUplinkChange struct {
 func New(cfg Config) (*Correlator, error) {
 	if len(cfg.Points) == 0 {
 		return nil, errors.New("correlate: no capture points")
+	}
+	if p := cfg.Port.Policy; p != "" && !p.Valid() {
+		return nil, fmt.Errorf("correlate: port %s: unknown teaming policy %q", cfg.Port.Name, p)
 	}
 	if len(cfg.Points) > 64 {
 		return nil, fmt.Errorf("correlate: %d capture points; at most 64", len(cfg.Points))
@@ -488,7 +492,9 @@ func (c *Correlator) judge(inst *Instance) {
 	havePO := len(c.po) > 0
 	haveRx := len(c.rx) > 0
 	allUplinks, rxMask := c.upMask, c.rxMask
-	reverse := c.cfg.Port.Policy != "iphash"
+	// a port whose policy is not known is judged as the vSwitch's default
+	// (srcport) would be
+	reverse := c.cfg.Port.Policy == "" || c.cfg.Port.Policy.ReverseFilter()
 	P, R := inst.PortOutput, inst.VnicRx
 	fromTeam := 0
 	if i, ok := c.uplinkOf[inst.Team]; ok {

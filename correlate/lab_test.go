@@ -11,6 +11,7 @@ import (
 	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/lab"
 	"github.com/capturectl/capturectl/pktcap"
+	"github.com/capturectl/capturectl/teaming"
 )
 
 // scenario runs traffic on a lab topology with capture taps at the traced
@@ -82,7 +83,7 @@ func (s *scenario) correlate(mod func(*correlate.Config), during func(*correlate
 	sort.SliceStable(s.obs, func(i, j int) bool { return s.obs[i].Time.Before(s.obs[j].Time) })
 	mac, _ := net.ParseMAC(s.port.MAC)
 	cfg := correlate.Config{Points: s.points, Port: correlate.Port{Name: s.port.VM.Name, MAC: mac, VLAN: s.port.VLAN,
-		Promiscuous: s.port.Promiscuous, Policy: s.port.Policy, TeamUplink: s.port.TeamUplink}}
+		Promiscuous: s.port.Promiscuous, Policy: teaming.Policy(s.port.Policy), TeamUplink: s.port.TeamUplink}}
 	if mod != nil {
 		mod(&cfg)
 	}

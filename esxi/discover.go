@@ -15,6 +15,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/capturectl/capturectl/teaming"
 )
 
 // Discovery: from a VM name (or inventory path) to one Target per vNIC.
@@ -168,22 +170,14 @@ func (t Target) ReverseTeamingBlindSpot() bool {
 	return true
 }
 
-// TeamingPolicyDescription says what a teaming policy name means, as the
-// vSphere Client words it; unknown names are returned as they are.
-func TeamingPolicyDescription(policy string) string {
-	switch policy {
-	case "loadbalance_srcid":
-		return "route based on originating port ID"
-	case "loadbalance_srcmac":
-		return "route based on source MAC hash"
-	case "loadbalance_ip":
-		return "route based on IP hash"
-	case "loadbalance_loadbased":
-		return "route based on physical NIC load"
-	case "failover_explicit":
-		return "use explicit failover order"
+// TeamingPolicyDescription says what a vSphere API teaming policy name
+// means, in the vSphere Client's words (teaming.Policy.Words); unknown
+// names are returned as they are.
+func TeamingPolicyDescription(api string) string {
+	if p, ok := teaming.FromAPI(api); ok {
+		return p.Words()
 	}
-	return policy
+	return api
 }
 
 // Discover finds the VM named vm (a name, an inventory path such as

@@ -28,6 +28,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/capturectl/capturectl/teaming"
 )
 
 // ParseError reports output that a parser could not make sense of.
@@ -127,27 +129,18 @@ type VSwitch struct {
 
 // Load balancing values printed by the failover policy commands.
 const (
-	LoadBalanceSrcPort  = "srcport"  // route based on originating virtual port
-	LoadBalanceSrcMAC   = "srcmac"   // route based on source MAC hash
-	LoadBalanceIPHash   = "iphash"   // route based on IP hash
-	LoadBalanceExplicit = "explicit" // use explicit failover order
+	LoadBalanceSrcPort  = string(teaming.SrcPort)  // route based on originating virtual port
+	LoadBalanceSrcMAC   = string(teaming.SrcMAC)   // route based on source MAC hash
+	LoadBalanceIPHash   = string(teaming.IPHash)   // route based on IP hash
+	LoadBalanceExplicit = string(teaming.Explicit) // use explicit failover order
 )
 
 // TeamingPolicyName maps an esxcli Load Balancing value to the vSphere API's
 // HostNicTeamingPolicy.policy name (loadbalance_srcid, loadbalance_srcmac,
 // loadbalance_ip, failover_explicit). ok is false for a value it does not know.
 func TeamingPolicyName(loadBalancing string) (name string, ok bool) {
-	switch loadBalancing {
-	case LoadBalanceSrcPort:
-		return "loadbalance_srcid", true
-	case LoadBalanceSrcMAC:
-		return "loadbalance_srcmac", true
-	case LoadBalanceIPHash:
-		return "loadbalance_ip", true
-	case LoadBalanceExplicit:
-		return "failover_explicit", true
-	}
-	return "", false
+	p := teaming.Policy(loadBalancing)
+	return p.API(), p.Valid()
 }
 
 // FailoverPolicy is the output of "esxcli network vswitch standard policy

@@ -30,19 +30,6 @@ type Meta struct {
 	Files []string
 }
 
-var policyNames = map[string]string{
-	"srcport": "route based on originating port ID", "srcmac": "route based on source MAC hash",
-	"iphash": "route based on IP hash", "explicit": "explicit failover order", "loadbased": "route based on physical NIC load",
-}
-
-// PolicyName describes a teaming policy in vSphere client words.
-func PolicyName(p string) string {
-	if n := policyNames[p]; n != "" {
-		return n
-	}
-	return p
-}
-
 func portLine(r *correlate.Result, m Meta) string {
 	p := r.Port
 	var parts []string
@@ -56,7 +43,7 @@ func portLine(r *correlate.Result, m Meta) string {
 		parts = append(parts, fmt.Sprintf("VLAN %d", p.VLAN))
 	}
 	if p.Policy != "" {
-		parts = append(parts, PolicyName(p.Policy))
+		parts = append(parts, p.Policy.Words())
 	}
 	if p.Promiscuous {
 		parts = append(parts, "promiscuous")
@@ -313,7 +300,7 @@ func JSON(w io.Writer, r *correlate.Result, m Meta) error {
 	j := jsonReport{Schema: SchemaVersion, Title: m.Title, Host: m.Host, WindowUS: r.Window.Microseconds(),
 		CommonStart: tp(r.CommonStart), CommonStop: tp(r.CommonStop), Totals: counts(r.Totals), Filtered: r.Filtered(),
 		Conclusion: Conclusion(r), Files: m.Files, TeamUplinks: []jsonChange{}, Points: []jsonPoint{}, Flows: []jsonFlow{},
-		Port:      jsonPort{Name: r.Port.Name, PortID: m.PortID, VLAN: r.Port.VLAN, Promiscuous: r.Port.Promiscuous, Policy: r.Port.Policy, TeamUplink: r.Port.TeamUplink},
+		Port:      jsonPort{Name: r.Port.Name, PortID: m.PortID, VLAN: r.Port.VLAN, Promiscuous: r.Port.Promiscuous, Policy: string(r.Port.Policy), TeamUplink: r.Port.TeamUplink},
 		TeamCheck: jsonCheck{Reported: r.TeamUplinkCheck.Reported, Inferred: r.TeamUplinkCheck.Inferred, Disagree: r.TeamUplinkCheck.Disagree, Detail: r.TeamUplinkCheck.Detail}}
 	if len(r.Port.MAC) > 0 {
 		j.Port.MAC = r.Port.MAC.String()

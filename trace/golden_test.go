@@ -15,6 +15,7 @@ import (
 	"github.com/capturectl/capturectl/pktcap"
 	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/session"
+	"github.com/capturectl/capturectl/teaming"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -95,7 +96,7 @@ func goldenInputs(t *testing.T, gc goldenCase) ([]string, correlate.Port, []pktc
 	// them in time order, so any order must give the same report
 	mac, _ := net.ParseMAC(pi.MAC)
 	p := correlate.Port{Name: gc.vm + " Network adapter 1", MAC: mac, VLAN: pi.VLAN, Promiscuous: pi.Promiscuous,
-		Policy: "srcport", TeamUplink: pi.TeamUplink}
+		Policy: teaming.SrcPort, TeamUplink: pi.TeamUplink}
 	return names, p, obs
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/pktcap"
 	"github.com/capturectl/capturectl/session"
+	"github.com/capturectl/capturectl/teaming"
 )
 
 // DefaultWindow groups sightings of the same bytes into one frame.
@@ -173,17 +174,14 @@ func DefaultPlan(t esxi.Target, base session.Plan) (session.Plan, error) {
 	return base, nil
 }
 
-// apiPolicies maps vSphere teaming policy names to correlate's.
-var apiPolicies = map[string]string{
-	"loadbalance_srcid": "srcport", "loadbalance_srcmac": "srcmac", "loadbalance_ip": "iphash",
-	"loadbalance_loadbased": "loadbased", "failover_explicit": "explicit",
-}
-
-// PortOf is the correlator's view of a discovered port.
+// PortOf is the correlator's view of a discovered port. A teaming policy
+// the API names but teaming does not know is left empty (judged as the
+// vSwitch default would be).
 func PortOf(t esxi.Target) correlate.Port {
 	mac, _ := net.ParseMAC(t.MAC)
+	policy, _ := teaming.FromAPI(t.TeamingPolicy)
 	return correlate.Port{Name: t.VM + " " + t.NIC, MAC: mac, VLAN: t.VLAN, Promiscuous: t.Promiscuous,
-		Policy: apiPolicies[t.TeamingPolicy], TeamUplink: t.TeamUplink}
+		Policy: policy, TeamUplink: t.TeamUplink}
 }
 
 // Live is a running trace's state, safe to read while it runs.

@@ -23,6 +23,7 @@ import (
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/pktcap"
 	"github.com/capturectl/capturectl/report"
+	"github.com/capturectl/capturectl/teaming"
 )
 
 type multiFlag []string
@@ -83,7 +84,9 @@ func (p *portFlags) fromTarget(fs *flag.FlagSet) error {
 	}
 	fill("mac", &p.mac, t.MAC)
 	fill("team-uplink", &p.team, t.TeamUplink)
-	fill("policy", &p.policy, apiPolicies[t.TeamingPolicy])
+	if pol, ok := teaming.FromAPI(t.TeamingPolicy); ok {
+		fill("policy", &p.policy, string(pol))
+	}
 	fill("port-name", &p.name, t.VM+" "+t.NIC)
 	if !p.set["vlan"] {
 		p.vlan = t.VLAN
@@ -92,7 +95,7 @@ func (p *portFlags) fromTarget(fs *flag.FlagSet) error {
 }
 
 func (p *portFlags) port() (correlate.Port, error) {
-	cp := correlate.Port{Name: p.name, VLAN: p.vlan, Policy: p.policy, TeamUplink: p.team}
+	cp := correlate.Port{Name: p.name, VLAN: p.vlan, TeamUplink: p.team}
 	if p.mac != "" {
 		m, err := net.ParseMAC(p.mac)
 		if err != nil {
@@ -100,11 +103,11 @@ func (p *portFlags) port() (correlate.Port, error) {
 		}
 		cp.MAC = m
 	}
-	switch p.policy {
-	case "srcport", "srcmac", "explicit", "loadbased", "iphash":
-	default:
-		return cp, usagef("--policy %q: want srcport, srcmac, explicit, loadbased or iphash", p.policy)
+	pol, err := teaming.Parse(p.policy)
+	if err != nil {
+		return cp, usagef("--policy: %v", err)
 	}
+	cp.Policy = pol
 	return cp, nil
 }
 

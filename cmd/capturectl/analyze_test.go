@@ -519,7 +519,7 @@ func TestAnalyzeErrors(t *testing.T) {
 		{[]string{"analyze", junk}, "no pktcap-uw console frames"},
 		{[]string{"analyze", pcap}, "name its capture point with --point"},
 		{[]string{"analyze", "--point", pcap + "=esx01/bogus", pcap}, "No such capture point: bogus"},
-		{[]string{"analyze", "--policy", "lacp", pcap}, `--policy "lacp"`},
+		{[]string{"analyze", "--policy", "lacp", pcap}, `--policy: teaming policy "lacp": want srcport`},
 		{[]string{"analyze", filepath.Join(dir, "missing.pcap")}, "no such file"},
 	} {
 		_, _, err := runCmd(t, context.Background(), c.args...)

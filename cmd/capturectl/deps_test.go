@@ -17,17 +17,18 @@ func TestImportRules(t *testing.T) {
 	// allowed[pkg] lists the project packages pkg may import (prefix match).
 	allowed := map[string][]string{
 		"pktcap":         {},
-		"correlate":      {"pktcap"},
-		"report":         {"correlate", "pktcap"},
-		"esxi":           {"pktcap"},
+		"teaming":        {},
+		"correlate":      {"pktcap", "teaming"},
+		"report":         {"correlate", "pktcap", "teaming"},
+		"esxi":           {"pktcap", "teaming"},
 		"session":        {"esxi", "pktcap"},
-		"trace":          {"session", "esxi", "correlate", "pktcap"},
+		"trace":          {"session", "esxi", "correlate", "pktcap", "teaming"},
 		"scenario":       {"trace", "session", "esxi", "correlate", "pktcap", "lab"},
 		"lab":            {"pktcap", "lab/internal/"},
 		"lab/internal/":  {"lab/internal/"},
 		"configs":        {},
 		"internal/":      {}, // test helpers
-		"cmd/capturectl": {"esxi", "session", "correlate", "report", "pktcap", "lab", "configs", "trace", "scenario"},
+		"cmd/capturectl": {"esxi", "session", "correlate", "report", "pktcap", "lab", "configs", "trace", "scenario", "teaming"},
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
