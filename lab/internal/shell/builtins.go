@@ -5,11 +5,12 @@ import (
 	"io"
 	"math"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
+	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/syntax"
 )
 
@@ -93,7 +94,7 @@ func biEcho(_ *shell, e *bio, args []string) int {
 			b.WriteByte(' ')
 		}
 		if esc {
-			out, stop := processEscapes(a, true)
+			out, stop := echoEscapes(a)
 			b.WriteString(out)
 			if stop {
 				nl = false
@@ -112,251 +113,78 @@ func biEcho(_ *shell, e *bio, args []string) int {
 	return 0
 }
 
-// processEscapes interprets backslash escapes (echo -e, printf %b and
-// formats); stop is true after \c.
-func processEscapes(s string, echoOctal bool) (out string, stop bool) {
+// echoEscapes interprets the backslash escapes of echo -e through
+// expand.Format, with echo's own forms: \c ends the output (stop), \0NNN is
+// an octal byte.
+func echoEscapes(a string) (out string, stop bool) {
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' || i+1 == len(s) {
-			b.WriteByte(c)
+	for i := 0; i < len(a); i++ {
+		if a[i] != '\\' || i+1 == len(a) {
+			b.WriteByte(a[i])
 			continue
 		}
-		i++
-		switch s[i] {
-		case 'a':
-			b.WriteByte('\a')
-		case 'b':
-			b.WriteByte('\b')
-		case 'c':
-			return b.String(), true
-		case 'e':
-			b.WriteByte(0x1b)
-		case 'f':
-			b.WriteByte('\f')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case 'v':
-			b.WriteByte('\v')
-		case '\\':
-			b.WriteByte('\\')
-		case 'x':
-			n, k := 0, 0
-			for k < 2 && i+1 < len(s) && isHex(s[i+1]) {
-				n = n*16 + hexVal(s[i+1])
-				i++
-				k++
-			}
-			if k == 0 {
-				b.WriteString(`\x`)
-			} else {
-				b.WriteByte(byte(n))
-			}
-		case '0', '1', '2', '3', '4', '5', '6', '7':
-			max := 3
-			if echoOctal && s[i] == '0' {
-				max = 4 // echo -e \0NNN
-			}
-			n, k := 0, 0
-			for j := i; j < len(s) && k < max && s[j] >= '0' && s[j] <= '7'; j++ {
-				n = n*8 + int(s[j]-'0')
-				k++
-			}
-			i += k - 1
-			b.WriteByte(byte(n))
+		switch c := a[i+1]; {
+		case c == 'c':
+			stop = true
+		case c == '0' && i+2 < len(a) && a[i+2] >= '0' && a[i+2] <= '7':
+			b.WriteByte('\\') // \0NNN is printf's \NNN
 		default:
-			b.WriteByte('\\')
-			b.WriteByte(s[i])
+			b.WriteString(a[i : i+2])
 		}
+		if stop {
+			break
+		}
+		i++
 	}
-	return b.String(), false
+	out, _, _ = expand.Format(nil, b.String(), nil) // no arguments: no % formats, no errors
+	return out, stop
 }
 
-func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+// maxPrintfWidth bounds field widths, so that a script cannot make the lab
+// allocate gigabytes.
+const maxPrintfWidth = 1 << 16
 
-func hexVal(c byte) int {
-	switch {
-	case c >= 'a':
-		return int(c-'a') + 10
-	case c >= 'A':
-		return int(c-'A') + 10
-	}
-	return int(c - '0')
-}
+var printfWidth = regexp.MustCompile(`%[-+ 0]*[0-9]+`)
 
-// biPrintf is busybox printf: %s %b %c %d %i %u %o %x %X %e %f %g %%, with
-// flags, width and precision; the format is reused while arguments remain.
+// biPrintf is busybox printf through expand.Format (%s %b %c %d %i %u %o %x
+// %%, flags - + space 0 and widths); the format is reused while arguments
+// remain.
 func biPrintf(_ *shell, e *bio, args []string) int {
 	if len(args) < 2 {
 		e.errorf("usage: printf FORMAT [ARGUMENT]...")
 		return 1
 	}
-	format, rest := args[1], args[2:]
-	status := 0
+	format := printfWidth.ReplaceAllStringFunc(args[1], func(spec string) string {
+		i := strings.LastIndexAny(spec, "-+ %") + 1
+		if w, err := strconv.Atoi(spec[i:]); err != nil || w > maxPrintfWidth {
+			return spec[:i] + strconv.Itoa(maxPrintfWidth)
+		}
+		return spec
+	})
+	rest := append([]string{}, args[2:]...) // non-nil: nil means "no % formats" to the library
 	var b strings.Builder
 	for {
-		used, stop := printfOnce(e, &b, format, &rest, &status)
-		if stop || len(rest) == 0 || used == 0 {
+		out, used, err := expand.Format(nil, format, rest)
+		if err != nil {
+			// busybox: "%q: invalid format"
+			c, ok := strings.CutPrefix(err.Error(), "invalid format char: ")
+			if !ok {
+				c = ""
+			}
+			e.errorf("%%%s: invalid format", c)
+			io.WriteString(e.out, b.String())
+			return 1
+		}
+		b.WriteString(out)
+		rest = rest[used:]
+		if used == 0 || len(rest) == 0 {
 			break
 		}
 	}
 	if _, err := io.WriteString(e.out, b.String()); err != nil {
 		return 1
 	}
-	return status
-}
-
-// maxPrintfWidth bounds field widths and precisions, so that a script cannot
-// make the lab allocate gigabytes.
-const maxPrintfWidth = 1 << 16
-
-func printfOnce(e *bio, b *strings.Builder, f string, rest *[]string, status *int) (used int, stop bool) {
-	next := func() (string, bool) {
-		if len(*rest) == 0 {
-			return "", false
-		}
-		a := (*rest)[0]
-		*rest = (*rest)[1:]
-		used++
-		return a, true
-	}
-	for i := 0; i < len(f); i++ {
-		c := f[i]
-		if c == '\\' {
-			j := i + 1
-			for j < len(f) && j < i+4 && f[j] >= '0' && f[j] <= '7' {
-				j++
-			}
-			if j == i+1 && j < len(f) {
-				j++
-			}
-			out, st := processEscapes(f[i:j], false)
-			b.WriteString(out)
-			if st {
-				return used, true
-			}
-			i = j - 1
-			continue
-		}
-		if c != '%' {
-			b.WriteByte(c)
-			continue
-		}
-		j := i + 1
-		for j < len(f) && strings.IndexByte("-+ #0", f[j]) >= 0 {
-			j++
-		}
-		spec := f[i:j]
-		for j < len(f) && (f[j] >= '0' && f[j] <= '9' || f[j] == '*') {
-			if f[j] == '*' {
-				a, _ := next()
-				n, _ := strconv.Atoi(a)
-				spec += strconv.Itoa(min(n, maxPrintfWidth))
-			} else {
-				spec += string(f[j])
-			}
-			j++
-		}
-		if w, err := strconv.Atoi(strings.TrimLeft(spec[1:], "-+ #0")); err == nil && w > maxPrintfWidth {
-			spec = "%" + strconv.Itoa(maxPrintfWidth)
-		}
-		if j < len(f) && f[j] == '.' {
-			spec += "."
-			j++
-			for j < len(f) && (f[j] >= '0' && f[j] <= '9' || f[j] == '*') {
-				if f[j] == '*' {
-					a, _ := next()
-					n, _ := strconv.Atoi(a)
-					spec += strconv.Itoa(min(n, maxPrintfWidth))
-				} else {
-					spec += string(f[j])
-				}
-				j++
-			}
-			if dot := strings.LastIndexByte(spec, '.'); dot >= 0 {
-				if pr, err := strconv.Atoi(spec[dot+1:]); err == nil && pr > maxPrintfWidth {
-					spec = spec[:dot+1] + strconv.Itoa(maxPrintfWidth)
-				}
-			}
-		}
-		for j < len(f) && strings.IndexByte("hlLqjzt", f[j]) >= 0 {
-			j++
-		}
-		if j >= len(f) {
-			b.WriteString(f[i:])
-			return used, false
-		}
-		verb := f[j]
-		i = j
-		switch verb {
-		case '%':
-			b.WriteByte('%')
-		case 's':
-			a, _ := next()
-			fmt.Fprintf(b, spec+"s", a)
-		case 'b':
-			a, _ := next()
-			out, st := processEscapes(a, true)
-			fmt.Fprintf(b, spec+"s", out)
-			if st {
-				return used, true
-			}
-		case 'c':
-			a, _ := next()
-			if a != "" {
-				r, _ := utf8.DecodeRuneInString(a)
-				fmt.Fprintf(b, spec+"c", r)
-			}
-		case 'd', 'i', 'u', 'o', 'x', 'X':
-			a, _ := next()
-			n := printfInt(e, a, status)
-			v := map[byte]string{'d': "d", 'i': "d", 'u': "d", 'o': "o", 'x': "x", 'X': "X"}[verb]
-			if verb == 'u' || verb == 'o' || verb == 'x' || verb == 'X' {
-				fmt.Fprintf(b, spec+v, uint64(n))
-			} else {
-				fmt.Fprintf(b, spec+v, n)
-			}
-		case 'e', 'E', 'f', 'F', 'g', 'G':
-			a, _ := next()
-			x := 0.0
-			if a != "" {
-				var err error
-				if x, err = strconv.ParseFloat(a, 64); err != nil {
-					e.errorf("invalid number '%s'", a)
-					*status = 1
-				}
-			}
-			fmt.Fprintf(b, spec+string(verb), x)
-		default:
-			e.errorf("%%%c: invalid format", verb)
-			*status = 1
-			return used, true
-		}
-	}
-	return used, false
-}
-
-func printfInt(e *bio, a string, status *int) int64 {
-	if a == "" {
-		return 0
-	}
-	if (a[0] == '\'' || a[0] == '"') && len(a) > 1 {
-		r, _ := utf8.DecodeRuneInString(a[1:])
-		return int64(r)
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(a), 0, 64)
-	if err != nil {
-		if u, uerr := strconv.ParseUint(strings.TrimSpace(a), 0, 64); uerr == nil {
-			return int64(u)
-		}
-		e.errorf("invalid number '%s'", a)
-		*status = 1
-	}
-	return n
+	return 0
 }
 
 // biKill is busybox kill (procps/kill.c as the ash built-in): -l, -s SIG,
@@ -513,7 +341,7 @@ func biExport(s *shell, e *bio, args []string) int {
 	}
 	for _, a := range args[1:] {
 		name, val, hasVal := strings.Cut(a, "=")
-		if !isName(name) {
+		if !syntax.ValidName(name) {
 			e.errorf("export: %s: bad variable name", name)
 			return 2
 		}
@@ -663,28 +491,13 @@ func biRead(s *shell, e *bio, args []string) int {
 			break
 		}
 	}
-	text := string(line)
-	if !raw {
-		text = strings.ReplaceAll(text, `\`, "")
-	}
-	ifs, ok := s.vars["IFS"]
-	if !ok {
-		ifs = " \t\n"
-	}
+	fields := expand.ReadFields(s.config(), string(line), len(names), raw)
 	for i, name := range names {
-		text = strings.TrimLeft(text, ifs)
-		if i == len(names)-1 {
-			s.setVar(name, strings.TrimRight(text, ifs))
-			break
+		v := ""
+		if i < len(fields) {
+			v = fields[i]
 		}
-		j := strings.IndexAny(text, ifs)
-		if j < 0 {
-			s.setVar(name, text)
-			text = ""
-			continue
-		}
-		s.setVar(name, text[:j])
-		text = text[j:]
+		s.setVar(name, v)
 	}
 	if eof && len(line) == 0 {
 		return 1

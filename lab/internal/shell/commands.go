@@ -17,13 +17,23 @@ import (
 // defaultCommands are the programs every emulated host has besides the
 // shell built-ins; each runs as a process of its own.
 func defaultCommands() map[string]Command {
-	return map[string]Command{
+	cmds := map[string]Command{
 		"sh": cmdSh, "cat": cmdCat, "sleep": cmdSleep, "ps": cmdPs, "rm": cmdRm,
 		"mkdir": cmdMkdir, "ls": cmdLs, "timeout": cmdTimeout, "uname": cmdUname, "vmware": cmdVmware,
-		"date": cmdDate, "hostname": cmdHostname, "grep": cmdGrep,
-		"head": cmdHead, "tail": cmdTail, "wc": cmdWc, "sort": cmdSort, "uniq": cmdUniq, "cut": cmdCut, "awk": cmdAwk,
+		"date": cmdDate, "hostname": cmdHostname, "grep": cmdGrep, "mv": cmdMv,
 	}
+	for _, name := range unemulatedApplets {
+		cmds[name] = func(_ context.Context, p *Proc, _ []string) int {
+			errorf(p, name, "a real ESXi host has this command; the lab does not emulate it")
+			return 127
+		}
+	}
+	return cmds
 }
+
+// unemulatedApplets are text filters of ESXi's busybox that the lab does not
+// emulate: no capture pipeline needs them (grep is emulated).
+var unemulatedApplets = []string{"awk", "sort", "head", "tail", "wc", "cut", "uniq"}
 
 // binDirs are where a command named by path is looked up.
 var binDirs = map[string]bool{"/bin/": true, "/sbin/": true, "/usr/bin/": true, "/usr/sbin/": true}
@@ -124,6 +134,18 @@ func cmdCat(_ context.Context, p *Proc, args []string) int {
 		}
 	}
 	return st
+}
+
+// openInput opens a file argument of cat or grep: "-" is stdin.
+func openInput(p *Proc, f string) (io.Reader, error) {
+	if f == "-" {
+		return p.Stdin(), nil
+	}
+	b, err := p.host.fs.ReadFile(p.abs(f))
+	if err != nil {
+		return nil, err
+	}
+	return strings.NewReader(string(b)), nil
 }
 
 // copyOut copies r to stdout; a failed write ends the tool as SIGPIPE does.
@@ -256,6 +278,103 @@ func cmdRm(_ context.Context, p *Proc, args []string) int {
 		}
 	}
 	return st
+}
+
+const mvUsage = "BusyBox v1.29.3 multi-call binary.\n\nUsage: mv [-fin] SOURCE DEST\nor: mv [-fin] SOURCE... DIRECTORY\n\nRename SOURCE to DEST, or move SOURCE(s) to DIRECTORY\n\n\t-f\tDon't prompt before overwriting\n\t-i\tInteractive, prompt before overwrite\n\t-n\tDon't overwrite an existing file\n"
+
+// cmdMv is busybox 1.29's mv (coreutils/mv.c): rename(2) on the host's FS,
+// into DEST when it is a directory. Of -f -i -n the last one counts; -i asks
+// on stderr and reads the answer from stdin. -v is in 1.29's option string
+// but not its usage text; that ESXi builds it with FEATURE_VERBOSE (it then
+// prints 'SRC' -> 'DEST') is an assumption.
+func cmdMv(_ context.Context, p *Proc, args []string) int {
+	var mode byte
+	verbose := false
+	rest := args[1:]
+	for len(rest) > 0 && len(rest[0]) > 1 && rest[0][0] == '-' {
+		a := rest[0]
+		rest = rest[1:]
+		if a == "--" {
+			break
+		}
+		for _, c := range []byte(a[1:]) {
+			switch c {
+			case 'f', 'i', 'n':
+				mode = c
+			case 'v':
+				verbose = true
+			default:
+				fmt.Fprintf(p.Stderr(), "mv: invalid option -- '%c'\n%s", c, mvUsage)
+				return 1
+			}
+		}
+	}
+	if len(rest) < 2 {
+		fmt.Fprint(p.Stderr(), mvUsage)
+		return 1
+	}
+	fsys := p.host.fs
+	exists := func(name string) (ok, dir bool) {
+		fi, err := fsys.Stat(p.abs(name))
+		return err == nil, err == nil && fi.Dir
+	}
+	last := rest[len(rest)-1]
+	_, into := exists(last)
+	into = into || len(rest) > 2
+	st := 0
+	for _, src := range rest[:len(rest)-1] {
+		dest := last
+		if into {
+			base := strings.TrimRight(src, "/")
+			if base == "" {
+				base = "/"
+			}
+			dest = strings.TrimSuffix(last, "/") + "/" + path.Base(base)
+		}
+		if ok, _ := exists(dest); ok {
+			if mode == 'n' {
+				continue
+			}
+			if mode == 'i' {
+				fmt.Fprintf(p.Stderr(), "mv: overwrite '%s'? ", dest)
+				if !askYes(p.Stdin()) {
+					continue
+				}
+			}
+		}
+		if err := fsys.Rename(p.abs(src), p.abs(dest)); err != nil {
+			errorf(p, "mv", "can't rename '%s': %s", src, errText(err))
+			st = 1
+		}
+		if verbose {
+			if _, err := fmt.Fprintf(p.Stdout(), "'%s' -> '%s'\n", src, dest); err != nil {
+				return writeFailed()
+			}
+		}
+	}
+	return st
+}
+
+// askYes reads a line; it says yes when its first non-blank character is y
+// or Y (busybox bb_ask_y_confirmation).
+func askYes(r io.Reader) bool {
+	var first byte
+	b := make([]byte, 1)
+	for {
+		n, err := r.Read(b)
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			if first == 0 && b[0] != ' ' && b[0] != '\t' {
+				first = b[0] | 0x20
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	return first == 'y'
 }
 
 func cmdMkdir(_ context.Context, p *Proc, args []string) int {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -37,6 +39,7 @@ var (
 	errIsDir    = errors.New("is a directory")
 	errNotDir   = errors.New("not a directory")
 	errNotEmpty = errors.New("directory not empty")
+	errInvalid  = errors.New("invalid argument")
 )
 
 // NewFS returns a filesystem with /, /bin, /dev/null, /etc, /tmp, /var/log
@@ -171,13 +174,61 @@ func (f *FS) Remove(name string, dir bool) error {
 		if !dir {
 			return &fs.PathError{Op: "remove", Path: name, Err: errIsDir}
 		}
-		for q := range f.nodes {
-			if strings.HasPrefix(q, p+"/") {
-				return &fs.PathError{Op: "remove", Path: name, Err: errNotEmpty}
-			}
+		if f.hasChildrenLocked(p) {
+			return &fs.PathError{Op: "remove", Path: name, Err: errNotEmpty}
 		}
 	}
 	delete(f.nodes, p)
+	return nil
+}
+
+func (f *FS) hasChildrenLocked(p string) bool {
+	for q := range f.nodes {
+		if strings.HasPrefix(q, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// Rename moves a file, or a directory with everything under it, as
+// rename(2) does: it replaces an existing file, or an empty directory when
+// it moves a directory.
+func (f *FS) Rename(oldname, newname string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op, np := clean(oldname), clean(newname)
+	fail := func(err error) error { return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err} }
+	n, ok := f.nodes[op]
+	d, dok := f.nodes[path.Dir(np)]
+	switch {
+	case !ok || !dok:
+		return fail(errNotExist)
+	case !d.dir:
+		return fail(errNotDir)
+	case op == np:
+		return nil
+	case op == "/" || n.dir && strings.HasPrefix(np, op+"/"):
+		return fail(errInvalid)
+	}
+	if m, ok := f.nodes[np]; ok {
+		switch {
+		case n.dir && !m.dir:
+			return fail(errNotDir)
+		case !n.dir && m.dir:
+			return fail(errIsDir)
+		case m.dir && f.hasChildrenLocked(np):
+			return fail(errNotEmpty)
+		}
+	}
+	moved := make(map[string]*node)
+	for q, x := range f.nodes {
+		if q == op || n.dir && strings.HasPrefix(q, op+"/") {
+			delete(f.nodes, q)
+			moved[np+q[len(op):]] = x
+		}
+	}
+	maps.Copy(f.nodes, moved)
 	return nil
 }
 
@@ -309,6 +360,8 @@ func errText(err error) string {
 		return "Not a directory"
 	case errors.Is(err, errNotEmpty):
 		return "Directory not empty"
+	case errors.Is(err, errInvalid):
+		return "Invalid argument"
 	}
 	return fmt.Sprint(err)
 }

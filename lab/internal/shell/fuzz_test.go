@@ -24,6 +24,8 @@ EOF`,
 		`exec 3>&1 9<&- 1>&-; echo x`,
 		`timeout -t 1 -s 0 sh -c 'kill -l 300; ps -cPuC'`,
 		`x=$((1<<70)) y=$((-9223372036854775807-1)); echo $((y/-1)) $((y%-1)) $((2**-1))`,
+		`set -- a b; x=e\ f; echo "x$@y" {a,b} ~root ~x/ ${u:-a\ b} ${x%\ *} /t*/ $((x=2, x<<63))`,
+		`printf '%99999999s|%b|%c|%' x 'a\c' yz; echo -e '\0101\c'; read -r a b; echo "$a$b"`,
 	} {
 		f.Add(s)
 	}

@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"path"
 	"strconv"
 	"strings"
 
+	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/syntax"
 )
 
@@ -698,9 +698,8 @@ func (s *shell) heredoc(r *syntax.Redirect) (string, error) {
 		body = b.String()
 	} else {
 		var err error
-		body, err = s.expandDouble(r.Hdoc.Parts)
-		if err != nil {
-			return "", err
+		if body, err = expand.Document(s.config(), r.Hdoc); err != nil {
+			return "", s.expandErr(err)
 		}
 	}
 	if r.Op == syntax.DashHdoc {
@@ -711,23 +710,6 @@ func (s *shell) heredoc(r *syntax.Redirect) (string, error) {
 		body = strings.Join(lines, "\n")
 	}
 	return body, nil
-}
-
-// cmdSubst runs $(...) in a forked child and returns its output without
-// trailing newlines.
-func (s *shell) cmdSubst(cs *syntax.CmdSubst) string {
-	r, w := newPipe()
-	t := s.curFDs().clone()
-	t.set(1, w)
-	child, sub := s.fork(t)
-	s.h.spawn(child, func() int { sub.stmts(cs.Stmts, true); return sub.last })
-	stop := context.AfterFunc(s.ctx(), r.unref)
-	data, _ := io.ReadAll(io.LimitReader(r.r, maxSubstOutput))
-	stop()
-	r.unref()
-	s.substStatus = s.waitChild(child)
-	s.last = s.substStatus
-	return strings.TrimRight(string(data), "\n")
 }
 
 // guardWriter writes to an open file on behalf of p, failing once p is dead.
@@ -762,6 +744,9 @@ func (g guardReader) Read(b []byte) (int, error) {
 }
 
 func (s *shell) expandFailed(err error) int {
+	if s.exiting { // out of memory: said so already
+		return s.last
+	}
 	s.errorf("%s", err.Error())
 	var fe fatalExpansion
 	if errors.As(err, &fe) {
