@@ -21,19 +21,12 @@ func defaultCommands() map[string]Command {
 		"sh": cmdSh, "cat": cmdCat, "sleep": cmdSleep, "ps": cmdPs, "rm": cmdRm,
 		"mkdir": cmdMkdir, "ls": cmdLs, "timeout": cmdTimeout, "uname": cmdUname, "vmware": cmdVmware,
 		"date": cmdDate, "hostname": cmdHostname, "grep": cmdGrep, "mv": cmdMv,
-	}
-	for _, name := range unemulatedApplets {
-		cmds[name] = func(_ context.Context, p *Proc, _ []string) int {
-			errorf(p, name, "a real ESXi host has this command; the lab does not emulate it")
-			return 127
-		}
+		// the filters operators pipe esxcli, net-stats and ps through
+		// (VMware KB 2051814 stops captures with ... | awk '{print $1}' | sort -u)
+		"head": cmdHead, "tail": cmdTail, "wc": cmdWc, "sort": cmdSort, "uniq": cmdUniq, "cut": cmdCut, "awk": cmdAwk,
 	}
 	return cmds
 }
-
-// unemulatedApplets are text filters of ESXi's busybox that the lab does not
-// emulate: no capture pipeline needs them (grep is emulated).
-var unemulatedApplets = []string{"awk", "sort", "head", "tail", "wc", "cut", "uniq"}
 
 // binDirs are where a command named by path is looked up.
 var binDirs = map[string]bool{"/bin/": true, "/sbin/": true, "/usr/bin/": true, "/usr/sbin/": true}
@@ -134,18 +127,6 @@ func cmdCat(_ context.Context, p *Proc, args []string) int {
 		}
 	}
 	return st
-}
-
-// openInput opens a file argument of cat or grep: "-" is stdin.
-func openInput(p *Proc, f string) (io.Reader, error) {
-	if f == "-" {
-		return p.Stdin(), nil
-	}
-	b, err := p.host.fs.ReadFile(p.abs(f))
-	if err != nil {
-		return nil, err
-	}
-	return strings.NewReader(string(b)), nil
 }
 
 // copyOut copies r to stdout; a failed write ends the tool as SIGPIPE does.

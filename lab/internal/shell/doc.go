@@ -29,10 +29,12 @@
 //     export unset cd pwd exit shift set read return break continue eval;
 //     programs (a new PID each): sh cat sleep ps rm mkdir mv ls timeout uname
 //     vmware date hostname grep (with -A N, for `ps -c | grep pktcap-uw` and
-//     `esxcli ... | grep -A 8 'Port ID' | grep 'Team Uplink'`), plus the
-//     Commands the lab registers (pktcap-uw, esxcli, ...); awk sort head tail
-//     wc cut uniq say that a real host has them and the lab does not emulate
-//     them (127). Messages and exit statuses follow busybox 1.29 (ESXi
+//     `esxcli ... | grep -A 8 'Port ID' | grep 'Team Uplink'`) head tail wc
+//     sort uniq cut awk (the filters operators pipe esxcli, net-stats and ps
+//     through, e.g. VMware KB 2051814's `... | awk '{print $1}' | sort -u`;
+//     they take the common options and refuse the rest; awk runs rules
+//     "PATTERN {print ITEMS}"), plus the Commands the lab registers
+//     (pktcap-uw, esxcli, ...). Messages and exit statuses follow busybox 1.29 (ESXi
 //     6.7/7.0): `sh: X: not found` (127), `sh: can't kill pid N: No such
 //     process`, `timeout -t SECS [-s SIG] PROG` only;
 //   - signals: a Command that calls Proc.Signals handles them itself; one
