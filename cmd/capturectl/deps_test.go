@@ -18,14 +18,15 @@ func TestImportRules(t *testing.T) {
 	allowed := map[string][]string{
 		"pktcap":         {},
 		"correlate":      {"pktcap"},
-		"report":         {"correlate", "pktcap"},
+		"report":         {"correlate", "audit", "pktcap"},
 		"esxi":           {"pktcap"},
+		"audit":          {"esxi", "pktcap"},
 		"session":        {"esxi", "pktcap"},
 		"lab":            {"pktcap", "lab/internal/"},
 		"lab/internal/":  {"lab/internal/"},
 		"configs":        {},
 		"internal/":      {}, // test helpers
-		"cmd/capturectl": {"esxi", "session", "correlate", "report", "pktcap", "lab", "configs"},
+		"cmd/capturectl": {"esxi", "audit", "session", "correlate", "report", "pktcap", "lab", "configs"},
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
