@@ -157,7 +157,7 @@ type Uplink struct {
 // hash, and no LAG among the active uplinks) with two or more active
 // uplinks. A capture at PortOutput then shows frames the VM never gets.
 func (t Target) ReverseTeamingBlindSpot() bool {
-	if t.TeamingPolicy == "" || t.TeamingPolicy == "loadbalance_ip" || len(t.ActiveUplinks) < 2 {
+	if pol, ok := teaming.FromAPI(t.TeamingPolicy); !ok || !pol.ReverseFilter() || len(t.ActiveUplinks) < 2 {
 		return false
 	}
 	for _, a := range t.ActiveUplinks {

@@ -8,9 +8,10 @@
 //     verification through CAs or pinned thumbprints) and the inventory
 //     discovery that turns a VM name into Target values: host, VM, vNIC, MAC,
 //     VLAN, vSwitch, teaming policy, uplinks, port ID and team uplink;
-//   - the inventory audit (audit.go): one property-collector pass over
-//     hosts, standard and distributed switches and VMs, with the findings
-//     of reverse-teaming blind spots and teaming mistakes;
+//   - the decoding of switches, port groups and their teaming policies from
+//     inventory objects, exported (inventory.go) for package audit, which
+//     reads the whole inventory in one pass and must see the policies as
+//     discovery does;
 //   - the SSH client for ESXi hosts (known_hosts, agent, keys, password and
 //     keyboard-interactive login, context-aware dialling, one connection with
 //     many channels) and the running of remote commands;
@@ -28,8 +29,9 @@
 // and keys this package does not know (kept in an Extra map). They report
 // text they cannot make sense of as a *ParseError naming the line.
 //
-// Package esxi does not correlate captures, decide verdicts or write
-// reports, and it does not import the emulated lab (lab/...); the lab's
-// writers of the same formats live in lab/internal/esxfmt and are checked
-// against the same real transcripts in testdata/transcripts.
+// Package esxi does not correlate captures, decide verdicts, run the
+// inventory audit's checks (package audit) or write reports, and it does
+// not import the emulated lab (lab/...); the lab's writers of the same
+// formats live in lab/internal/esxfmt and are checked against the same
+// real transcripts in testdata/transcripts.
 package esxi

@@ -2,7 +2,6 @@ package report
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"math"
@@ -11,14 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/capturectl/capturectl/audit"
 	"github.com/capturectl/capturectl/correlate"
 )
 
 // Renderers of `capturectl audit`: a terminal summary (colour only when
 // asked), JSON (schema AuditSchemaVersion), JUnit XML (one test case per
 // checked object, findings as failures) and the Prometheus textfile
-// collector format. The audit itself runs in package esxi; these types
-// mirror its result so that report does not depend on esxi.
+// collector format, of the result of package audit.
 //
 // Every renderer orders its output the same way for the same Audit: hosts
 // by name, objects by path, findings by path then ID, and verify results
@@ -29,19 +28,18 @@ import (
 // changes meaning or goes away (fields may be added within a version).
 const AuditSchemaVersion = "capturectl.audit/v1"
 
-// Audit is one audit run.
+// Audit is one audit run: the result of audit.Run with what the command
+// adds to it.
 type Audit struct {
+	// Result is the scope asked for (Datacenter, Cluster), the hosts, the
+	// checked objects and the findings.
+	audit.Result
 	// Generated is when the audit ran (JSON "generated", JUnit timestamp,
 	// the Prometheus last-run timestamp).
 	Generated time.Time
-	// Datacenter and Cluster are the scope asked for (empty: all).
-	Datacenter, Cluster string
-	// Checks lists every check, so that the Prometheus file has a series
-	// per check even when it found nothing.
-	Checks   []AuditCheck
-	Hosts    []string
-	Objects  []AuditObject
-	Findings []AuditFinding
+	// Checks lists every check (audit.Checks), so that the Prometheus file
+	// has a series per check even when it found nothing.
+	Checks []audit.Check
 	// Verify holds the traces of `audit --verify`; nil when not asked.
 	Verify []AuditVerify
 	// VerifyDuration is how long each verify trace ran.
@@ -49,60 +47,6 @@ type Audit struct {
 	// Error says why the audit could not run; when set, only the
 	// Prometheus renderer is meaningful (success 0).
 	Error string
-}
-
-// AuditCheck is one check of the audit.
-type AuditCheck struct {
-	ID       string `json:"id"`
-	Severity string `json:"severity"`
-	Summary  string `json:"summary"`
-}
-
-// AuditObject is a checked switch or port group.
-type AuditObject struct {
-	Path string `json:"path"`
-	Kind string `json:"kind"`
-	Host string `json:"host,omitempty"`
-}
-
-// AuditFinding is one finding (see esxi.Finding for the fields' meaning).
-type AuditFinding struct {
-	ID             string            `json:"id"`
-	Severity       string            `json:"severity"`
-	Path           string            `json:"path"`
-	Datacenter     string            `json:"datacenter"`
-	Cluster        string            `json:"cluster,omitempty"`
-	Host           string            `json:"host,omitempty"`
-	SwitchType     string            `json:"switch_type"`
-	Switch         string            `json:"switch"`
-	Portgroup      string            `json:"portgroup,omitempty"`
-	Title          string            `json:"title"`
-	Detail         string            `json:"detail"`
-	Fix            string            `json:"fix"`
-	TeamingPolicy  string            `json:"teaming_policy,omitempty"`
-	ActiveUplinks  []string          `json:"active_uplinks"`
-	StandbyUplinks []string          `json:"standby_uplinks"`
-	VMs            []AuditVM         `json:"vms"`
-	Visibility     []AuditVisibility `json:"visibility,omitempty"`
-	Related        []string          `json:"related,omitempty"`
-}
-
-// AuditVM is a VM's vNIC named by a finding.
-type AuditVM struct {
-	Name       string `json:"name"`
-	Ref        string `json:"moref"`
-	Host       string `json:"host"`
-	NIC        string `json:"nic"`
-	MAC        string `json:"mac"`
-	PowerState string `json:"power_state"`
-}
-
-// AuditVisibility is one row of what a promiscuous VM sees.
-type AuditVisibility struct {
-	Source      string `json:"source"`
-	Destination string `json:"destination"`
-	Seen        string `json:"seen"`
-	Note        string `json:"note,omitempty"`
 }
 
 // AuditVerify is the short trace of one affected promiscuous VM.
@@ -127,15 +71,6 @@ type AuditVerify struct {
 type AuditMissed struct {
 	Flow     string `json:"flow"`
 	Filtered int    `json:"filtered"`
-}
-
-// Severities counts findings by severity.
-func (a *Audit) Severities() map[string]int {
-	m := map[string]int{}
-	for _, f := range a.Findings {
-		m[f.Severity]++
-	}
-	return m
 }
 
 // ---------------------------------------------------------------------------
@@ -287,16 +222,16 @@ func (e *errWriter) printf(format string, args ...any) {
 // JSON
 
 type auditJSON struct {
-	Schema         string         `json:"schema"`
-	Generated      time.Time      `json:"generated"`
-	Scope          auditScope     `json:"scope"`
-	Summary        auditSummary   `json:"summary"`
-	Checks         []AuditCheck   `json:"checks"`
-	Hosts          []string       `json:"hosts"`
-	Findings       []AuditFinding `json:"findings"`
-	Objects        []AuditObject  `json:"objects"`
-	VerifyDuration string         `json:"verify_duration,omitempty"`
-	Verify         []AuditVerify  `json:"verify,omitempty"`
+	Schema         string          `json:"schema"`
+	Generated      time.Time       `json:"generated"`
+	Scope          auditScope      `json:"scope"`
+	Summary        auditSummary    `json:"summary"`
+	Checks         []audit.Check   `json:"checks"`
+	Hosts          []string        `json:"hosts"`
+	Findings       []audit.Finding `json:"findings"`
+	Objects        []audit.Object  `json:"objects"`
+	VerifyDuration string          `json:"verify_duration,omitempty"`
+	Verify         []AuditVerify   `json:"verify,omitempty"`
 }
 
 type auditScope struct {
@@ -320,7 +255,7 @@ func AuditJSON(w io.Writer, a *Audit) error {
 		Summary:  auditSummary{Hosts: len(a.Hosts), Objects: len(a.Objects), Findings: len(a.Findings), BySeverity: map[string]int{}, ByID: map[string]int{}},
 		Checks:   nonNil(a.Checks),
 		Hosts:    nonNil(a.Hosts),
-		Findings: []AuditFinding{},
+		Findings: []audit.Finding{},
 		Objects:  nonNil(a.Objects),
 		Verify:   a.Verify,
 	}
@@ -361,54 +296,18 @@ func nonNil[T any](l []T) []T {
 // ---------------------------------------------------------------------------
 // JUnit XML
 
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Timestamp  string          `xml:"timestamp,attr"`
-	Properties []junitProperty `xml:"properties>property,omitempty"`
-	Cases      []junitCase     `xml:"testcase"`
-}
-
-type junitProperty struct {
-	Name  string `xml:"name,attr"`
-	Value string `xml:"value,attr"`
-}
-
-type junitCase struct {
-	ClassName string        `xml:"classname,attr"`
-	Name      string        `xml:"name,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-}
-
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Body    string `xml:",chardata"`
-}
-
 // AuditJUnit writes JUnit XML: one test suite "capturectl audit" with a
 // test case per checked object (classname capturectl.audit.KIND, name the
 // object's path); an object with findings fails, its failure type is the
 // finding IDs and its body each finding with its fix.
 func AuditJUnit(w io.Writer, a *Audit) error {
-	byPath := map[string][]AuditFinding{}
+	byPath := map[string][]audit.Finding{}
 	for _, f := range a.Findings {
 		byPath[f.Path] = append(byPath[f.Path], f)
 	}
-	s := junitSuite{Name: "capturectl audit", Timestamp: a.Generated.UTC().Format("2006-01-02T15:04:05"),
-		Properties: []junitProperty{{"datacenter", a.Datacenter}, {"cluster", a.Cluster}, {"hosts", strconv.Itoa(len(a.Hosts))}}}
-	objects := append([]AuditObject(nil), a.Objects...)
+	s := JUnitSuite{Name: "capturectl audit", Timestamp: a.Generated,
+		Properties: []JUnitProperty{{"datacenter", a.Datacenter}, {"cluster", a.Cluster}, {"hosts", strconv.Itoa(len(a.Hosts))}}}
+	objects := append([]audit.Object(nil), a.Objects...)
 	known := map[string]bool{}
 	for _, o := range objects {
 		known[o.Path] = true
@@ -416,12 +315,12 @@ func AuditJUnit(w io.Writer, a *Audit) error {
 	for _, f := range a.Findings { // a finding always names a checked object; never lose one
 		if !known[f.Path] {
 			known[f.Path] = true
-			objects = append(objects, AuditObject{Path: f.Path, Kind: "object", Host: f.Host})
+			objects = append(objects, audit.Object{Path: f.Path, Kind: "object", Host: f.Host})
 		}
 	}
 	sort.SliceStable(objects, func(i, j int) bool { return objects[i].Path < objects[j].Path })
 	for _, o := range objects {
-		c := junitCase{ClassName: "capturectl.audit." + o.Kind, Name: o.Path}
+		c := JUnitCase{ClassName: "capturectl.audit." + o.Kind, Name: o.Path}
 		if fs := byPath[o.Path]; len(fs) > 0 {
 			var ids, msgs, body []string
 			for _, f := range fs {
@@ -429,25 +328,11 @@ func AuditJUnit(w io.Writer, a *Audit) error {
 				msgs = append(msgs, f.ID+": "+f.Title)
 				body = append(body, fmt.Sprintf("%s (%s) %s\nwhy: %s\nfix: %s", f.ID, f.Severity, f.Title, f.Detail, f.Fix))
 			}
-			c.Failure = &junitFailure{Message: strings.Join(msgs, "; "), Type: strings.Join(ids, ","), Body: strings.Join(body, "\n\n")}
-			s.Failures++
+			c.Failure = &JUnitFailure{Message: strings.Join(msgs, "; "), Type: strings.Join(ids, ","), Body: strings.Join(body, "\n\n")}
 		}
 		s.Cases = append(s.Cases, c)
-		s.Tests++
 	}
-	doc := junitSuites{Name: "capturectl audit", Tests: s.Tests, Failures: s.Failures, Suites: []junitSuite{s}}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return fmt.Errorf("report: audit JUnit: %w", err)
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return fmt.Errorf("report: audit JUnit: %w", err)
-	}
-	if _, err := io.WriteString(w, "\n"); err != nil {
-		return fmt.Errorf("report: audit JUnit: %w", err)
-	}
-	return nil
+	return JUnit(w, "capturectl audit", []JUnitSuite{s})
 }
 
 // ---------------------------------------------------------------------------

@@ -9,26 +9,30 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capturectl/capturectl/audit"
 )
 
 func sampleAudit() *Audit {
 	return &Audit{
-		Generated:  time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC),
-		Datacenter: "DC0",
-		Checks:     []AuditCheck{{"RT001", "high", "blind spot"}, {"RT002", "high", "iphash mixed"}, {"RT003", "medium", "iphash standby"}},
-		Hosts:      []string{"esx01", "esx02"},
-		Objects: []AuditObject{
-			{Path: "DC0/esx01/vSwitch1", Kind: "vswitch", Host: "esx01"},
-			{Path: "DC0/esx01/vSwitch1/Mon \"A\"", Kind: "portgroup", Host: "esx01"},
-			{Path: "DC0/esx02/vSwitch1", Kind: "vswitch", Host: "esx02"},
+		Generated: time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC),
+		Checks:    []audit.Check{{ID: "RT001", Severity: "high", Summary: "blind spot"}, {ID: "RT002", Severity: "high", Summary: "iphash mixed"}, {ID: "RT003", Severity: "medium", Summary: "iphash standby"}},
+		Result: audit.Result{
+			Datacenter: "DC0",
+			Hosts:      []string{"esx01", "esx02"},
+			Objects: []audit.Object{
+				{Path: "DC0/esx01/vSwitch1", Kind: "vswitch", Host: "esx01"},
+				{Path: "DC0/esx01/vSwitch1/Mon \"A\"", Kind: "portgroup", Host: "esx01"},
+				{Path: "DC0/esx02/vSwitch1", Kind: "vswitch", Host: "esx02"},
+			},
+			Findings: []audit.Finding{{
+				ID: "RT001", Severity: "high", Path: "DC0/esx01/vSwitch1/Mon \"A\"", Datacenter: "DC0", Host: "esx01",
+				SwitchType: "standard", Switch: "vSwitch1", Portgroup: `Mon "A"`, Title: "blind spot <here> & there", Detail: "why", Fix: "fix it",
+				TeamingPolicy: "loadbalance_srcid", ActiveUplinks: []string{"vmnic2", "vmnic3"},
+				VMs:        []audit.AffectedVM{{Name: "mon", Ref: "vm-1", Host: "esx01", NIC: "Network adapter 1", MAC: "00:50:56:00:00:01", PowerState: "poweredOn"}},
+				Visibility: []audit.Visibility{{Source: "outside the host", Destination: "outside the host", Seen: "no", Note: "never"}},
+			}},
 		},
-		Findings: []AuditFinding{{
-			ID: "RT001", Severity: "high", Path: "DC0/esx01/vSwitch1/Mon \"A\"", Datacenter: "DC0", Host: "esx01",
-			SwitchType: "standard", Switch: "vSwitch1", Portgroup: `Mon "A"`, Title: "blind spot <here> & there", Detail: "why", Fix: "fix it",
-			TeamingPolicy: "loadbalance_srcid", ActiveUplinks: []string{"vmnic2", "vmnic3"},
-			VMs:        []AuditVM{{Name: "mon", Ref: "vm-1", Host: "esx01", NIC: "Network adapter 1", MAC: "00:50:56:00:00:01", PowerState: "poweredOn"}},
-			Visibility: []AuditVisibility{{"outside the host", "outside the host", "no", "never"}},
-		}},
 	}
 }
 

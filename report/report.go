@@ -1,8 +1,9 @@
 // Package report renders a correlate.Result for people (a terminal
 // summary, an HTML page with a picture of each flow's path) and for
-// programs (JSON with a versioned schema), and an inventory audit as text,
-// JSON, JUnit XML and a Prometheus textfile. It computes no verdicts and
-// finds nothing itself.
+// programs (JSON with a versioned schema), and an inventory audit
+// (audit.Result) as text, JSON, JUnit XML and a Prometheus textfile. JUnit
+// has one writer for every command (JUnit, junit.go). It computes no
+// verdicts and finds nothing itself.
 package report
 
 import (

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/capturectl/capturectl/audit"
 	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/report"
@@ -21,7 +22,8 @@ import (
 )
 
 // capturectl audit: inventory-wide checks for reverse-teaming blind spots
-// (the checks are described in esxi/audit.go and the README).
+// (the checks are described in package audit's documentation and the
+// README).
 //
 // Made to run unattended (cron, CI): it never prompts, uses colour only
 // when stdout is a terminal (and NO_COLOR is unset), and its JSON is
@@ -43,7 +45,7 @@ type errFindings struct {
 
 func (e *errFindings) Error() string {
 	var parts []string
-	for _, s := range []string{esxi.SeverityHigh, esxi.SeverityMedium} {
+	for _, s := range []string{audit.SeverityHigh, audit.SeverityMedium} {
 		if e.sev[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", e.sev[s], s))
 		}
@@ -63,7 +65,9 @@ func auditCouldNotRun(err error) error {
 	if errors.As(err, &ue) || errors.Is(err, errSilent) {
 		return err
 	}
-	return &usageError{fmt.Errorf("audit: could not run: %w", err)}
+	// The audit package's own errors start "audit: " already.
+	msg, _ := strings.CutPrefix(err.Error(), "audit: ")
+	return &usageError{fmt.Errorf("audit: could not run: %s", msg)}
 }
 
 func runAudit(ctx context.Context, e *env, args []string) error {
@@ -96,10 +100,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	case *verifyDur <= 0:
 		return usagef("audit: --verify-duration %s: want a positive duration", *verifyDur)
 	}
-	a := &report.Audit{Generated: time.Now(), Datacenter: *dc, Cluster: *cluster}
-	for _, c := range esxi.AuditChecks {
-		a.Checks = append(a.Checks, report.AuditCheck{ID: c.ID, Severity: c.Severity, Summary: c.Summary})
-	}
+	a := &report.Audit{Generated: time.Now(), Result: audit.Result{Datacenter: *dc, Cluster: *cluster}, Checks: audit.Checks}
 	failed := func(err error) error {
 		if *prom != "" {
 			a.Error = err.Error()
@@ -115,11 +116,11 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 		return failed(err)
 	}
 	defer closeClient(ctx, c)
-	res, err := c.Audit(ctx, esxi.AuditOptions{Datacenter: *dc, Cluster: *cluster, Parallel: *parallel})
+	res, err := audit.Run(ctx, c.Vim(), audit.Options{Datacenter: *dc, Cluster: *cluster, Parallel: *parallel})
 	if err != nil {
 		return failed(err)
 	}
-	fillAudit(a, res)
+	a.Result = *res
 	if *verify {
 		a.VerifyDuration = *verifyDur
 		a.Verify = verifyFindings(ctx, e, c, &sf, res, *verifyDur, *parallel)
@@ -155,39 +156,19 @@ func useColor(e *env) bool {
 	return isTerminal(e.stdout) && e.getenv("NO_COLOR") == "" && e.getenv("TERM") != "dumb"
 }
 
-// fillAudit copies the esxi result into the report's types.
-func fillAudit(a *report.Audit, res *esxi.AuditResult) {
-	a.Hosts = res.Hosts
-	for _, o := range res.Objects {
-		a.Objects = append(a.Objects, report.AuditObject{Path: o.Path, Kind: o.Kind, Host: o.Host})
-	}
-	for _, f := range res.Findings {
-		rf := report.AuditFinding{ID: f.ID, Severity: f.Severity, Path: f.Path, Datacenter: f.Datacenter, Cluster: f.Cluster,
-			Host: f.Host, SwitchType: f.SwitchType, Switch: f.Switch, Portgroup: f.Portgroup, Title: f.Title, Detail: f.Detail,
-			Fix: f.Fix, TeamingPolicy: f.TeamingPolicy, ActiveUplinks: f.ActiveUplinks, StandbyUplinks: f.StandbyUplinks, Related: f.Related}
-		for _, v := range f.VMs {
-			rf.VMs = append(rf.VMs, report.AuditVM{Name: v.Name, Ref: v.Ref, Host: v.Host, NIC: v.NIC, MAC: v.MAC, PowerState: v.PowerState})
-		}
-		for _, v := range f.Visibility {
-			rf.Visibility = append(rf.Visibility, report.AuditVisibility{Source: v.Source, Destination: v.Destination, Seen: v.Seen, Note: v.Note})
-		}
-		a.Findings = append(a.Findings, rf)
-	}
-}
-
 // verifyFindings traces every powered-on promiscuous VM named by a
 // finding (RT001, RT004), at most parallel at once, each for d, over the
 // audit's vSphere session and with the SSH flags given to audit. Results
 // are in finding order.
-func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, res *esxi.AuditResult, d time.Duration, parallel int) []report.AuditVerify {
+func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, res *audit.Result, d time.Duration, parallel int) []report.AuditVerify {
 	type job struct {
-		f  esxi.Finding
-		vm esxi.AffectedVM
+		f  audit.Finding
+		vm audit.AffectedVM
 	}
 	var jobs []job
 	seen := map[string]bool{}
 	for _, f := range res.Findings {
-		if f.ID != esxi.FindingBlindSpot && f.ID != esxi.FindingMonitorOneUplink {
+		if f.ID != audit.FindingBlindSpot && f.ID != audit.FindingMonitorOneUplink {
 			continue
 		}
 		for _, vm := range f.VMs {
@@ -220,7 +201,7 @@ func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFla
 }
 
 // verifyVM traces one affected VM's vNIC and keeps what it missed.
-func verifyVM(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, logger *slog.Logger, vm esxi.AffectedVM, d time.Duration, v *report.AuditVerify) error {
+func verifyVM(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, logger *slog.Logger, vm audit.AffectedVM, d time.Duration, v *report.AuditVerify) error {
 	query := "VirtualMachine:" + vm.Ref
 	fail := func(err error) error { return fmt.Errorf("trace --vm %s: %w", query, err) }
 	targets, err := client.Discover(ctx, query, esxi.DiscoverOptions{})

@@ -173,7 +173,7 @@ func TestAuditLab20(t *testing.T) {
 		t.Errorf("--datacenter DC0: %v", err)
 	}
 	_, _, err = auditCmd(t, ctx, "--datacenter", "nope", "--prom", prom)
-	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), `audit: could not run: esxi: audit: datacenter "nope" not found (datacenters with hosts: DC0)`) {
+	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), `audit: could not run: datacenter "nope" not found (datacenters with hosts: DC0)`) {
 		t.Errorf("--datacenter nope: exit %d, %v", exitCode(err), err)
 	}
 	if data, _ := os.ReadFile(prom); !strings.Contains(string(data), "capturectl_audit_success 0\n") || strings.Contains(string(data), "findings{") {

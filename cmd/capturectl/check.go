@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/scenario"
 )
 
@@ -86,39 +86,24 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 // errCheckFailed ends check with exit code 1 after its table was printed.
 var errCheckFailed = errors.New("expectations failed")
 
+// writeCheckJUnit writes one JUnit suite per scenario, one case per
+// expectation.
 func writeCheckJUnit(w io.Writer, results []scenario.Result) error {
-	type failure struct {
-		Message string `xml:"message,attr"`
-		Text    string `xml:",chardata"`
-	}
-	type testcase struct {
-		Name      string   `xml:"name,attr"`
-		Classname string   `xml:"classname,attr"`
-		Failure   *failure `xml:"failure,omitempty"`
-	}
-	type suite struct {
-		XMLName  xml.Name   `xml:"testsuite"`
-		Name     string     `xml:"name,attr"`
-		Tests    int        `xml:"tests,attr"`
-		Failures int        `xml:"failures,attr"`
-		Cases    []testcase `xml:"testcase"`
-	}
-	s := suite{Name: "capturectl check", Tests: len(results)}
+	var suites []report.JUnitSuite
 	for _, r := range results {
-		tc := testcase{Name: r.FlowName() + ": " + r.Verdict, Classname: r.Scenario}
-		if !r.Pass {
-			s.Failures++
-			tc.Failure = &failure{Message: fmt.Sprintf("got %d, want %s", r.Got, r.Want),
-				Text: fmt.Sprintf("%s %s: %d frames with verdict %s; expected %s", r.Scenario, r.FlowName(), r.Got, r.Verdict, r.Want)}
+		if len(suites) == 0 || suites[len(suites)-1].Name != r.Scenario {
+			suites = append(suites, report.JUnitSuite{Name: r.Scenario})
 		}
-		s.Cases = append(s.Cases, tc)
+		c := report.JUnitCase{ClassName: r.Scenario, Name: r.FlowName() + ": " + r.Verdict}
+		if !r.Pass {
+			body := fmt.Sprintf("%s %s: %d frames with verdict %s; expected %s", r.Scenario, r.FlowName(), r.Got, r.Verdict, r.Want)
+			if r.Note != "" {
+				body += " (" + r.Note + ")"
+			}
+			c.Failure = &report.JUnitFailure{Message: fmt.Sprintf("got %d, want %s", r.Got, r.Want), Body: body}
+		}
+		s := &suites[len(suites)-1]
+		s.Cases = append(s.Cases, c)
 	}
-	io.WriteString(w, xml.Header)
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(s); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return report.JUnit(w, "capturectl check", suites)
 }

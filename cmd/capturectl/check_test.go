@@ -23,7 +23,7 @@ func TestShippedChecks(t *testing.T) {
 		t.Errorf("output:\n%s", stdout)
 	}
 	x, err := os.ReadFile(junit)
-	if err != nil || !strings.Contains(string(x), `<testsuite name="capturectl check"`) || !strings.Contains(string(x), `failures="0"`) {
+	if err != nil || !strings.Contains(string(x), `<testsuites name="capturectl check"`) || !strings.Contains(string(x), `failures="0"`) || strings.Count(string(x), "<testsuite ") != len(files) {
 		t.Errorf("junit: %v\n%s", err, x)
 	}
 }

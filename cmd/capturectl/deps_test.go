@@ -19,8 +19,9 @@ func TestImportRules(t *testing.T) {
 		"pktcap":         {},
 		"teaming":        {},
 		"correlate":      {"pktcap", "teaming"},
-		"report":         {"correlate", "pktcap", "teaming"},
+		"report":         {"correlate", "audit", "pktcap", "teaming"},
 		"esxi":           {"pktcap", "teaming"},
+		"audit":          {"esxi", "pktcap", "teaming"},
 		"session":        {"esxi", "pktcap"},
 		"trace":          {"session", "esxi", "correlate", "pktcap", "teaming"},
 		"scenario":       {"trace", "session", "esxi", "correlate", "pktcap", "lab"},
@@ -28,7 +29,7 @@ func TestImportRules(t *testing.T) {
 		"lab/internal/":  {"lab/internal/"},
 		"configs":        {},
 		"internal/":      {}, // test helpers
-		"cmd/capturectl": {"esxi", "session", "correlate", "report", "pktcap", "lab", "configs", "trace", "scenario", "teaming"},
+		"cmd/capturectl": {"esxi", "audit", "session", "correlate", "report", "pktcap", "lab", "configs", "trace", "scenario", "teaming"},
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

@@ -1,4 +1,4 @@
-package esxi
+package audit
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capturectl/capturectl/esxi"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -27,7 +28,7 @@ type pgSpec struct {
 
 func buildSwitch(typ string, uplinks []string, lags []string, pgs ...pgSpec) *switchView {
 	sw := &switchView{datacenter: "DC", host: "h1", typ: typ, name: "vSwitch1", path: "DC/h1/vSwitch1", uplinks: uplinks, lags: map[string]bool{}}
-	if typ == SwitchDistributed {
+	if typ == esxi.SwitchDistributed {
 		sw.host, sw.path = "", "DC/DSwitch"
 	}
 	for _, l := range lags {
@@ -74,91 +75,91 @@ func TestAuditChecks(t *testing.T) {
 		sw   *switchView
 		want []string
 	}{
-		{"srcport, 2 active, promiscuous", buildSwitch(SwitchStandard, two, nil,
+		{"srcport, 2 active, promiscuous", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Mon", policy: srcid, active: two, promisc: true, vms: []string{"mon"}}),
 			[]string{"RT001 DC/h1/vSwitch1/Mon"}},
-		{"srcmac, promiscuous without VMs is still reported", buildSwitch(SwitchStandard, two, nil,
+		{"srcmac, promiscuous without VMs is still reported", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Mon", policy: srcmac, active: two, promisc: true}),
 			[]string{"RT001 DC/h1/vSwitch1/Mon"}},
-		{"load-based, promiscuous", buildSwitch(SwitchStandard, two, nil,
+		{"load-based, promiscuous", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Mon", policy: loadbased, active: two, promisc: true}),
 			[]string{"RT001 DC/h1/vSwitch1/Mon"}},
-		{"srcport, 2 active, not promiscuous: reverse teaming as intended", buildSwitch(SwitchStandard, two, nil,
+		{"srcport, 2 active, not promiscuous: reverse teaming as intended", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "App", policy: srcid, active: two, vms: []string{"a"}}),
 			[]string{}},
-		{"one active, one standby: clean", buildSwitch(SwitchStandard, two, nil,
+		{"one active, one standby: clean", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Mon", policy: srcid, active: two[:1], standby: two[1:], promisc: true, vms: []string{"mon"}}),
 			[]string{}},
-		{"explicit failover with 2 active shares the first: clean", buildSwitch(SwitchStandard, two, nil,
+		{"explicit failover with 2 active shares the first: clean", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Mon", policy: explicit, active: two, promisc: true, vms: []string{"mon"}},
 			pgSpec{name: "App", policy: explicit, active: two, vms: []string{"a"}}),
 			[]string{}},
-		{"standby only: first standby in use, clean", buildSwitch(SwitchStandard, two, nil,
+		{"standby only: first standby in use, clean", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Mon", policy: srcid, standby: two, promisc: true, vms: []string{"mon"}},
 			pgSpec{name: "App", policy: srcid, standby: two, vms: []string{"a"}}),
 			[]string{}},
-		{"IP hash, promiscuous, all active: clean", buildSwitch(SwitchStandard, two, nil,
+		{"IP hash, promiscuous, all active: clean", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Mon", policy: iphash, active: two, promisc: true, vms: []string{"mon"}},
 			pgSpec{name: "App", policy: iphash, active: two, vms: []string{"a"}}),
 			[]string{}},
-		{"IP hash next to srcport on the same uplinks", buildSwitch(SwitchStandard, two, nil,
+		{"IP hash next to srcport on the same uplinks", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Web", policy: iphash, active: two},
 			pgSpec{name: "Backup", policy: srcid, active: two}),
 			[]string{"RT002 DC/h1/vSwitch1"}},
-		{"IP hash next to explicit failover on a shared uplink", buildSwitch(SwitchStandard, []string{"vmnic2", "vmnic3", "vmnic4"}, nil,
+		{"IP hash next to explicit failover on a shared uplink", buildSwitch(esxi.SwitchStandard, []string{"vmnic2", "vmnic3", "vmnic4"}, nil,
 			pgSpec{name: "Web", policy: iphash, active: two},
 			pgSpec{name: "Mgmt", policy: explicit, active: []string{"vmnic3"}, standby: []string{"vmnic4"}}),
 			[]string{"RT002 DC/h1/vSwitch1", "RT003 DC/h1/vSwitch1/Web"}},
-		{"IP hash and srcport on separate uplinks: only the unused uplinks are reported", buildSwitch(SwitchStandard, []string{"vmnic2", "vmnic3", "vmnic4", "vmnic5"}, nil,
+		{"IP hash and srcport on separate uplinks: only the unused uplinks are reported", buildSwitch(esxi.SwitchStandard, []string{"vmnic2", "vmnic3", "vmnic4", "vmnic5"}, nil,
 			pgSpec{name: "Web", policy: iphash, active: two},
 			pgSpec{name: "Other", policy: srcid, active: []string{"vmnic4", "vmnic5"}}),
 			[]string{"RT003 DC/h1/vSwitch1/Web"}},
-		{"IP hash with a standby uplink", buildSwitch(SwitchStandard, []string{"vmnic2", "vmnic3", "vmnic4"}, nil,
+		{"IP hash with a standby uplink", buildSwitch(esxi.SwitchStandard, []string{"vmnic2", "vmnic3", "vmnic4"}, nil,
 			pgSpec{name: "DB", policy: iphash, active: two, standby: []string{"vmnic4"}}),
 			[]string{"RT003 DC/h1/vSwitch1/DB"}},
-		{"monitor pinned to vmnic2, app of its VLAN on vmnic3", buildSwitch(SwitchStandard, two, nil,
+		{"monitor pinned to vmnic2, app of its VLAN on vmnic3", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Sniffer", policy: explicit, active: two[:1], standby: two[1:], promisc: true, vms: []string{"sniff"}},
 			pgSpec{name: "App", policy: explicit, active: two[1:], standby: two[:1], vms: []string{"app"}}),
 			[]string{"RT004 DC/h1/vSwitch1/Sniffer"}},
-		{"monitor pinned, srcport app of its VLAN", buildSwitch(SwitchStandard, two, nil,
+		{"monitor pinned, srcport app of its VLAN", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Sniffer", policy: explicit, active: two[:1], promisc: true, vms: []string{"sniff"}},
 			pgSpec{name: "App", policy: srcid, active: two, vms: []string{"app"}}),
 			[]string{"RT004 DC/h1/vSwitch1/Sniffer"}},
-		{"monitor pinned, app in another VLAN", buildSwitch(SwitchStandard, two, nil,
+		{"monitor pinned, app in another VLAN", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Sniffer", vlan: vlanSet{{300, 300}}, policy: explicit, active: two[:1], promisc: true, vms: []string{"sniff"}},
 			pgSpec{name: "App", vlan: vlanSet{{301, 301}}, policy: srcid, active: two, vms: []string{"app"}}),
 			[]string{}},
-		{"monitor on VLAN 4095 sees every VLAN", buildSwitch(SwitchStandard, two, nil,
+		{"monitor on VLAN 4095 sees every VLAN", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Sniffer", vlan: standardVLAN(4095), policy: explicit, active: two[:1], promisc: true, vms: []string{"sniff"}},
 			pgSpec{name: "App", vlan: vlanSet{{301, 301}}, policy: srcid, active: two, vms: []string{"app"}}),
 			[]string{"RT004 DC/h1/vSwitch1/Sniffer"}},
-		{"monitor pinned without VMs", buildSwitch(SwitchStandard, two, nil,
+		{"monitor pinned without VMs", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Spare", policy: explicit, active: two[:1], promisc: true},
 			pgSpec{name: "App", policy: srcid, active: two, vms: []string{"app"}}),
 			[]string{}},
-		{"monitor pinned, app VMs without VMs", buildSwitch(SwitchStandard, two, nil,
+		{"monitor pinned, app VMs without VMs", buildSwitch(esxi.SwitchStandard, two, nil,
 			pgSpec{name: "Sniffer", policy: explicit, active: two[:1], promisc: true, vms: []string{"sniff"}},
 			pgSpec{name: "App", policy: srcid, active: two}),
 			[]string{}},
 		// Distributed switches.
-		{"DVS: srcport over two uplinks, promiscuous", buildSwitch(SwitchDistributed, []string{"Uplink 1", "Uplink 2"}, nil,
+		{"DVS: srcport over two uplinks, promiscuous", buildSwitch(esxi.SwitchDistributed, []string{"Uplink 1", "Uplink 2"}, nil,
 			pgSpec{name: "DVMon", policy: srcid, active: []string{"Uplink 1", "Uplink 2"}, promisc: true, vms: []string{"mon@h1", "mon2@h2"}}),
 			[]string{"RT001 DC/DSwitch/DVMon"}},
-		{"DVS: a LAG as the only active uplink, IP hash, unused standalone uplinks: clean", buildSwitch(SwitchDistributed, []string{"Uplink 1", "Uplink 2", "lag1"}, []string{"lag1"},
+		{"DVS: a LAG as the only active uplink, IP hash, unused standalone uplinks: clean", buildSwitch(esxi.SwitchDistributed, []string{"Uplink 1", "Uplink 2", "lag1"}, []string{"lag1"},
 			pgSpec{name: "DVMon", policy: iphash, active: []string{"lag1"}, promisc: true, vms: []string{"mon"}},
 			pgSpec{name: "DVApp", policy: iphash, active: []string{"lag1"}, vms: []string{"app"}}),
 			[]string{}},
-		{"DVS: srcport over a LAG (one uplink): clean", buildSwitch(SwitchDistributed, []string{"lag1"}, []string{"lag1"},
+		{"DVS: srcport over a LAG (one uplink): clean", buildSwitch(esxi.SwitchDistributed, []string{"lag1"}, []string{"lag1"},
 			pgSpec{name: "DVMon", policy: srcid, active: []string{"lag1"}, promisc: true}),
 			[]string{}},
-		{"DVS: LAG and standalone uplink active together", buildSwitch(SwitchDistributed, []string{"Uplink 1", "lag1"}, []string{"lag1"},
+		{"DVS: LAG and standalone uplink active together", buildSwitch(esxi.SwitchDistributed, []string{"Uplink 1", "lag1"}, []string{"lag1"},
 			pgSpec{name: "DVApp", policy: srcid, active: []string{"lag1", "Uplink 1"}}),
 			[]string{"RT005 DC/DSwitch/DVApp"}},
-		{"DVS: monitor and app of a trunk range on different uplinks, same host", buildSwitch(SwitchDistributed, []string{"Uplink 1", "Uplink 2"}, nil,
+		{"DVS: monitor and app of a trunk range on different uplinks, same host", buildSwitch(esxi.SwitchDistributed, []string{"Uplink 1", "Uplink 2"}, nil,
 			pgSpec{name: "DVMon", vlan: vlanSet{{100, 200}}, policy: explicit, active: []string{"Uplink 1"}, promisc: true, vms: []string{"mon@h1"}},
 			pgSpec{name: "DVApp", vlan: vlanSet{{150, 150}}, policy: explicit, active: []string{"Uplink 2"}, vms: []string{"app@h1"}}),
 			[]string{"RT004 DC/DSwitch/DVMon"}},
-		{"DVS: monitor and app on different hosts", buildSwitch(SwitchDistributed, []string{"Uplink 1", "Uplink 2"}, nil,
+		{"DVS: monitor and app on different hosts", buildSwitch(esxi.SwitchDistributed, []string{"Uplink 1", "Uplink 2"}, nil,
 			pgSpec{name: "DVMon", policy: explicit, active: []string{"Uplink 1"}, promisc: true, vms: []string{"mon@h1"}},
 			pgSpec{name: "DVApp", policy: explicit, active: []string{"Uplink 2"}, vms: []string{"app@h2"}}),
 			[]string{}},
@@ -180,7 +181,7 @@ func TestAuditChecks(t *testing.T) {
 
 // The blind-spot finding names the VMs and says what they miss.
 func TestAuditBlindSpotDetails(t *testing.T) {
-	sw := buildSwitch(SwitchStandard, two, nil,
+	sw := buildSwitch(esxi.SwitchStandard, two, nil,
 		pgSpec{name: "Mon", policy: "loadbalance_srcid", active: two, promisc: true, vms: []string{"zeta", "alpha"}})
 	sw.check()
 	if len(sw.findings) != 1 {
@@ -283,8 +284,8 @@ func TestAuditSimDistributedAndScope(t *testing.T) {
 		})
 	}
 
-	log := logCalls(c, 0)
-	res, err := c.Audit(ctx, AuditOptions{})
+	log := logCalls(c)
+	res, err := Run(ctx, c.Vim(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +301,7 @@ func TestAuditSimDistributedAndScope(t *testing.T) {
 	if blind == nil {
 		t.Fatalf("no RT001 for DC0/DVS0/DC0_DVPG0 in %q", ids(res.Findings))
 	}
-	if blind.SwitchType != SwitchDistributed || blind.Host != "" || len(blind.VMs) == 0 || blind.VMs[0].Host == "" {
+	if blind.SwitchType != esxi.SwitchDistributed || blind.Host != "" || len(blind.VMs) == 0 || blind.VMs[0].Host == "" {
 		t.Errorf("finding %+v", *blind)
 	}
 	if len(res.Hosts) != 4 {
@@ -308,7 +309,7 @@ func TestAuditSimDistributedAndScope(t *testing.T) {
 	}
 
 	// --cluster: the cluster's hosts only, and only its VMs are named.
-	res, err = c.Audit(ctx, AuditOptions{Datacenter: "DC0", Cluster: "DC0_C0", Parallel: 1})
+	res, err = Run(ctx, c.Vim(), Options{Datacenter: "DC0", Cluster: "DC0_C0", Parallel: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,8 +329,8 @@ func TestAuditSimDistributedAndScope(t *testing.T) {
 		}
 	}
 
-	for _, bad := range []AuditOptions{{Datacenter: "nope"}, {Cluster: "nope"}, {Datacenter: "DC0", Cluster: "nope"}} {
-		if _, err := c.Audit(ctx, bad); err == nil || !strings.Contains(err.Error(), `"nope" not found`) {
+	for _, bad := range []Options{{Datacenter: "nope"}, {Cluster: "nope"}, {Datacenter: "DC0", Cluster: "nope"}} {
+		if _, err := Run(ctx, c.Vim(), bad); err == nil || !strings.Contains(err.Error(), `"nope" not found`) {
 			t.Errorf("%+v: err %v; want not found", bad, err)
 		}
 	}
@@ -340,9 +341,9 @@ func TestAuditSimDistributedAndScope(t *testing.T) {
 
 func TestAuditLab20(t *testing.T) {
 	_, c := startVCLab(t, "../configs/lab-audit-20.yaml")
-	log := logCalls(c, 0)
+	log := logCalls(c)
 	start := time.Now()
-	res, err := c.Audit(context.Background(), AuditOptions{Parallel: 4})
+	res, err := Run(context.Background(), c.Vim(), Options{Parallel: 4})
 	took := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
@@ -399,7 +400,7 @@ func TestAuditLab20(t *testing.T) {
 // distributed portgroup is the one blind spot, named by its switch.
 func TestAuditLabDistributed(t *testing.T) {
 	_, c := startVCLab(t, "../configs/lab-dvs.yaml")
-	res, err := c.Audit(context.Background(), AuditOptions{})
+	res, err := Run(context.Background(), c.Vim(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +444,7 @@ func TestDecodeInventory(t *testing.T) {
 	if got := inv.datacenterOf(inv.hosts[0].Parent); got != "Lab/East" {
 		t.Errorf("datacenter %q; want Lab/East (unescaped)", got)
 	}
-	res, err := inv.audit(context.Background(), AuditOptions{Cluster: "Prod"})
+	res, err := inv.audit(context.Background(), Options{Cluster: "Prod"})
 	if err != nil || !reflect.DeepEqual(res.Hosts, []string{"esx01"}) {
 		t.Errorf("cluster Prod: %v, %v", res, err)
 	}
