@@ -21,11 +21,12 @@ func TestImportRules(t *testing.T) {
 		"report":         {"correlate", "pktcap"},
 		"esxi":           {"pktcap"},
 		"session":        {"esxi", "pktcap"},
+		"ingest":         {"correlate", "pktcap"},
 		"lab":            {"pktcap", "lab/internal/"},
 		"lab/internal/":  {"lab/internal/"},
 		"configs":        {},
 		"internal/":      {}, // test helpers
-		"cmd/capturectl": {"esxi", "session", "correlate", "report", "pktcap", "lab", "configs"},
+		"cmd/capturectl": {"esxi", "session", "correlate", "ingest", "report", "pktcap", "lab", "configs"},
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
