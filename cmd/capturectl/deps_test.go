@@ -25,11 +25,12 @@ func TestImportRules(t *testing.T) {
 		"session":        {"esxi", "pktcap"},
 		"trace":          {"session", "esxi", "correlate", "pktcap", "teaming"},
 		"scenario":       {"trace", "session", "esxi", "correlate", "pktcap", "lab"},
+		"ingest":         {"correlate", "pktcap"},
 		"lab":            {"pktcap", "lab/internal/"},
 		"lab/internal/":  {"lab/internal/"},
 		"configs":        {},
 		"internal/":      {}, // test helpers
-		"cmd/capturectl": {"esxi", "audit", "session", "correlate", "report", "pktcap", "lab", "configs", "trace", "scenario", "teaming"},
+		"cmd/capturectl": {"esxi", "audit", "session", "correlate", "ingest", "report", "pktcap", "lab", "configs", "trace", "scenario", "teaming"},
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

@@ -37,6 +37,12 @@ import (
 // discoverJSONVersion is the version of discover's JSON document.
 const discoverJSONVersion = 1
 
+// discoverDoc is discover's JSON document (read back by --target).
+type discoverDoc struct {
+	Version int           `json:"version"`
+	Targets []esxi.Target `json:"targets"`
+}
+
 // vsphereFlags are the connection flags shared by the commands that talk
 // to vCenter or ESXi; each falls back to govc's environment variable.
 type vsphereFlags struct {
@@ -151,10 +157,7 @@ func writeDiscoverJSON(w io.Writer, targets []esxi.Target) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	doc := struct {
-		Version int           `json:"version"`
-		Targets []esxi.Target `json:"targets"`
-	}{discoverJSONVersion, targets}
+	doc := discoverDoc{discoverJSONVersion, targets}
 	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("discover: write JSON: %w", err)
 	}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/capturectl/capturectl/correlate"
+	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/teaming"
+)
+
+// Flag types and file helpers that several commands use.
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+// portFlags describe the traced port: from a saved discovery (--target)
+// and/or flags (flags win).
+type portFlags struct {
+	mac, policy, team, name string
+	vlan                    int
+	target                  string
+	nic                     int
+	set                     map[string]bool
+}
+
+func (p *portFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.mac, "mac", "", "the traced vNIC's `MAC` address")
+	fs.IntVar(&p.vlan, "vlan", 0, "the portgroup's `VLAN`")
+	fs.StringVar(&p.policy, "policy", "srcport", "teaming `policy`: srcport, srcmac, explicit, loadbased or iphash")
+	fs.StringVar(&p.team, "team-uplink", "", "the port's team `uplink` (vmnicN), as esxcli network vm port list reports it")
+	fs.StringVar(&p.name, "port-name", "", "a `name` for the traced port in the report")
+	fs.StringVar(&p.target, "target", "", "take the port from a saved `file` of capturectl discover --json")
+	fs.IntVar(&p.nic, "nic", 0, "with --target: which vNIC, counting from 0 (`N`; default: the one a discovery by MAC or IP address named, else 0)")
+}
+
+// fromTarget fills what the flags did not set from a discover --json file.
+func (p *portFlags) fromTarget(fs *flag.FlagSet) error {
+	p.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { p.set[f.Name] = true })
+	if p.target == "" {
+		return nil
+	}
+	data, err := os.ReadFile(p.target)
+	if err != nil {
+		return usagef("--target: %v", err)
+	}
+	var doc discoverDoc
+	if err := json.Unmarshal(data, &doc); err != nil || doc.Version != discoverJSONVersion {
+		return usagef("--target %s: not the JSON of capturectl discover --json (version %d): %v", p.target, discoverJSONVersion, err)
+	}
+	if !p.set["nic"] {
+		// a discovery by MAC or IP address marked the vNIC it named
+		p.nic = max(0, slices.IndexFunc(doc.Targets, func(t esxi.Target) bool { return t.Selected }))
+	}
+	if p.nic < 0 || p.nic >= len(doc.Targets) {
+		return usagef("--nic %d: %s has %d vNICs", p.nic, p.target, len(doc.Targets))
+	}
+	t := doc.Targets[p.nic]
+	fill := func(name string, dst *string, v string) {
+		if !p.set[name] && v != "" {
+			*dst = v
+		}
+	}
+	fill("mac", &p.mac, t.MAC)
+	fill("team-uplink", &p.team, t.TeamUplink)
+	if pol, ok := teaming.FromAPI(t.TeamingPolicy); ok {
+		fill("policy", &p.policy, string(pol))
+	}
+	fill("port-name", &p.name, t.VM+" "+t.NIC)
+	if !p.set["vlan"] {
+		p.vlan = t.VLAN
+	}
+	return nil
+}
+
+func (p *portFlags) port() (correlate.Port, error) {
+	cp := correlate.Port{Name: p.name, VLAN: p.vlan, TeamUplink: p.team}
+	if p.mac != "" {
+		m, err := net.ParseMAC(p.mac)
+		if err != nil {
+			return cp, usagef("--mac %q: %v", p.mac, err)
+		}
+		cp.MAC = m
+	}
+	pol, err := teaming.Parse(p.policy)
+	if err != nil {
+		return cp, usagef("--policy: %v", err)
+	}
+	cp.Policy = pol
+	return cp, nil
+}
+
+// writeAtomic writes a report file through a temporary file in the same
+// directory renamed over it, so a reader (the Prometheus textfile
+// collector, a CI job, a browser) never sees half a file and a failed
+// write leaves an earlier file as it was. A path that exists and is not
+// a regular file (a FIFO, /dev/stdout) is written directly.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		return errors.Join(writeBuffered(f, write), f.Close())
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := writeBuffered(tmp, write); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func writeBuffered(w io.Writer, write func(io.Writer) error) error {
+	bw := bufio.NewWriter(w)
+	if err := write(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
+}

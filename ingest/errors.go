@@ -1,0 +1,133 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+)
+
+// InputError is an input that could not be read: it does not open, is
+// corrupt, or is not a capture (Err is then ErrNotCapture).
+type InputError struct {
+	Input string // the input's Name
+	Err   error
+}
+
+func (e *InputError) Error() string {
+	if pathErrorOf(e) != nil {
+		return "ingest: " + e.Err.Error() // "open NAME: ..." names it already
+	}
+	return "ingest: " + e.Input + ": " + e.Err.Error()
+}
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+// pathErrorOf is the error of opening the input itself, if that is what
+// failed.
+func pathErrorOf(e *InputError) *fs.PathError {
+	var pe *fs.PathError
+	if errors.As(e.Err, &pe) && pe.Path == e.Input {
+		return pe
+	}
+	return nil
+}
+
+// ErrNotCapture is the Err of an InputError for an input that is not a
+// capture: neither pcap nor pcapng, and no pktcap-uw console frame in it.
+var ErrNotCapture = errors.New("not a pcap or pcapng file, and no pktcap-uw console frames in it")
+
+// inputErr wraps err as an error of input name.
+func inputErr(name string, err error) error { return &InputError{Input: name, Err: err} }
+
+// readEnd is the error that ends a read: none at the end of the input,
+// or where it was cut short (a killed capture is read up to the cut).
+func readEnd(name string, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil
+	}
+	return inputErr(name, err)
+}
+
+// Problem is what is wrong with the naming of an input's points.
+type Problem int
+
+const (
+	// Unnamed: the input is a pcap file, which names no point: name it
+	// with Input.Point.
+	Unnamed Problem = iota + 1
+	// NotAPoint: the name the input gives (Name: a pcapng interface's, or
+	// the point of a console run that lacks the banner naming its uplink
+	// or port) is not a capture point name; Err says why. Name the point
+	// with Input.Point or Input.Interfaces, or add the banner.
+	NotAPoint
+	// BadName: the name Input.Point or Input.Interfaces gives (Name) is
+	// not a capture point name; Err says why.
+	BadName
+	// TooManyInterfaces: Input.Point names the one point of a pcapng that
+	// has Count interfaces: name each with Input.Interfaces.
+	TooManyInterfaces
+	// TooManySessions: Input.Point names the one point of console text
+	// that holds Count pktcap-uw sessions, or one session at several
+	// points: the banners name them.
+	TooManySessions
+	// NoSuchInterface: Input.Interfaces names interface Iface of an input
+	// that has Count interfaces (0: not a pcapng).
+	NoSuchInterface
+)
+
+// NameError is an input whose points are not named, or not named well.
+// Its fields say which point, so that a caller can tell its user how to
+// name it in the caller's own terms (a command line's --point, say).
+type NameError struct {
+	Input   string // the input's Name
+	Problem Problem
+	// Iface is the pcapng interface concerned (from 0), -1 if none.
+	Iface int
+	// Run is the console run (pktcap-uw session) concerned (from 1), 0 if
+	// none.
+	Run int
+	// Count is how many interfaces or sessions the input holds (see
+	// Problem).
+	Count int
+	// Name is the name at fault: the caller's (BadName, TooMany*,
+	// NoSuchInterface) or the input's own (NotAPoint).
+	Name string
+	// Err is why Name is not a capture point name (NotAPoint, BadName).
+	Err error
+}
+
+func (e *NameError) Error() string {
+	var s string
+	switch e.Problem {
+	case Unnamed:
+		s = "a pcap file names no capture point: name it (Input.Point)"
+	case NotAPoint:
+		if e.Run > 0 {
+			s = fmt.Sprintf("run %d: the console text lacks the banner that names the point "+
+				"(\"The name of the uplink is vmnicN\", \"The switch port id is 0x...\"), and %q is not a point name", e.Run, e.Name)
+		} else {
+			s = fmt.Sprintf("interface %d is named %q, not after a capture point: name it (Input.Interfaces or Input.Point)", e.Iface, e.Name)
+		}
+	case BadName:
+		s = fmt.Sprintf("point %q", e.Name)
+	case TooManyInterfaces:
+		s = fmt.Sprintf("Input.Point %q names one point, but the pcapng has %d interfaces: name each (Input.Interfaces)", e.Name, e.Count)
+	case TooManySessions:
+		s = fmt.Sprintf("Input.Point %q names one point, but the console text holds %d pktcap-uw sessions or points: the banners name them", e.Name, e.Count)
+	case NoSuchInterface:
+		if e.Count == 0 {
+			s = fmt.Sprintf("Input.Interfaces names interface %d (%q), but the input is not a pcapng", e.Iface, e.Name)
+		} else {
+			s = fmt.Sprintf("Input.Interfaces names interface %d (%q), but the pcapng has %d", e.Iface, e.Name, e.Count)
+		}
+	default:
+		s = fmt.Sprintf("point naming problem %d", e.Problem)
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return "ingest: " + e.Input + ": " + s
+}
+
+func (e *NameError) Unwrap() error { return e.Err }
