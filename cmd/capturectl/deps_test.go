@@ -23,6 +23,7 @@ func TestImportRules(t *testing.T) {
 		"session":        {"esxi", "pktcap"},
 		"lab":            {"pktcap", "lab/internal/"},
 		"lab/internal/":  {"lab/internal/"},
+		"lab/labtest":    {"lab", "internal/"}, // test helpers for the lab; imported by nothing but tests
 		"configs":        {},
 		"internal/":      {}, // test helpers
 		"cmd/capturectl": {"esxi", "session", "correlate", "report", "pktcap", "lab", "configs"},
