@@ -12,6 +12,7 @@ import (
 
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/soap"
 )
@@ -50,15 +51,7 @@ func connectSim(t *testing.T, s *simulator.Server) *esxi.Client {
 // startVCLab serves a topology through the lab's vCenter and logs in.
 func startVCLab(t *testing.T, cfgPath string) (*lab.Lab, *esxi.Client) {
 	t.Helper()
-	cfg, err := lab.LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := lab.Start(context.Background(), cfg, lab.Options{VCenter: true, NoTraffic: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := labtest.Start(t, cfgPath, lab.Options{VCenter: true, NoTraffic: true})
 	vc := l.VCenter
 	c, err := esxi.Connect(context.Background(), esxi.Config{URL: vc.URL().String(), Username: vc.Username(), Password: vc.Password(), Thumbprint: vc.Thumbprint()})
 	if err != nil {

@@ -1,6 +1,9 @@
 // Package configs holds the example lab topologies (YAML) and embeds them,
-// so `capturectl demo` and `capturectl lab serve` work from any directory.
-// Every file here is loaded by a test (lab.TestConfigsLoad).
+// so `capturectl demo`, `capturectl lab serve` and the `lab:` of a check
+// scenario find them by name from any directory; checks/ holds the shipped
+// check scenarios, which are not embedded. Every topology is loaded by a
+// test (lab.TestConfigsLoad) and every check is run by one
+// (cmd/capturectl's TestShippedChecks).
 package configs
 
 import "embed"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 	"github.com/capturectl/capturectl/pktcap"
 	"github.com/capturectl/capturectl/teaming"
 )
@@ -28,15 +29,7 @@ type scenario struct {
 
 func newScenario(t *testing.T, cfgPath, vm string) *scenario {
 	t.Helper()
-	cfg, err := lab.LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := lab.NewNetwork(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Close)
+	n := labtest.Network(t, cfgPath)
 	host, port, err := n.FindPort(vm, 0)
 	if err != nil {
 		t.Fatal(err)

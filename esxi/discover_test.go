@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 )
 
 // ---------------------------------------------------------------------------
@@ -78,15 +79,7 @@ func connectSim(t *testing.T, s *simulator.Server) *Client {
 // startVCLab serves a topology over SSH and through the lab's vCenter.
 func startVCLab(t *testing.T, cfgPath string) (*lab.Lab, *Client) {
 	t.Helper()
-	cfg, err := lab.LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := lab.Start(context.Background(), cfg, lab.Options{VCenter: true, NoTraffic: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := labtest.Start(t, cfgPath, lab.Options{VCenter: true, NoTraffic: true})
 	vc := l.VCenter
 	c, err := Connect(context.Background(), Config{URL: vc.URL().String(), Username: vc.Username(), Password: vc.Password(), Thumbprint: vc.Thumbprint()})
 	if err != nil {

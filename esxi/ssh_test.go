@@ -16,21 +16,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 )
-
-func startLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	cfg, err := lab.LoadConfig("../configs/lab-article.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := lab.Start(context.Background(), cfg, lab.Options{NoTraffic: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
 
 func labConfig(t *testing.T, h lab.HostInfo, knownHosts string) SSHConfig {
 	return SSHConfig{Host: h.Name, Addr: h.Addr, User: h.User, Password: h.Password, KnownHostsFile: knownHosts,
@@ -49,7 +36,7 @@ func writeFile(t *testing.T, content string) string {
 // Keyboard-interactive login to an emulated ESXi host, a command, a typed
 // error for a failing one, and a stuck command ended by its context.
 func TestDialRunLab(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	h, _ := l.Host("esx01")
 	c, err := Dial(context.Background(), labConfig(t, h, writeFile(t, h.KnownHostsLine+"\n")))
 	if err != nil {
@@ -87,7 +74,7 @@ func TestDialRunLab(t *testing.T) {
 
 // A changed host key is refused, naming the key offered and the one known.
 func TestHostKeyMismatch(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	h, _ := l.Host("esx02")
 	kh := writeFile(t, h.KnownHostsLine+"\n")
 	if err := l.ChangeHostKey("esx02"); err != nil {
@@ -118,7 +105,7 @@ func TestHostKeyMismatch(t *testing.T) {
 // An unknown host is refused naming its key, unless new keys are
 // accepted: then its line is added and later dials verify against it.
 func TestUnknownHostAndAcceptNew(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	h, _ := l.Host("esx01")
 	other, _ := l.Host("esx02")
 	kh := filepath.Join(t.TempDir(), "sub", "known_hosts") // does not exist yet
@@ -152,7 +139,7 @@ func TestUnknownHostAndAcceptNew(t *testing.T) {
 // A wrong password fails at once with one attempt: no retry loop that
 // would lock root.
 func TestWrongPasswordNoRetry(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	h, _ := l.Host("esx01")
 	kh := writeFile(t, h.KnownHostsLine+"\n")
 	for i := 0; i < 9; i++ {

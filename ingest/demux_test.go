@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/capturectl/capturectl/internal/testenv"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -28,7 +29,7 @@ import (
 // merge makes that schedule the usual one; every run panicked before the
 // fix.
 func TestPcapngKilledInBurstsSlowMerge(t *testing.T) {
-	checkGoroutines(t)
+	testenv.CheckGoroutines(t)
 	us := time.Microsecond
 	for _, l := range []ngLayout{
 		{names: []string{"esx01/7/PortOutput", "esx01/7/VnicRx"}, step: []time.Duration{10 * us, 100 * us},
@@ -61,7 +62,7 @@ func TestPcapngKilledInBurstsSlowMerge(t *testing.T) {
 // PortOutput is handed to a reader of its own (the file is opened once
 // more), and memory does not grow with the file.
 func TestPcapngNotInterleaved(t *testing.T) {
-	checkGoroutines(t)
+	testenv.CheckGoroutines(t)
 	const n = 100_000
 	names := []string{"esx01/7/PortOutput", "esx01/7/VnicRx"}
 	step := []time.Duration{100 * time.Microsecond, 100 * time.Microsecond}
@@ -120,7 +121,7 @@ func TestPcapngNotInterleaved(t *testing.T) {
 // one's) read as the interleaved file does; a copy cut in the middle of a
 // block reads up to the cut; a corrupt block is an error naming the file.
 func TestPcapngThreePoints(t *testing.T) {
-	checkGoroutines(t)
+	testenv.CheckGoroutines(t)
 	const n = 9000
 	us := 50 * time.Microsecond
 	l := ngLayout{names: []string{"esx01/vmnic2/rx", "esx01/7/PortOutput", "esx01/7/VnicRx"}, step: []time.Duration{us, us, us}, stats: true}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/capturectl/capturectl/internal/testenv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -126,7 +127,7 @@ func TestMixedSnapLengths(t *testing.T) {
 // is an error that names the file; gzip-compressed files read as the
 // plain ones.
 func TestPcapCutCorruptCompressed(t *testing.T) {
-	checkGoroutines(t)
+	testenv.CheckGoroutines(t)
 	full, _ := os.ReadFile(pcapFile(t, "full.pcap", 0, []int{0, 1, 2}, 0, 60))
 	cut := writeFile(t, "cut.pcap", full[:len(full)-10])
 	_, res := correlateSet(t, []Input{{Name: cut, Point: "esx01/7/VnicRx"}}, correlate.Config{})
@@ -287,7 +288,7 @@ func TestJoinSpans(t *testing.T) {
 // Cancelling stops the readers of every kind of input, and Correlate
 // returns the context's error.
 func TestCorrelateCancelled(t *testing.T) {
-	checkGoroutines(t)
+	testenv.CheckGoroutines(t)
 	l := ngLayout{names: []string{"esx01/7/PortOutput", "esx01/7/VnicRx"}, step: []time.Duration{10 * time.Microsecond, 10 * time.Microsecond},
 		chunks: []chunk{{0, 0, 30000}, {1, 0, 30000}}}
 	pcap := pcapFile(t, "a.pcap", 0, []int{0, 1, 2, 3}, 0, 60)

@@ -247,6 +247,52 @@ func (l *Lab) Hosts() []HostInfo {
 	return out
 }
 
+// Env is what `capturectl lab serve` tells a user to export to point
+// capturectl (and govc) at the lab:
+//
+//   - GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD and GOVC_TLS_CA_CERTS (the
+//     vCenter's certificate file, the alternative lab serve gives to a
+//     GOVC_TLS_KNOWN_HOSTS thumbprint file), when the lab serves a vCenter;
+//   - CAPTURECTL_SSH_ADDRS, "HOST=127.0.0.1:PORT,..." in topology order;
+//   - CAPTURECTL_SSH_PASSWORD, the lab's root password (a host whose
+//     topology sets its own password is not covered).
+//
+// The SSH host keys are not in the environment: write KnownHosts to a
+// file and pass it with --known-hosts. Env sets nothing to the empty
+// string; a caller that must not pick up the user's own settings
+// (GOVC_INSECURE, GOVC_TLS_KNOWN_HOSTS, SSH_AUTH_SOCK, ~/.ssh) clears
+// them itself.
+func (l *Lab) Env() map[string]string {
+	var addrs []string
+	for _, h := range l.hosts {
+		addrs = append(addrs, h.name+"="+h.srv.Addr())
+	}
+	env := map[string]string{
+		// cmd/capturectl's envSSHAddrs and esxi.PasswordEnv, which lab
+		// does not import; their tests check that the names agree
+		"CAPTURECTL_SSH_ADDRS":    strings.Join(addrs, ","),
+		"CAPTURECTL_SSH_PASSWORD": l.password,
+	}
+	if vc := l.VCenter; vc != nil {
+		env["GOVC_URL"] = vc.URL().String()
+		env["GOVC_USERNAME"] = vc.Username()
+		env["GOVC_PASSWORD"] = vc.Password()
+		env["GOVC_TLS_CA_CERTS"] = vc.CertificateFile()
+	}
+	return env
+}
+
+// KnownHosts is an OpenSSH known_hosts file with every host's current key,
+// one line per host in topology order.
+func (l *Lab) KnownHosts() []byte {
+	var b []byte
+	for _, h := range l.hosts {
+		b = append(b, h.info().KnownHostsLine...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
 // Host describes one host.
 func (l *Lab) Host(name string) (HostInfo, error) {
 	h, err := l.host(name)

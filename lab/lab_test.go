@@ -12,12 +12,17 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/capturectl/capturectl/internal/testenv"
 	"github.com/capturectl/capturectl/pktcap"
 )
 
+// startLab is labtest.Start for the lab's own tests, which cannot import
+// labtest (it imports lab): the lab of a topology file without background
+// traffic, closed at cleanup, then the goroutine-leak check.
 func startLab(t *testing.T, path string, opts Options) *Lab {
 	t.Helper()
 	cfg := loadTestConfig(t, path)
+	testenv.CheckGoroutines(t)
 	opts.NoTraffic = true
 	l, err := Start(context.Background(), cfg, opts)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/capturectl/capturectl/internal/testenv"
 )
 
 func loadTestConfig(t *testing.T, path string) *Config {
@@ -15,9 +17,14 @@ func loadTestConfig(t *testing.T, path string) *Config {
 	return cfg
 }
 
+// newTestNetwork is labtest.Network for the lab's own tests (which cannot
+// import labtest): the network model of a topology file, closed at
+// cleanup, then the goroutine-leak check.
 func newTestNetwork(t *testing.T, path string) *Network {
 	t.Helper()
-	n, err := NewNetwork(loadTestConfig(t, path))
+	cfg := loadTestConfig(t, path)
+	testenv.CheckGoroutines(t)
+	n, err := NewNetwork(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -251,3 +251,11 @@ func (s *pswitch) deliver(out *swPort, frame []byte, tag int, at time.Time) {
 		}
 	}
 }
+
+func splitHostNIC(s string) (string, string, bool) {
+	i := strings.LastIndexByte(s, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
+}

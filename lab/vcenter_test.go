@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/internal/testenv"
 
 	"github.com/vmware/govmomi/cli"
 	"github.com/vmware/govmomi/cli/esx"
@@ -746,7 +746,7 @@ func TestVCenterGovc(t *testing.T) {
 // TestVCenterCloseLeavesNoGoroutines starts, uses and closes a vCenter and
 // checks that every goroutine it started has ended.
 func TestVCenterCloseLeavesNoGoroutines(t *testing.T) {
-	before := goroutineIDs()
+	testenv.CheckGoroutines(t)
 	func() {
 		cfg, err := LoadConfig("../configs/lab-article.yaml")
 		if err != nil {
@@ -786,58 +786,6 @@ func TestVCenterCloseLeavesNoGoroutines(t *testing.T) {
 		vc.Close()
 		vc.Close() // idempotent
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		left := newGoroutines(before)
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines left after Close:\n%s", len(left), strings.Join(left, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-var goroutineHeader = regexp.MustCompile(`^goroutine (\d+) `)
-
-func goroutineStacks() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		k := runtime.Stack(buf, true)
-		if k < len(buf) {
-			buf = buf[:k]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	out := map[string]string{}
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if m := goroutineHeader.FindStringSubmatch(g); m != nil {
-			out[m[1]] = g
-		}
-	}
-	return out
-}
-
-func goroutineIDs() map[string]bool {
-	ids := map[string]bool{}
-	for id := range goroutineStacks() {
-		ids[id] = true
-	}
-	return ids
-}
-
-// newGoroutines lists goroutines not in before, except this test's own.
-func newGoroutines(before map[string]bool) []string {
-	var out []string
-	for id, st := range goroutineStacks() {
-		if before[id] || strings.Contains(st, "TestVCenterCloseLeavesNoGoroutines") || strings.Contains(st, "testing.(*T).Run") {
-			continue
-		}
-		out = append(out, st)
-	}
-	return out
 }
 
 // TestEsxcliRequestShape checks the reflection on ExecuteSoap requests and

@@ -80,12 +80,10 @@ func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]R
 	defer l.Close()
 	known := filepath.Join(state, "known_hosts")
 	hosts := map[string]lab.HostInfo{}
-	var lines []string
 	for _, h := range l.Hosts() {
 		hosts[h.Name] = h
-		lines = append(lines, h.KnownHostsLine)
 	}
-	if err := os.WriteFile(known, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(known, l.KnownHosts(), 0o600); err != nil {
 		return nil, err
 	}
 	vc := l.VCenter

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 	"github.com/capturectl/capturectl/pktcap"
 )
 
@@ -24,7 +25,7 @@ import (
 // it lost because capturectl did not read fast enough).
 func BenchmarkCapture4Points(b *testing.B) {
 	rate, size, secs := benchRate(), 200, 3
-	l := startLab(b)
+	l := labtest.Start(b, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	plan := articlePlan(b, l)
 	plan.Filter = pktcap.Filter{}
 	for b.Loop() {

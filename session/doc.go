@@ -11,9 +11,10 @@
 // one SSH connection per host and one channel per point, starts every
 // point at once and records when each point's stream began and when it was
 // stopped (the common live window and the start skew are in the Result).
-// Each point runs "pktcap-uw ... -o -": stdout is its pcap stream, decoded
-// with pcapgo; stderr carries the banner and the summary with the drop
-// count. The pcapng output has one interface per point, named like
+// Each point runs "pktcap-uw ... -o -": stdout is its pcap stream, read
+// with pktcap.CaptureReader (pktcap's own in-place pcap parser; text a
+// wrapper printed before the stream is skipped with a warning); stderr
+// carries the banner and the summary with the drop count. The pcapng output has one interface per point, named like
 // "esx01/vmnic2/rx" and "esx01/50331657/VnicRx", is flushed after every
 // frame (a file cut short is valid up to its last frame) and gets
 // interface statistics (start, end, drops) at the end; per-point pcaps are

@@ -5,9 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -15,27 +12,9 @@ import (
 
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 	"github.com/capturectl/capturectl/pktcap"
 )
-
-// checkGoroutines fails the test when goroutines started during it are
-// still running a few seconds after its other cleanups (call it first, so
-// that its cleanup runs last).
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("%d goroutines left running (had %d before the test):\n%s", n-before, before, buf)
-		}
-	})
-}
 
 // testLogger routes logs to t.Log.
 func testLogger(t testing.TB) *slog.Logger {
@@ -50,38 +29,6 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func startLab(t testing.TB) *lab.Lab {
-	t.Helper()
-	cfg, err := lab.LoadConfig("../configs/lab-article.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := lab.Start(context.Background(), cfg, lab.Options{NoTraffic: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
-	return l
-}
-
-// knownHosts writes a known_hosts file with every lab host.
-func knownHosts(t testing.TB, l *lab.Lab) string {
-	t.Helper()
-	var b strings.Builder
-	for _, h := range l.Hosts() {
-		b.WriteString(h.KnownHostsLine + "\n")
-	}
-	f := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(f, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 // labSSHConfig is how capturectl reaches a lab host: an address override,
 // keyboard-interactive with the password, the host key from known_hosts;
 // no agent or key files of the machine running the test.
@@ -91,7 +38,7 @@ func labSSHConfig(h lab.HostInfo, knownHostsFile string) esxi.SSHConfig {
 }
 
 func labDialer(t *testing.T, l *lab.Lab) Dialer {
-	kh := knownHosts(t, l)
+	kh := labtest.KnownHostsFile(t, l)
 	log := testLogger(t)
 	return func(ctx context.Context, host string) (*esxi.SSHClient, error) {
 		h, err := l.Host(host)

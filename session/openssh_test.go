@@ -28,6 +28,7 @@ import (
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/internal/testenv"
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 )
 
 // The pktcap-uw shim: the test binary, copied as "pktcap-uw" onto the PATH
@@ -238,7 +239,7 @@ func startSSHD(t *testing.T, l *lab.Lab, labHost string) *sshdHost {
 // pktcap-uw shim streaming from a lab host; the frames arrive, and stopping
 // leaves no process of the user and no pktcap-uw on the lab host.
 func TestOpenSSHBusyboxCapture(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	sh := startSSHD(t, l, "esx02")
 	dial := func(ctx context.Context, host string) (*esxi.SSHClient, error) {
 		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: sh.addr, User: sh.user, Password: sh.password,

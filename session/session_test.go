@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 	"github.com/capturectl/capturectl/pktcap"
 )
 
@@ -21,8 +23,7 @@ import (
 // VnicRx one), the pcapng has one interface per point and tshark reads it,
 // and nothing is left on the host.
 func TestCaptureArticlePing(t *testing.T) {
-	checkGoroutines(t)
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	dial := labDialer(t, l)
 	plan := articlePlan(t, l)
 	plan.Duration = 10 * time.Second

@@ -19,6 +19,7 @@ import (
 
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 )
 
 // pingAndWait pings n times and waits until the session has received the
@@ -55,8 +56,7 @@ func framesOf(s *Session) func() []int {
 // Cancelling the context (Ctrl-C) stops every point, keeps every frame and
 // leaves nothing on the host.
 func TestStopOnCancel(t *testing.T) {
-	checkGoroutines(t)
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	dial := labDialer(t, l)
 	var out lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -94,8 +94,7 @@ func TestStopOnCancel(t *testing.T) {
 // real tool) keeps running after their channel closed. Every frame
 // received before the cut is in the output.
 func TestStopOnConnectionCut(t *testing.T) {
-	checkGoroutines(t)
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	dial := labDialer(t, l)
 	var out lockedBuffer
 	s, err := Start(context.Background(), articlePlan(t, l), Options{Dial: dial, Output: &out, Logger: testLogger(t)})
@@ -130,7 +129,7 @@ func TestStopOnConnectionCut(t *testing.T) {
 // A host whose key changed is refused, naming the key offered; nothing is
 // started.
 func TestStartRefusesChangedHostKey(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	dial := labDialer(t, l) // known_hosts written with the old key
 	if err := l.ChangeHostKey("esx02"); err != nil {
 		t.Fatal(err)
@@ -150,8 +149,7 @@ func TestStartRefusesChangedHostKey(t *testing.T) {
 // fails Start with pktcap-uw's message, and the points that did start are
 // stopped.
 func TestStartFailureStopsTheOthers(t *testing.T) {
-	checkGoroutines(t)
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	dial := labDialer(t, l)
 	plan := articlePlan(t, l)
 	plan.Points = append(plan.Points, UplinkRx("esx02", "vmnic7"))
@@ -269,7 +267,7 @@ func startChild(t testing.TB, l *lab.Lab, deadMan time.Duration) (*exec.Cmd, str
 
 func startChildPlan(t testing.TB, l *lab.Lab, plan Plan, deadMan time.Duration) (*exec.Cmd, string, *bufio.Scanner) {
 	t.Helper()
-	cfg := childConfig{Hosts: l.Hosts(), KnownHosts: knownHosts(t, l), Output: filepath.Join(t.TempDir(), "out.pcapng"),
+	cfg := childConfig{Hosts: l.Hosts(), KnownHosts: labtest.KnownHostsFile(t, l), Output: filepath.Join(t.TempDir(), "out.pcapng"),
 		Plan: plan, DeadMan: deadMan}
 	b, err := json.Marshal(cfg)
 	if err != nil {
@@ -313,7 +311,7 @@ func waitFile(t *testing.T, file string, want []int) {
 func TestSignalsStopCleanly(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			l := startLab(t)
+			l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 			cmd, file, sc := startChild(t, l, 0)
 			if res, err := l.Net.Ping(context.Background(), "testvm1", "testvm2", 3, 20*time.Millisecond); err != nil || res.Received != 3 {
 				t.Fatalf("ping: %+v %v", res, err)
@@ -343,7 +341,7 @@ func TestSignalsStopCleanly(t *testing.T) {
 // unless told All; the file written so far is valid and holds every frame
 // received.
 func TestSIGKILLThenCleanup(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	dial := labDialer(t, l)
 	cmd, file, _ := startChild(t, l, time.Minute)
 	if res, err := l.Net.Ping(context.Background(), "testvm1", "testvm2", 3, 20*time.Millisecond); err != nil || res.Received != 3 {
@@ -398,7 +396,7 @@ func TestSIGKILLThenCleanup(t *testing.T) {
 // capturectl killed with SIGKILL: the dead-man deadline stops every
 // capture on the host by itself, and the watchdogs remove their leases.
 func TestSIGKILLDeadMan(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	dial := labDialer(t, l)
 	cmd, _, _ := startChild(t, l, 6*time.Second)
 	killed := time.Now()

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/capturectl/capturectl/configs"
@@ -88,7 +87,7 @@ func startLabSession(ctx context.Context, e *env, cfg *lab.Config, traffic bool)
 		return nil, err
 	}
 	ls := &labSession{lab: l, knownHosts: filepath.Join(state, "known_hosts"), state: state}
-	if err := writeKnownHosts(ls.knownHosts, l.Hosts()); err != nil {
+	if err := writeKnownHosts(ls.knownHosts, l); err != nil {
 		ls.close()
 		return nil, err
 	}
@@ -109,18 +108,11 @@ func (ls *labSession) close() {
 	os.RemoveAll(ls.state)
 }
 
-// demoEnv is what `lab serve` tells a user to export for the lab.
+// demoEnv is what `lab serve` tells a user to export for the lab, with
+// the user's own settings that would send capturectl elsewhere cleared
+// (GOVC_TLS_KNOWN_HOSTS, GOVC_INSECURE, an SSH agent).
 func demoEnv(l *lab.Lab) map[string]string {
-	vc := l.VCenter
-	var addrs []string
-	pw := ""
-	for _, h := range l.Hosts() {
-		addrs = append(addrs, h.Name+"="+h.Addr)
-		pw = h.Password
-	}
-	return map[string]string{
-		"GOVC_URL": vc.URL().String(), "GOVC_USERNAME": vc.Username(), "GOVC_PASSWORD": vc.Password(),
-		"GOVC_TLS_CA_CERTS": vc.CertificateFile(), "GOVC_TLS_KNOWN_HOSTS": "", "GOVC_INSECURE": "",
-		envSSHAddrs: strings.Join(addrs, ","), "CAPTURECTL_SSH_PASSWORD": pw, "SSH_AUTH_SOCK": "",
-	}
+	env := l.Env()
+	env["GOVC_TLS_KNOWN_HOSTS"], env["GOVC_INSECURE"], env["SSH_AUTH_SOCK"] = "", "", ""
+	return env
 }

@@ -28,6 +28,7 @@ func TestImportRules(t *testing.T) {
 		"ingest":         {"correlate", "pktcap"},
 		"lab":            {"pktcap", "lab/internal/"},
 		"lab/internal/":  {"lab/internal/"},
+		"lab/labtest":    {"lab", "internal/"}, // test helpers for the lab; imported by nothing but tests
 		"configs":        {},
 		"internal/":      {}, // test helpers
 		"cmd/capturectl": {"esxi", "audit", "session", "correlate", "ingest", "report", "pktcap", "lab", "configs", "trace", "scenario", "teaming"},

@@ -11,22 +11,8 @@ import (
 
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 )
-
-// startDiscoverLab serves a topology through the lab's vCenter.
-func startDiscoverLab(t *testing.T, cfgPath string) *lab.Lab {
-	t.Helper()
-	cfg, err := lab.LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := lab.Start(context.Background(), cfg, lab.Options{VCenter: true, NoTraffic: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
 
 // discoverEnv is the environment a user of the lab would set: GOVC_URL and
 // GOVC_USERNAME, and GOVC_PASSWORD naming a file with the password.
@@ -52,7 +38,7 @@ func runDiscoverWith(t *testing.T, vars map[string]string, args ...string) (stdo
 }
 
 func TestDiscoverCommand(t *testing.T) {
-	l := startDiscoverLab(t, "../../configs/lab-article.yaml")
+	l := labtest.Start(t, "../../configs/lab-article.yaml", lab.Options{VCenter: true, NoTraffic: true})
 	vc := l.VCenter
 	vars := discoverEnv(t, vc, nil)
 	tp := []string{"--thumbprint", vc.Thumbprint()}
@@ -142,7 +128,7 @@ func TestDiscoverCommand(t *testing.T) {
 // code.
 // --vm by a guest IP address: the VM, with its vNIC marked.
 func TestDiscoverCommandByIP(t *testing.T) {
-	l := startDiscoverLab(t, "../../configs/lab-article.yaml")
+	l := labtest.Start(t, "../../configs/lab-article.yaml", lab.Options{VCenter: true, NoTraffic: true})
 	vars := discoverEnv(t, l.VCenter, nil)
 	stdout, stderr, err := runDiscoverWith(t, vars, "--thumbprint", l.VCenter.Thumbprint(), "--vm", "192.168.100.12")
 	if err != nil || !strings.Contains(stdout, "VM testvm2 (") || !strings.Contains(stdout, "00:50:56:9d:fd:b1  (the vNIC --vm names)") {
@@ -173,7 +159,7 @@ hosts:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	vc := startDiscoverLab(t, topo).VCenter
+	vc := labtest.Start(t, topo, lab.Options{VCenter: true, NoTraffic: true}).VCenter
 	vars := discoverEnv(t, vc, nil)
 	tp := vc.Thumbprint()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

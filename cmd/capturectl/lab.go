@@ -89,7 +89,7 @@ func runLabServe(ctx context.Context, e *env, args []string) error {
 	}
 	defer l.Close()
 	kh := filepath.Join(*state, "known_hosts")
-	if err := writeKnownHosts(kh, l.Hosts()); err != nil {
+	if err := writeKnownHosts(kh, l); err != nil {
 		return err
 	}
 	w := e.stdout
@@ -149,12 +149,8 @@ func firstVM(cfg *lab.Config) string {
 	return "VM"
 }
 
-func writeKnownHosts(path string, hosts []lab.HostInfo) error {
-	var b strings.Builder
-	for _, h := range hosts {
-		b.WriteString(h.KnownHostsLine + "\n")
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+func writeKnownHosts(path string, l *lab.Lab) error {
+	if err := os.WriteFile(path, l.KnownHosts(), 0o600); err != nil {
 		return fmt.Errorf("lab: write known hosts: %w", err)
 	}
 	return nil

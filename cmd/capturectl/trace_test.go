@@ -11,42 +11,20 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
 	"github.com/capturectl/capturectl/pktcap"
 )
 
 // labEnv starts a lab topology with its vCenter and points capturectl at
-// it the way `lab serve` tells a user to: GOVC_* for vCenter, SSH address
-// overrides, the SSH password in the environment, a known_hosts file.
+// it the way `lab serve` tells a user to (labtest.Setenv); it returns the
+// known_hosts file for --known-hosts.
 func labEnv(t *testing.T, topology string, traffic bool) (*lab.Lab, string) {
 	t.Helper()
-	cfg, err := lab.LoadConfig(topology)
-	if err != nil {
-		t.Fatal(err)
+	l := labtest.Start(t, topology, lab.Options{VCenter: true, NoTraffic: !traffic})
+	if _, ok := l.Env()[envSSHAddrs]; !ok {
+		t.Fatalf("lab.Env() has no %s: %v", envSSHAddrs, l.Env())
 	}
-	l, err := lab.Start(context.Background(), cfg, lab.Options{VCenter: true, NoTraffic: !traffic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	vc := l.VCenter
-	t.Setenv("GOVC_URL", vc.URL().String())
-	t.Setenv("GOVC_USERNAME", vc.Username())
-	t.Setenv("GOVC_PASSWORD", vc.Password())
-	t.Setenv("GOVC_TLS_CA_CERTS", vc.CertificateFile())
-	t.Setenv("SSH_AUTH_SOCK", "")
-	t.Setenv("HOME", t.TempDir())
-	var addrs, known []string
-	for _, h := range l.Hosts() {
-		addrs = append(addrs, h.Name+"="+h.Addr)
-		known = append(known, h.KnownHostsLine)
-		t.Setenv("CAPTURECTL_SSH_PASSWORD", h.Password)
-	}
-	t.Setenv(envSSHAddrs, strings.Join(addrs, ","))
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(strings.Join(known, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return l, kh
+	return l, labtest.Setenv(t, l)
 }
 
 // trace on the article's lab: discovery through vCenter, capture over SSH,

@@ -2,7 +2,9 @@
 // outside Go is missing (tshark, OpenSSH, busybox, chromium, root): on a
 // developer's machine it skips; in CI, where .ci/run installs everything
 // and sets CAPTURECTL_REQUIRE_TOOLS=1, it fails, so that no check is
-// silently skipped there.
+// silently skipped there. It also holds the goroutine-leak check every
+// package's tests use (CheckGoroutines); it imports nothing of the module,
+// so the lab's own tests and lab/internal can use it too.
 package testenv
 
 import (

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,7 +99,7 @@ func newSigner(t *testing.T) ssh.Signer {
 
 func start(t *testing.T, edit func(*Config)) *fixture {
 	t.Helper()
-	before := runtime.NumGoroutine()
+	testenv.CheckGoroutines(t)
 	f := &fixture{key: newSigner(t), userKey: newSigner(t), clock: &fakeClock{}, blocked: make(chan blockReport, 4)}
 	f.clock.t.Store(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	cfg := Config{
@@ -120,21 +119,8 @@ func start(t *testing.T, edit func(*Config)) *fixture {
 			t.Errorf("close: %v", err)
 		}
 		srv.Close() // idempotent
-		checkGoroutines(t, before)
 	})
 	return f
-}
-
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("goroutines: got %d after Close; want <= %d\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // answerAll answers every keyboard-interactive question with the password,

@@ -1,0 +1,157 @@
+package lab
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Capture points and their subscribers (taps).
+
+// CapturePoint is a place in a host's data path where frames can be
+// captured, in the vSwitch's own terms. pktcap-uw point names map onto
+// these (EtherswitchDispath and UplinkRcvKernel are the uplink receive
+// point; Vmxnet3Rx is VnicRx).
+type CapturePoint int
+
+const (
+	UplinkRcv  CapturePoint = iota // frame received from the physical NIC
+	UplinkSnd                      // frame handed to the physical NIC
+	PortInput                      // frame entering the vSwitch from a port
+	PortOutput                     // frame leaving the vSwitch to a port, before reverse teaming
+	VnicRx                         // frame delivered to the vNIC (after reverse teaming)
+	VnicTx                         // frame sent by the vNIC
+	Drop                           // frame dropped by the host (host-wide)
+	numPoints
+)
+
+var pointNames = [...]string{"UplinkRcv", "UplinkSnd", "PortInput", "PortOutput", "VnicRx", "VnicTx", "Drop"}
+
+func (p CapturePoint) String() string {
+	if p >= 0 && p < numPoints {
+		return pointNames[p]
+	}
+	return fmt.Sprintf("CapturePoint(%d)", int(p))
+}
+
+// Captured is one frame seen at a capture point. Data is shared between
+// subscribers and must not be modified.
+type Captured struct {
+	Time   time.Time
+	Point  CapturePoint
+	PortID uint32
+	// VLAN is the 802.1Q VLAN the vSwitch associates with the frame at this
+	// point (metadata, not in Data); -1 at points that carry none (VnicRx,
+	// VnicTx).
+	VLAN int
+	Data []byte
+	// Reason is set at the Drop point.
+	Reason string
+}
+
+// Tap is a subscription to a capture point. Frames arrive on C; when the
+// subscriber falls behind and the buffer is full, frames are dropped and
+// counted, as pktcap-uw's kernel buffer does.
+type Tap struct {
+	C       <-chan Captured
+	ch      chan Captured
+	filter  func(frame []byte, vlan int) bool
+	dropped atomic.Uint64
+	matched atomic.Uint64
+	close   func()
+	once    sync.Once
+}
+
+// Dropped is the number of matching frames lost because the buffer was full.
+func (t *Tap) Dropped() uint64 { return t.dropped.Load() }
+
+// Matched is the number of frames that matched the tap's filter.
+func (t *Tap) Matched() uint64 { return t.matched.Load() }
+
+// Close unsubscribes. Frames already queued stay readable; C is not closed.
+func (t *Tap) Close() { t.once.Do(t.close) }
+
+type tapList []*Tap
+
+func (tl tapList) emit(c Captured) {
+	for _, t := range tl {
+		if t.filter != nil && !t.filter(c.Data, c.VLAN) {
+			continue
+		}
+		t.matched.Add(1)
+		select {
+		case t.ch <- c:
+		default:
+			t.dropped.Add(1)
+		}
+	}
+}
+
+// Selector names a capture point on a host.
+type Selector struct {
+	Point CapturePoint
+	// Uplink selects an uplink port by NIC name (vmnicN).
+	Uplink string
+	// PortID selects a vSwitch port by ID (VM ports and uplink ports).
+	PortID uint32
+}
+
+// Subscribe taps a capture point of a host. filter (optional) selects
+// frames; buf is the queue length before frames are dropped.
+func (n *Network) Subscribe(hostName string, sel Selector, filter func(frame []byte, vlan int) bool, buf int) (*Tap, error) {
+	if buf < 1 {
+		buf = 1
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.hostBy[hostName]
+	if h == nil {
+		return nil, fmt.Errorf("lab: unknown host %q", hostName)
+	}
+	var list *tapList
+	switch {
+	case sel.Point == Drop:
+		list = &h.dropTaps
+	case sel.Uplink != "":
+		u := h.uplink(sel.Uplink)
+		if u == nil {
+			return nil, fmt.Errorf("lab: host %s: no uplink %s on any vSwitch", hostName, sel.Uplink)
+		}
+		if sel.Point == VnicRx || sel.Point == VnicTx {
+			return nil, fmt.Errorf("lab: host %s: %s is not a capture point of uplink %s", hostName, sel.Point, sel.Uplink)
+		}
+		list = &u.taps[sel.Point]
+	default:
+		p := h.port(sel.PortID)
+		if p == nil {
+			return nil, fmt.Errorf("lab: host %s: no switch port %d", hostName, sel.PortID)
+		}
+		list = p.tapsFor(sel.Point)
+		if list == nil {
+			return nil, fmt.Errorf("lab: host %s: %s is not a capture point of port %d", hostName, sel.Point, sel.PortID)
+		}
+	}
+	ch := make(chan Captured, buf)
+	t := &Tap{C: ch, ch: ch, filter: filter}
+	*list = append(append(tapList(nil), *list...), t)
+	t.close = func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		var kept tapList
+		for _, x := range *list {
+			if x != t {
+				kept = append(kept, x)
+			}
+		}
+		*list = kept
+	}
+	return t, nil
+}
+
+func (p *vmPort) tapsFor(pt CapturePoint) *tapList {
+	if pt == UplinkRcv || pt == UplinkSnd || pt == Drop {
+		return nil
+	}
+	return &p.taps[pt]
+}

@@ -1,0 +1,149 @@
+package trace
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/capturectl/capturectl/correlate"
+	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/lab"
+	"github.com/capturectl/capturectl/lab/labtest"
+	"github.com/capturectl/capturectl/pktcap"
+	"github.com/capturectl/capturectl/session"
+)
+
+// A live trace of the article lab through Run: structural checks, since
+// times and the frames at a capture's edges vary from run to run.
+//   - OnStart is called once, when every point of the plan streams;
+//   - what Live.Verdicts counted while running is the result's totals;
+//   - every point the plan named has statistics and saw frames, and the
+//     common live window is not empty;
+//   - a team-uplink change the lab makes during the trace is seen by the
+//     poller and recorded in the result, and the frames after it are
+//     judged against the new uplink.
+func TestRunLive(t *testing.T) {
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{VCenter: true, NoTraffic: true})
+	known := labtest.KnownHostsFile(t, l)
+	ctx := t.Context()
+	vc := l.VCenter
+	client, err := esxi.Connect(ctx, esxi.Config{URL: vc.URL().String(), Username: vc.Username(), Password: vc.Password(), CACerts: vc.CertificateFile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(context.Background()) })
+	const vm = "testvm2"
+	targets, err := client.Discover(ctx, vm, esxi.DiscoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nic, err := Select(targets, vm, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := targets[nic]
+	if target.TeamUplink != "vmnic2" {
+		t.Fatalf("team uplink %q; the article lab pins vmnic2", target.TeamUplink)
+	}
+	plan, err := DefaultPlan(target, session.Plan{Duration: 3 * time.Second, Filter: pktcap.Filter{Proto: pktcap.Some[uint8](1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := map[string]lab.HostInfo{}
+	for _, h := range l.Hosts() {
+		hosts[h.Name] = h
+	}
+	dial := func(ctx context.Context, host string) (*esxi.SSHClient, error) {
+		h := hosts[host]
+		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: h.Addr, Password: h.Password, KnownHostsFile: known,
+			NoAgent: true, Getenv: func(string) string { return "" }})
+	}
+
+	var starts atomic.Int32
+	var live *Live
+	var changed atomic.Value // time.Time of the lab's change
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	onStart := func(lv *Live) {
+		starts.Add(1)
+		live = lv
+		for _, p := range lv.Points() {
+			if p.Start.IsZero() {
+				t.Errorf("OnStart: point %s not started", p.Name)
+			}
+		}
+		if err := l.StartTraffic(lab.TrafficConfig{Kind: "ping", From: "testvm1", To: vm, Interval: 50 * time.Millisecond}); err != nil {
+			t.Error(err)
+		}
+		wg.Go(func() {
+			select {
+			case <-lv.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			host, port, err := l.Net.FindPort(vm, 0)
+			if err == nil {
+				err = l.Net.SetTeamUplink(host, port.PortID, "vmnic3")
+			}
+			if err != nil {
+				t.Error(err)
+			}
+			changed.Store(time.Now())
+		})
+	}
+	res, err := Run(ctx, Config{Target: target, Plan: plan, Session: session.Options{Dial: dial},
+		TeamUplink: Rediscover(client, vm, nic), Poll: 200 * time.Millisecond, OnStart: onStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := starts.Load(); n != 1 {
+		t.Fatalf("OnStart called %d times", n)
+	}
+	c := res.Correlation
+	var sum int
+	for v, n := range live.Verdicts() {
+		if c.Totals[v] != n {
+			t.Errorf("%s: Live counted %d, result has %d", v, n, c.Totals[v])
+		}
+		sum += n
+	}
+	if sum == 0 {
+		t.Fatal("no frame judged")
+	}
+	if len(res.Session.Points) != len(plan.Points) || len(c.Points) != len(plan.Points) {
+		t.Errorf("%d session points, %d correlated; plan has %d", len(res.Session.Points), len(c.Points), len(plan.Points))
+	}
+	for _, p := range res.Session.Points {
+		if p.Frames == 0 {
+			t.Errorf("point %s saw no frame", p.Name)
+		}
+	}
+	if c.CommonStart.IsZero() || !c.CommonStart.Before(c.CommonStop) {
+		t.Errorf("common window %v..%v", c.CommonStart, c.CommonStop)
+	}
+	at, _ := changed.Load().(time.Time)
+	if at.IsZero() {
+		t.Fatal("the lab did not change the team uplink")
+	}
+	var seen *correlate.TeamUplinkChange
+	for i, ch := range c.TeamUplinks {
+		if ch.Uplink == "vmnic3" {
+			seen = &c.TeamUplinks[i]
+		}
+	}
+	if seen == nil {
+		t.Fatalf("team uplink change not recorded: %+v", c.TeamUplinks)
+	}
+	if seen.At.Before(at) {
+		t.Errorf("change recorded at %v, before the lab made it (%v)", seen.At, at)
+	}
+	// Before the change the article's echo requests come in on both
+	// uplinks and the vmnic2 copy is delivered; after it the vmnic3 copy
+	// is: either way every request reaches the VM, none is filtered as a
+	// whole.
+	if c.Totals[correlate.Delivered]+c.Totals[correlate.DeliveredDupsRemoved] == 0 {
+		t.Errorf("nothing delivered: %v", c.Totals)
+	}
+}
