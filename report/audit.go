@@ -173,16 +173,6 @@ func plural(n int, one string, many ...string) string {
 	return strconv.Itoa(n) + " " + one + "s"
 }
 
-func powerWords(s string) string {
-	switch s {
-	case "poweredOff":
-		return "powered off"
-	case "suspended":
-		return "suspended"
-	}
-	return s
-}
-
 // verdictCounts says the non-zero counts in verdict order, with the
 // verdicts' names.
 func verdictCounts(totals map[string]int) string {

@@ -77,42 +77,6 @@ func (f *sshFlags) given(e *env) bool {
 	return len(f.addrs) > 0 || f.known != "" || f.pwFile != "" || e.getenv(envSSHAddrs) != "" || e.getenv(esxi.PasswordEnv) != ""
 }
 
-// sshRunner runs commands on hosts over SSH for discovery's fallback, one
-// connection per host.
-type sshRunner struct {
-	dial    session.Dialer
-	mu      sync.Mutex
-	clients map[string]*esxi.SSHClient
-}
-
-func (r *sshRunner) Run(ctx context.Context, host, cmd string) (string, error) {
-	r.mu.Lock()
-	c := r.clients[host]
-	r.mu.Unlock()
-	if c == nil {
-		var err error
-		if c, err = r.dial(ctx, host); err != nil {
-			return "", err
-		}
-		r.mu.Lock()
-		if r.clients == nil {
-			r.clients = map[string]*esxi.SSHClient{}
-		}
-		r.clients[host] = c
-		r.mu.Unlock()
-	}
-	out, _, err := c.Run(ctx, cmd)
-	return string(out), err
-}
-
-func (r *sshRunner) close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range r.clients {
-		c.Close()
-	}
-}
-
 // filterFlags are the pktcap-uw flow filters capture and trace pass on.
 type filterFlags struct {
 	vals map[string]*string

@@ -19,7 +19,7 @@ func TestImportRules(t *testing.T) {
 		"pktcap":         {},
 		"teaming":        {},
 		"correlate":      {"pktcap", "teaming"},
-		"report":         {"correlate", "audit", "pktcap", "teaming"},
+		"report":         {"correlate", "audit", "esxi", "pktcap", "teaming"},
 		"esxi":           {"pktcap", "teaming"},
 		"audit":          {"esxi", "pktcap", "teaming"},
 		"session":        {"esxi", "pktcap"},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/teaming"
 )
 
@@ -55,9 +55,9 @@ func (p *portFlags) fromTarget(fs *flag.FlagSet) error {
 	if err != nil {
 		return usagef("--target: %v", err)
 	}
-	var doc discoverDoc
-	if err := json.Unmarshal(data, &doc); err != nil || doc.Version != discoverJSONVersion {
-		return usagef("--target %s: not the JSON of capturectl discover --json (version %d): %v", p.target, discoverJSONVersion, err)
+	doc, err := report.ReadDiscovery(data)
+	if err != nil {
+		return usagef("--target %s: %v", p.target, err)
 	}
 	if !p.set["nic"] {
 		// a discovery by MAC or IP address marked the vNIC it named
