@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"github.com/capturectl/capturectl/pktcap"
 	"testing"
 	"time"
 
@@ -101,6 +102,38 @@ func TestArticlePing(t *testing.T) {
 	for _, c := range gotRx {
 		if c.VLAN != -1 || len(c.Data) != 98 {
 			t.Errorf("VnicRx frame: VLAN %d len %d; want -1, 98", c.VLAN, len(c.Data))
+		}
+	}
+}
+
+// Subscribe takes pktcap.Stage, the stage type capturectl uses: a stage
+// the lab does not emulate is an error, not a panic or a silent tap.
+func TestSubscribeStages(t *testing.T) {
+	n := newTestNetwork(t, "../configs/lab-article.yaml")
+	_, port, err := n.FindPort("testvm2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sel Selector
+		ok  bool
+	}{
+		{Selector{Point: pktcap.StageUplinkRx, Uplink: "vmnic2"}, true},
+		{Selector{Point: pktcap.StagePortOutput, PortID: port.PortID}, true},
+		{Selector{Point: pktcap.StageVnicRx, PortID: port.PortID}, true},
+		{Selector{Point: pktcap.StageDrop}, true},
+		{Selector{Point: pktcap.StageVnicRx, Uplink: "vmnic2"}, false},
+		{Selector{Point: pktcap.StageUplinkRx, PortID: port.PortID}, false},
+		{Selector{Point: pktcap.StageOther, Uplink: "vmnic2"}, false},
+		{Selector{Point: pktcap.NumStages, PortID: port.PortID}, false},
+		{Selector{Point: -1, Uplink: "vmnic2"}, false},
+	} {
+		tap, err := n.Subscribe("esx02", c.sel, nil, 1)
+		if (err == nil) != c.ok {
+			t.Errorf("%+v: error %v; want ok=%v", c.sel, err, c.ok)
+		}
+		if tap != nil {
+			tap.Close()
 		}
 	}
 }

@@ -90,7 +90,7 @@ func (h *labHost) pktcapSelect(o *pktcap.Options) ([]tapSel, error) {
 	case o.DVFilter != "", o.LifID != "":
 		return nil, fmt.Errorf("the lab models no dvfilters or VDR ports")
 	}
-	sel := func(pt CapturePoint, label string) tapSel {
+	sel := func(pt pktcap.Stage, label string) tapSel {
 		return tapSel{Selector{Point: pt, Uplink: uplink, PortID: portID}, label}
 	}
 	if len(o.Capture) == 0 {
@@ -122,24 +122,12 @@ func (h *labHost) pktcapSelect(o *pktcap.Options) ([]tapSel, error) {
 	}
 	var out []tapSel
 	for _, p := range o.Capture {
-		var pt CapturePoint
-		switch p.Stage() {
-		case pktcap.StageUplinkRx:
-			pt = UplinkRcv
-		case pktcap.StageUplinkTx:
-			pt = UplinkSnd
-		case pktcap.StagePortInput:
-			pt = PortInput
-		case pktcap.StagePortOutput:
-			pt = PortOutput
-		case pktcap.StageVnicRx:
-			pt = VnicRx
-		case pktcap.StageVnicTx:
-			pt = VnicTx
-		case pktcap.StageDrop:
+		pt := p.Stage()
+		switch {
+		case pt == Drop:
 			out = append(out, tapSel{Selector{Point: Drop}, string(p)})
 			continue
-		default:
+		case !labStage(pt):
 			return nil, fmt.Errorf("the lab does not model the capture point %s", p)
 		}
 		if uplink == "" && portID == 0 {

@@ -5,41 +5,36 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/capturectl/capturectl/pktcap"
 )
 
 // Capture points and their subscribers (taps).
 
-// CapturePoint is a place in a host's data path where frames can be
-// captured, in the vSwitch's own terms. pktcap-uw point names map onto
-// these (EtherswitchDispath and UplinkRcvKernel are the uplink receive
-// point; Vmxnet3Rx is VnicRx).
-type CapturePoint int
-
+// The stages of a host's data path the lab captures at. They are
+// pktcap.Stage, the one stage type capturectl and the lab share:
+// pktcap-uw point names map onto them as on a real host
+// (pktcap.Point.Stage: EtherswitchDispath and UplinkRcvKernel are the
+// uplink receive stage, Vmxnet3Rx is VnicRx). The names are the lab's
+// shorthand for the stages' usual points.
 const (
-	UplinkRcv  CapturePoint = iota // frame received from the physical NIC
-	UplinkSnd                      // frame handed to the physical NIC
-	PortInput                      // frame entering the vSwitch from a port
-	PortOutput                     // frame leaving the vSwitch to a port, before reverse teaming
-	VnicRx                         // frame delivered to the vNIC (after reverse teaming)
-	VnicTx                         // frame sent by the vNIC
-	Drop                           // frame dropped by the host (host-wide)
-	numPoints
+	UplinkRcv  = pktcap.StageUplinkRx   // frame received from the physical NIC
+	UplinkSnd  = pktcap.StageUplinkTx   // frame handed to the physical NIC
+	PortInput  = pktcap.StagePortInput  // frame entering the vSwitch from a port
+	PortOutput = pktcap.StagePortOutput // frame leaving the vSwitch to a port, before reverse teaming
+	VnicRx     = pktcap.StageVnicRx     // frame delivered to the vNIC (after reverse teaming)
+	VnicTx     = pktcap.StageVnicTx     // frame sent by the vNIC
+	Drop       = pktcap.StageDrop       // frame dropped by the host (host-wide)
 )
 
-var pointNames = [...]string{"UplinkRcv", "UplinkSnd", "PortInput", "PortOutput", "VnicRx", "VnicTx", "Drop"}
-
-func (p CapturePoint) String() string {
-	if p >= 0 && p < numPoints {
-		return pointNames[p]
-	}
-	return fmt.Sprintf("CapturePoint(%d)", int(p))
-}
+// labStage reports whether the lab emulates stage s.
+func labStage(s pktcap.Stage) bool { return s > pktcap.StageOther && s < pktcap.NumStages }
 
 // Captured is one frame seen at a capture point. Data is shared between
 // subscribers and must not be modified.
 type Captured struct {
 	Time   time.Time
-	Point  CapturePoint
+	Point  pktcap.Stage
 	PortID uint32
 	// VLAN is the 802.1Q VLAN the vSwitch associates with the frame at this
 	// point (metadata, not in Data); -1 at points that carry none (VnicRx,
@@ -90,7 +85,7 @@ func (tl tapList) emit(c Captured) {
 
 // Selector names a capture point on a host.
 type Selector struct {
-	Point CapturePoint
+	Point pktcap.Stage
 	// Uplink selects an uplink port by NIC name (vmnicN).
 	Uplink string
 	// PortID selects a vSwitch port by ID (VM ports and uplink ports).
@@ -111,6 +106,8 @@ func (n *Network) Subscribe(hostName string, sel Selector, filter func(frame []b
 	}
 	var list *tapList
 	switch {
+	case !labStage(sel.Point):
+		return nil, fmt.Errorf("lab: host %s: the lab does not capture at stage %s", hostName, sel.Point)
 	case sel.Point == Drop:
 		list = &h.dropTaps
 	case sel.Uplink != "":
@@ -149,7 +146,7 @@ func (n *Network) Subscribe(hostName string, sel Selector, filter func(frame []b
 	return t, nil
 }
 
-func (p *vmPort) tapsFor(pt CapturePoint) *tapList {
+func (p *vmPort) tapsFor(pt pktcap.Stage) *tapList {
 	if pt == UplinkRcv || pt == UplinkSnd || pt == Drop {
 		return nil
 	}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/capturectl/capturectl/pktcap"
 )
 
 // Hosts and vSwitches: NICs, uplink and VM ports, portgroups, and how
@@ -51,7 +53,7 @@ type uplinkPort struct {
 	vs   *vswitch
 	id   uint32
 	nic  *pnic
-	taps [numPoints]tapList
+	taps [pktcap.NumStages]tapList
 }
 
 type portgroup struct {
@@ -76,7 +78,7 @@ type vmPort struct {
 	pinned   bool
 	since    time.Time
 	guest    *endpoint
-	taps     [numPoints]tapList
+	taps     [pktcap.NumStages]tapList
 }
 
 // VMInfo describes a VM of the lab as the host's inventory knows it.

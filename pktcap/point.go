@@ -81,6 +81,10 @@ const (
 	StagePortInput               // PortInput
 	StageUplinkTx                // UplinkSnd, UplinkSndKernel
 	StageDrop                    // Drop
+
+	// NumStages is the number of stages (not a stage): arrays indexed by
+	// Stage have this length.
+	NumStages
 )
 
 var stageNames = [...]string{

@@ -65,7 +65,7 @@ func goldenInputs(t *testing.T, gc goldenCase) ([]string, correlate.Port, []pktc
 	port := pi.PortID
 	for _, p := range []struct {
 		stage string
-		pt    lab.CapturePoint
+		pt    pktcap.Stage
 	}{{"PortOutput", lab.PortOutput}, {"VnicRx", lab.VnicRx}} {
 		names = append(names, gc.host+"/"+strconv.FormatUint(uint64(port), 10)+"/"+p.stage)
 		sels = append(sels, lab.Selector{Point: p.pt, PortID: port})
