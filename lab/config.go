@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/capturectl/capturectl/teaming"
 )
 
 // Config is a lab topology: ESXi hosts with their vSwitches and VMs, one
@@ -150,10 +152,10 @@ type DVSMember struct {
 // order) or loadbased; Active and Standby give the uplink order. Empty
 // fields inherit from the vSwitch.
 type TeamingConfig struct {
-	Policy         string   `yaml:"policy"`
-	Active         []string `yaml:"active"`
-	Standby        []string `yaml:"standby"`
-	NotifySwitches *bool    `yaml:"notifySwitches"`
+	Policy         teaming.Policy `yaml:"policy"`
+	Active         []string       `yaml:"active"`
+	Standby        []string       `yaml:"standby"`
+	NotifySwitches *bool          `yaml:"notifySwitches"`
 }
 
 // PortgroupConfig describes a standard portgroup.
@@ -374,8 +376,6 @@ var (
 	objNameRE  = regexp.MustCompile(`^[^\x00-\x1f/\\]{1,80}$`)
 )
 
-var teamingPolicies = map[string]bool{"srcport": true, "srcmac": true, "iphash": true, "explicit": true, "loadbased": true}
-
 var esxiVersions = map[string]bool{"5.5": true, "6.0": true, "6.5": true, "6.7": true, "7.0": true, "8.0": true}
 
 func (v *validator) config(c *Config) {
@@ -457,7 +457,7 @@ func (v *validator) config(c *Config) {
 				s.MTU = 1500
 			}
 			if s.Teaming.Policy == "" {
-				s.Teaming.Policy = "srcport"
+				s.Teaming.Policy = teaming.SrcPort
 			}
 			for ui, u := range s.Uplinks {
 				if !vmnicRE.MatchString(u) {
@@ -620,7 +620,7 @@ func (v *validator) distributed(c *Config) {
 			d.MTU = 1500
 		}
 		if d.Teaming.Policy == "" {
-			d.Teaming.Policy = "srcport"
+			d.Teaming.Policy = teaming.SrcPort
 		}
 		if len(d.Uplinks) == 0 {
 			n := 0
@@ -697,9 +697,18 @@ func dvsTeaming(t TeamingConfig, nicOf map[string]string) TeamingConfig {
 	return out
 }
 
+// policyNames lists the teaming policies a topology takes.
+func policyNames() string {
+	var names []string
+	for _, p := range teaming.Policies() {
+		names = append(names, string(p))
+	}
+	return strings.Join(names, ", ")
+}
+
 func (v *validator) teaming(path string, t TeamingConfig, uplinks []string, top bool) {
-	if t.Policy != "" && !teamingPolicies[t.Policy] {
-		v.errf(path+".policy", "unknown teaming policy %q (want srcport, srcmac, iphash, explicit or loadbased)", t.Policy)
+	if t.Policy != "" && !t.Policy.Valid() {
+		v.errf(path+".policy", "unknown teaming policy %q (want %s)", t.Policy, policyNames())
 	}
 	seen := map[string]bool{}
 	for i, u := range append(append([]string(nil), t.Active...), t.Standby...) {

@@ -273,8 +273,6 @@ func (v vmSnap) networks() []string {
 	return out
 }
 
-var esxcliPolicyNames = map[string]string{"srcport": "srcport", "srcmac": "srcmac", "iphash": "iphash", "explicit": "explicit", "loadbased": "loadbased"}
-
 func (h *labHost) snapshot() hostSnapshot {
 	ports, _ := h.n.Ports(h.name)
 	n := h.n
@@ -330,7 +328,7 @@ func (h *labHost) snapshot() hostSnapshot {
 		s.vswitches = append(s.vswitches, esxfmt.VSwitch{Name: vs.name, Class: class, NumPorts: numPorts,
 			UsedPorts: 1 + len(vs.uplinks) + len(vs.ports), ConfiguredPorts: 128, MTU: vs.mtu, CDPStatus: "listen",
 			BeaconInterval: 1, BeaconThreshold: 3, Uplinks: uplinks, Portgroups: pgs})
-		top := teaming{policy: vs.cfg.Teaming.Policy, active: vs.cfg.Teaming.Active, standby: vs.cfg.Teaming.Standby, notify: true}
+		top := team{policy: vs.cfg.Teaming.Policy, active: vs.cfg.Teaming.Active, standby: vs.cfg.Teaming.Standby, notify: true}
 		if vs.cfg.Teaming.NotifySwitches != nil {
 			top.notify = *vs.cfg.Teaming.NotifySwitches
 		}
@@ -378,8 +376,8 @@ var realEsxcli = map[string]bool{
 
 // failoverPolicy is the esxcli view of a teaming policy: uplinks of the
 // vSwitch in neither list are unused.
-func failoverPolicy(t teaming, uplinks []*uplinkPort) esxfmt.FailoverPolicy {
-	pol := esxfmt.FailoverPolicy{LoadBalancing: esxcliPolicyNames[t.policy], NetworkFailureDetection: "link",
+func failoverPolicy(t team, uplinks []*uplinkPort) esxfmt.FailoverPolicy {
+	pol := esxfmt.FailoverPolicy{LoadBalancing: string(t.policy), NetworkFailureDetection: "link",
 		NotifySwitches: t.notify, Failback: true, ActiveAdapters: t.active, StandbyAdapters: t.standby}
 	for _, u := range uplinks {
 		if !contains(t.active, u.nic.name) && !contains(t.standby, u.nic.name) {

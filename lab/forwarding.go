@@ -2,6 +2,8 @@ package lab
 
 import (
 	"time"
+
+	"github.com/capturectl/capturectl/teaming"
 )
 
 // Forwarding inside a host.
@@ -82,7 +84,7 @@ func (n *Network) vmTransmit(p *vmPort, frame []byte, at time.Time) {
 		return
 	}
 	u := p.uplink
-	if p.team.policy == "iphash" {
+	if p.team.policy == teaming.IPHash {
 		u = vs.ipHashUplink(p, frame)
 	}
 	if u == nil || !u.nic.up {

@@ -4,22 +4,25 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/capturectl/capturectl/teaming"
 )
 
 // Teaming: which uplink a VM port sends on (its team uplink), the reverse
 // teaming filter, and the run-time changes that move a port (team uplink
 // pinned, link state).
 
-type teaming struct {
-	policy          string
+type team struct {
+	policy          teaming.Policy
 	active, standby []string
 	notify          bool
 }
 
 // reverseFilter reports whether the policy applies the teaming policy to
-// inbound frames. IP hash needs a LAG, which sends one copy only; whether
-// ESXi also filters there is not documented, so the lab does not.
-func (t teaming) reverseFilter() bool { return t.policy != "iphash" }
+// inbound frames (teaming.Policy.ReverseFilter: IP hash needs a LAG, which
+// sends one copy only; whether ESXi also filters there is not documented,
+// so the lab does not).
+func (t team) reverseFilter() bool { return t.policy.ReverseFilter() }
 
 // chooseUplink is the teaming decision for a port: among the active uplinks
 // with link up (standby ones when none is up), srcport and loadbased pick by
@@ -41,9 +44,9 @@ func (vs *vswitch) chooseUplink(p *vmPort) *uplinkPort {
 		return nil
 	}
 	switch p.team.policy {
-	case "srcport", "loadbased":
+	case teaming.SrcPort, teaming.LoadBased:
 		return cands[int(p.id)%len(cands)]
-	case "srcmac":
+	case teaming.SrcMAC:
 		return cands[int(p.mac[5])%len(cands)]
 	default:
 		return cands[0]

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/pktcap"
+	"github.com/capturectl/capturectl/teaming"
 )
 
 // Hosts and vSwitches: NICs, uplink and VM ports, portgroups, and how
@@ -60,7 +61,7 @@ type portgroup struct {
 	name    string
 	vlan    int
 	promisc bool
-	team    teaming
+	team    team
 	cfg     *PortgroupConfig
 }
 
@@ -72,7 +73,7 @@ type vmPort struct {
 	nicIndex int
 	mac      mac
 	pg       *portgroup
-	team     teaming
+	team     team
 	promisc  bool
 	uplink   *uplinkPort // team uplink; nil = void
 	pinned   bool
@@ -139,7 +140,7 @@ func newHost(n *Network, hc *HostConfig, index int) (*host, error) {
 			nic.port = up
 			vs.uplinks = append(vs.uplinks, up)
 		}
-		top := teaming{policy: sc.Teaming.Policy, active: sc.Teaming.Active, standby: sc.Teaming.Standby, notify: true}
+		top := team{policy: sc.Teaming.Policy, active: sc.Teaming.Active, standby: sc.Teaming.Standby, notify: true}
 		if sc.Teaming.NotifySwitches != nil {
 			top.notify = *sc.Teaming.NotifySwitches
 		}
@@ -307,7 +308,7 @@ type PortInfo struct {
 	TeamUplink   string // "" when none (esxcli prints void)
 	UplinkPortID uint32
 	Promiscuous  bool
-	Policy       string
+	Policy       teaming.Policy
 	VM           VMInfo
 	NIC          int
 }

@@ -88,15 +88,6 @@ const vcenterDatacenter = "DC0"
 // prints VM config files under /vmfs/volumes/datastore1.
 const vcenterDatastore = "datastore1"
 
-// vSphere names of the lab's teaming policies.
-var vsphereTeamingPolicy = map[string]string{
-	"srcport":   "loadbalance_srcid",
-	"srcmac":    "loadbalance_srcmac",
-	"iphash":    "loadbalance_ip",
-	"explicit":  "failover_explicit",
-	"loadbased": "loadbalance_loadbased",
-}
-
 // ESXi GA builds, for the hosts' product information.
 var esxiBuilds = map[string]struct{ version, build string }{
 	"5.5": {"5.5.0", "1331820"},
@@ -534,7 +525,7 @@ func dvsPortSetting(vlan int, promisc bool, t TeamingConfig) *types.VMwareDVSPor
 			ForgedTransmits:  &types.BoolPolicy{Value: types.NewBool(false)},
 		},
 		UplinkTeamingPolicy: &types.VmwareUplinkPortTeamingPolicy{
-			Policy:         &types.StringPolicy{Value: vsphereTeamingPolicy[t.Policy]},
+			Policy:         &types.StringPolicy{Value: t.Policy.API()},
 			ReversePolicy:  &types.BoolPolicy{Value: types.NewBool(true)},
 			NotifySwitches: &types.BoolPolicy{Value: types.NewBool(notify)},
 			RollingOrder:   &types.BoolPolicy{Value: types.NewBool(false)},
@@ -818,7 +809,7 @@ func hostNetworkInfo(n *Network, hc *HostConfig, dvsUUID map[string]string) (*ty
 		}
 		spec := types.HostVirtualSwitchSpec{
 			NumPorts: 128,
-			Policy: fullPolicy(vs.cfg.Promiscuous, teaming{policy: vs.cfg.Teaming.Policy,
+			Policy: fullPolicy(vs.cfg.Promiscuous, team{policy: vs.cfg.Teaming.Policy,
 				active: vs.cfg.Teaming.Active, standby: vs.cfg.Teaming.Standby, notify: notify}),
 			Mtu: int32(vs.mtu),
 		}
@@ -919,7 +910,7 @@ func proxySwitch(vs *vswitch, uuid string, numPorts int32) types.HostProxySwitch
 // fullPolicy is a complete network policy (a vSwitch's, or a portgroup's
 // computed one). Reverse policy is always on: ESXi applies the teaming
 // policy to inbound frames (fixed since API 5.1).
-func fullPolicy(promisc bool, t teaming) *types.HostNetworkPolicy {
+func fullPolicy(promisc bool, t team) *types.HostNetworkPolicy {
 	return &types.HostNetworkPolicy{
 		Security: &types.HostNetworkSecurityPolicy{
 			AllowPromiscuous: types.NewBool(promisc),
@@ -927,7 +918,7 @@ func fullPolicy(promisc bool, t teaming) *types.HostNetworkPolicy {
 			ForgedTransmits:  types.NewBool(true),
 		},
 		NicTeaming: &types.HostNicTeamingPolicy{
-			Policy:         vsphereTeamingPolicy[t.policy],
+			Policy:         t.policy.API(),
 			ReversePolicy:  types.NewBool(true),
 			NotifySwitches: types.NewBool(t.notify),
 			RollingOrder:   types.NewBool(false),
@@ -964,7 +955,7 @@ func overridePolicy(pc *PortgroupConfig) types.HostNetworkPolicy {
 		p.Security.AllowPromiscuous = types.NewBool(*pc.Promiscuous)
 	}
 	if pc.Teaming.Policy != "" {
-		p.NicTeaming.Policy = vsphereTeamingPolicy[pc.Teaming.Policy]
+		p.NicTeaming.Policy = pc.Teaming.Policy.API()
 	}
 	if pc.Teaming.NotifySwitches != nil {
 		p.NicTeaming.NotifySwitches = types.NewBool(*pc.Teaming.NotifySwitches)

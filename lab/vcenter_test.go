@@ -327,7 +327,7 @@ func TestVCenterConfigs(t *testing.T) {
 					if !slices.Equal(vs.Pnic, pnics) {
 						t.Errorf("%s/%s: pnic %v; want %v", hc.Name, sc.Name, vs.Pnic, pnics)
 					}
-					if got, want := vs.Spec.Policy.NicTeaming.Policy, vsphereTeamingPolicy[sc.Teaming.Policy]; got != want || want == "" {
+					if got, want := vs.Spec.Policy.NicTeaming.Policy, sc.Teaming.Policy.API(); got != want || want == "" {
 						t.Errorf("%s/%s: teaming %q; want %q", hc.Name, sc.Name, got, want)
 					}
 					if got := *vs.Spec.Policy.Security.AllowPromiscuous; got != sc.Promiscuous {

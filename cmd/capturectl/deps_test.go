@@ -26,7 +26,7 @@ func TestImportRules(t *testing.T) {
 		"trace":          {"session", "esxi", "correlate", "pktcap", "teaming"},
 		"scenario":       {"trace", "session", "esxi", "correlate", "pktcap", "lab"},
 		"ingest":         {"correlate", "pktcap"},
-		"lab":            {"pktcap", "lab/internal/"},
+		"lab":            {"pktcap", "teaming", "lab/internal/"},
 		"lab/internal/":  {"lab/internal/"},
 		"lab/labtest":    {"lab", "internal/"}, // test helpers for the lab; imported by nothing but tests
 		"configs":        {},
