@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -175,7 +174,7 @@ func Parse(data []byte, file string) (*Scenario, error) {
 		s.Duration = 3 * time.Second
 	}
 	var err error
-	if s.filter, err = filterOf(s.Filters); err != nil {
+	if s.filter, err = pktcap.ParseFilter(s.Filters); err != nil {
 		return nil, errf("filters: %v", err)
 	}
 	ids := map[string]bool{}
@@ -208,28 +207,4 @@ func Parse(data []byte, file string) (*Scenario, error) {
 		}
 	}
 	return &s, nil
-}
-
-// filterNames are the pktcap-uw filters a scenario may set, as capture
-// and trace take them.
-var filterNames = []string{"proto", "ethtype", "ip", "srcip", "dstip", "srcmac", "dstmac", "tcpport", "srcport", "dstport", "vlan"}
-
-func filterOf(m map[string]string) (pktcap.Filter, error) {
-	args := []string{"--uplink", "vmnic0"}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		if !slices.Contains(filterNames, k) {
-			return pktcap.Filter{}, fmt.Errorf("unknown filter %q (want one of %s)", k, strings.Join(filterNames, ", "))
-		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		args = append(args, "--"+k, m[k])
-	}
-	o, err := pktcap.ParseArgs(args)
-	if err != nil {
-		return pktcap.Filter{}, err
-	}
-	return o.Filter, nil
 }

@@ -77,37 +77,31 @@ func (f *sshFlags) given(e *env) bool {
 	return len(f.addrs) > 0 || f.known != "" || f.pwFile != "" || e.getenv(envSSHAddrs) != "" || e.getenv(esxi.PasswordEnv) != ""
 }
 
-// filterFlags are the pktcap-uw flow filters capture and trace pass on.
+// filterFlags are the pktcap-uw flow filters capture and trace pass on
+// (pktcap.FilterOptions).
 type filterFlags struct {
 	vals map[string]*string
 }
 
-var filterNames = []struct{ name, help string }{
-	{"proto", "IP protocol, e.g. 0x01 (ICMP)"}, {"ethtype", "ethertype, e.g. 0x0806"},
-	{"ip", "IPv4 address, source or destination"}, {"srcip", "source IPv4 address[/len]"}, {"dstip", "destination IPv4 address[/len]"},
-	{"srcmac", "source MAC"}, {"dstmac", "destination MAC"}, {"tcpport", "TCP port, source or destination"},
-	{"srcport", "TCP source port"}, {"dstport", "TCP destination port"}, {"vlan", "VLAN ID"},
-}
-
 func (f *filterFlags) register(fs *flag.FlagSet) {
 	f.vals = map[string]*string{}
-	for _, n := range filterNames {
-		f.vals[n.name] = fs.String(n.name, "", "pktcap-uw filter: "+n.help)
+	for _, o := range pktcap.FilterOptions() {
+		f.vals[o.Name] = fs.String(o.Name, "", "pktcap-uw filter: "+o.Help)
 	}
 }
 
 func (f *filterFlags) filter() (pktcap.Filter, error) {
-	var args []string
-	for _, n := range filterNames {
-		if v := f.vals[n.name]; v != nil && *v != "" {
-			args = append(args, "--"+n.name, *v)
+	set := map[string]string{}
+	for name, v := range f.vals {
+		if *v != "" {
+			set[name] = *v
 		}
 	}
-	o, err := pktcap.ParseArgs(append([]string{"--uplink", "vmnic0"}, args...))
+	filter, err := pktcap.ParseFilter(set)
 	if err != nil {
-		return pktcap.Filter{}, &usageError{err}
+		return filter, &usageError{err}
 	}
-	return o.Filter, nil
+	return filter, nil
 }
 
 // captureFlags are what capture and trace share.

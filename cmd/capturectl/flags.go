@@ -37,7 +37,11 @@ type portFlags struct {
 func (p *portFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.mac, "mac", "", "the traced vNIC's `MAC` address")
 	fs.IntVar(&p.vlan, "vlan", 0, "the portgroup's `VLAN`")
-	fs.StringVar(&p.policy, "policy", "srcport", "teaming `policy`: srcport, srcmac, explicit, loadbased or iphash")
+	var names []string
+	for _, pol := range teaming.Policies() {
+		names = append(names, string(pol))
+	}
+	fs.StringVar(&p.policy, "policy", string(teaming.SrcPort), "teaming `policy`: "+strings.Join(names, ", "))
 	fs.StringVar(&p.team, "team-uplink", "", "the port's team `uplink` (vmnicN), as esxcli network vm port list reports it")
 	fs.StringVar(&p.name, "port-name", "", "a `name` for the traced port in the report")
 	fs.StringVar(&p.target, "target", "", "take the port from a saved `file` of capturectl discover --json")

@@ -40,6 +40,15 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"lab", "serve", "-c", "does-not-exist.yaml"}, exitUsage, "no such file"},
 		{[]string{"demo", "--duration", "-1s"}, exitUsage, "out of range"},
 		{[]string{"demo", "--bogus"}, exitUsage, "flag provided but not defined"},
+		// bad filters and durations: exit 2 before any connection (no
+		// vCenter is configured here, so a connection attempt would fail
+		// otherwise)
+		{[]string{"trace", "--vm", "x", "--proto", "010"}, exitUsage, `--proto: bad value "010": want a decimal number or 0x`},
+		{[]string{"trace", "--vm", "x", "--proto", "udp"}, exitUsage, `--proto: bad value "udp"`},
+		{[]string{"capture", "--vm", "x", "-o", "-", "--vlan", "99999"}, exitUsage, `--vlan: bad value "99999"`},
+		{[]string{"capture", "--vm", "x", "-o", "-", "--srcip", "10.0.0.300"}, exitUsage, `--srcip: bad value`},
+		{[]string{"trace", "--vm", "x", "--window", "-1ms"}, exitUsage, "--window -1ms: want a positive duration"},
+		{[]string{"trace", "--vm", "x", "--poll", "-1s"}, exitUsage, "--poll -1s: want 0 (never) or a positive duration"},
 	}
 	for _, c := range cases {
 		_, _, err := runCmd(t, context.Background(), c.args...)
