@@ -26,6 +26,12 @@ type Point struct {
 	Start, Stop time.Time
 	// Dropped is the number of frames pktcap-uw reported dropped.
 	Dropped uint64
+	// DropsUnknown says that the point's drop count was never reported (a
+	// pcapng without interface statistics, as a capture killed with -9
+	// leaves it; a pcap file; a console transcript without pktcap-uw's
+	// summary; a capture whose stream ended before its summary): the point
+	// may have missed frames, so it is treated as a point that dropped.
+	DropsUnknown bool
 	// Gaps are times between Start and Stop when the point was not
 	// capturing (between two captures of it that were joined): frames
 	// then are inconclusive, as outside Start and Stop.
@@ -199,7 +205,12 @@ func (c *Correlator) SetStart(point int, t time.Time) {
 func (c *Correlator) SetStop(point int, t time.Time) {
 	c.cfg.Points[point].Stop, c.liveDirty = t, true
 }
-func (c *Correlator) SetDropped(point int, n uint64) { c.cfg.Points[point].Dropped = n }
+func (c *Correlator) SetDropped(point int, n uint64) {
+	c.cfg.Points[point].Dropped, c.cfg.Points[point].DropsUnknown = n, false
+}
+
+// SetDropsUnknown records that the point's drop count was never reported.
+func (c *Correlator) SetDropsUnknown(point int) { c.cfg.Points[point].DropsUnknown = true }
 
 func (c *Correlator) teamUplinkAt(t time.Time) string {
 	if len(c.timeline) == 1 && !c.timeline[0].At.After(t) {
@@ -345,11 +356,11 @@ func (c *Correlator) Close() *Result {
 	}
 	var dropMask uint64
 	for i, p := range c.cfg.Points {
-		c.stats[i].Start, c.stats[i].Stop, c.stats[i].Dropped = p.Start, p.Stop, p.Dropped
+		c.stats[i].Start, c.stats[i].Stop, c.stats[i].Dropped, c.stats[i].DropsUnknown = p.Start, p.Stop, p.Dropped, p.DropsUnknown
 		if c.stats[i].Observations > 0 {
 			c.stats[i].First, c.stats[i].Last = time.Unix(0, c.first[i]).UTC(), time.Unix(0, c.last[i]).UTC()
 		}
-		if p.Dropped > 0 {
+		if p.Dropped > 0 || p.DropsUnknown {
 			dropMask |= 1 << i
 		}
 	}
@@ -365,7 +376,7 @@ func (c *Correlator) Close() *Result {
 		}
 		r.Flows = append(r.Flows, f)
 	}
-	r.TeamUplinkCheck = c.teamCheck()
+	r.TeamUplinkCheck = c.teamCheck(dropMask)
 	return r
 }
 
@@ -382,7 +393,19 @@ func (c *Correlator) commonWindow() (start, stop time.Time) {
 }
 
 // teamCheck compares the reported team uplink with what the frames show.
-func (c *Correlator) teamCheck() TeamUplinkCheck {
+// The evidence is which uplinks the port's frames left by and which ones
+// frames delivered to it came in on alone: a point that dropped frames (or
+// whose drops are unknown) may have missed the copy that would tell
+// otherwise, so then nothing is inferred.
+func (c *Correlator) teamCheck(dropped uint64) TeamUplinkCheck {
+	evidence := c.upMask | c.poMask | c.rxMask | c.stageMask(pktcap.StageUplinkTx)
+	if m := dropped & evidence; m != 0 && (len(c.egress) > 0 || len(c.ingress) > 0) {
+		tc := TeamUplinkCheck{Insufficient: true, Detail: "not enough evidence to check the team uplink: " + c.dropText(m)}
+		if len(c.timeline) > 0 {
+			tc.Reported = c.timeline[len(c.timeline)-1].Uplink
+		}
+		return tc
+	}
 	return teamCheck(c.timeline, c.egress, c.ingress)
 }
 
@@ -411,6 +434,16 @@ func teamCheck(timeline []TeamUplinkChange, egress, ingress map[string]int) Team
 		}
 	}
 	return tc
+}
+
+// arrivedMask is the uplink points that saw an instance.
+func (c *Correlator) arrivedMask(inst *Instance) (m uint64) {
+	for _, i := range c.up {
+		if inst.counts[i] > 0 {
+			m |= 1 << i
+		}
+	}
+	return m
 }
 
 // arrivals lists the uplinks that saw an instance, in point order.
@@ -502,7 +535,8 @@ func (c *Correlator) judge(inst *Instance) {
 	}
 	switch {
 	case P == 0 && R == 0 && tx > 0:
-		inst.Verdict = Transmitted
+		// a frame sent to this port would have been at PortOutput too
+		inst.Verdict, inst.mask = Transmitted, c.poMask|rxMask
 		for _, i := range c.byStage[pktcap.StageUplinkTx] {
 			if inst.counts[i] > 0 && c.cfg.Points[i].Uplink != "" {
 				c.egress[c.cfg.Points[i].Uplink]++
@@ -535,24 +569,41 @@ func (c *Correlator) judge(inst *Instance) {
 		case R < P:
 			inst.Verdict, inst.mask = DeliveredDupsRemoved, rxMask
 		default:
-			inst.Verdict = Delivered
+			// a copy PortOutput's capture missed would mean duplicates
+			inst.Verdict, inst.mask = Delivered, c.poMask
 		}
 	case R == 0:
-		if reverse && inst.Team != "" && fromTeam == 0 {
+		switch {
+		case reverse && inst.Team == "":
+			inst.Verdict, inst.why = Inconclusive, "not delivered; the port's team uplink is not known, so reverse teaming cannot be told from other drops"
+		case reverse && fromTeam == 0:
 			inst.Verdict, inst.mask = FilteredReverseTeaming, rxMask|allUplinks
-		} else {
+		default:
 			inst.Verdict, inst.mask = DroppedAfterPortOutput, rxMask
 		}
 	case R < P:
 		if reverse && fromTeam > 0 && len(inst.Arrivals) > 1 {
 			inst.Verdict, inst.mask = DeliveredDupsRemoved, rxMask
 		} else {
-			inst.Verdict, inst.mask = Delivered, rxMask
+			// an arrival an uplink's capture missed could make these
+			// duplicates removed by reverse teaming
+			inst.Verdict, inst.mask = Delivered, rxMask|allUplinks
 			inst.why = fmt.Sprintf("%d of %d copies at PortOutput reached VnicRx; the others were dropped, not by reverse teaming", R, P)
 		}
 	default:
 		inst.Verdict = Delivered
+		if len(inst.Arrivals) > P {
+			// PortOutput saw fewer copies than came in: if its capture
+			// missed one, these were duplicates removed
+			inst.mask = c.poMask
+		} else {
+			// a copy that came in on another uplink too would show at
+			// PortOutput: both captures would have to have missed it
+			inst.pair = [2]uint64{c.poMask, allUplinks &^ c.arrivedMask(inst)}
+		}
 		if reverse && inst.Team != "" && fromTeam == 0 && len(inst.Arrivals) == 1 {
+			// and the team uplink's capture may have missed its copy
+			inst.mask |= allUplinks
 			c.ingress[inst.Arrivals[0]]++
 			inst.why = fmt.Sprintf("arrived only on %s, not on the reported team uplink %s: the port's team uplink is %s at this time",
 				inst.Arrivals[0], inst.Team, inst.Arrivals[0])
@@ -572,7 +623,8 @@ type Instance struct {
 	Verdict     Verdict
 
 	why             string
-	mask            uint64 // points whose drops make this verdict inconclusive
+	mask            uint64    // points whose drops make this verdict inconclusive
+	pair            [2]uint64 // so do drops at a point of each of these together
 	key             Key
 	firstNS, lastNS int64
 	counts          []uint16
@@ -710,6 +762,7 @@ type Example struct {
 	Reason    string
 	Sightings []Sighting
 	mask      uint64
+	pair      [2]uint64
 }
 
 // Flow is the frames of one flow key and their verdict counts.
@@ -727,6 +780,17 @@ type Flow struct {
 type maskedKey struct {
 	v    Verdict
 	mask uint64
+	pair [2]uint64
+}
+
+// missed is the points among dropped whose drops leave a verdict resting
+// on mask and pair unproven (0: it stands).
+func missed(dropped, mask uint64, pair [2]uint64) uint64 {
+	m := mask & dropped
+	if pair[0]&dropped != 0 && pair[1]&dropped != 0 {
+		m |= (pair[0] | pair[1]) & dropped
+	}
+	return m
 }
 
 func (f *Flow) add(inst *Instance, c *Correlator) {
@@ -756,11 +820,11 @@ func (f *Flow) add(inst *Instance, c *Correlator) {
 			f.Path.Delivered[j] += n
 		}
 	}
-	if inst.mask != 0 {
+	if inst.mask != 0 || inst.pair[0] != 0 {
 		if f.masked == nil {
 			f.masked = map[maskedKey]int{}
 		}
-		f.masked[maskedKey{inst.Verdict, inst.mask}]++
+		f.masked[maskedKey{inst.Verdict, inst.mask, inst.pair}]++
 	} else {
 		f.Counts[inst.Verdict]++
 	}
@@ -772,7 +836,7 @@ func (f *Flow) add(inst *Instance, c *Correlator) {
 	}
 	if n < c.cfg.Examples {
 		f.Examples = append(f.Examples, Example{First: inst.First, Verdict: inst.Verdict, Reason: inst.Reason(),
-			Sightings: inst.cloneSightings(), mask: inst.mask})
+			Sightings: inst.cloneSightings(), mask: inst.mask, pair: inst.pair})
 	}
 }
 
@@ -780,7 +844,7 @@ func (f *Flow) add(inst *Instance, c *Correlator) {
 // point that dropped frames becomes inconclusive.
 func (f *Flow) settle(dropped uint64, c *Correlator) {
 	for k, n := range f.masked {
-		if k.mask&dropped != 0 {
+		if missed(dropped, k.mask, k.pair) != 0 {
 			f.Counts[Inconclusive] += n
 		} else {
 			f.Counts[k.v] += n
@@ -789,21 +853,35 @@ func (f *Flow) settle(dropped uint64, c *Correlator) {
 	f.masked = nil
 	for i := range f.Examples {
 		e := &f.Examples[i]
-		if e.mask&dropped != 0 {
-			e.Reason = fmt.Sprintf("would be %q, but %s", e.Verdict, c.dropText(e.mask&dropped))
+		if m := missed(dropped, e.mask, e.pair); m != 0 {
+			e.Reason = fmt.Sprintf("would be %q, but %s", e.Verdict, c.dropText(m))
 			e.Verdict = Inconclusive
 		}
 	}
 }
 
 func (c *Correlator) dropText(mask uint64) string {
-	var parts []string
+	var dropped, unknown []string
 	for i, p := range c.cfg.Points {
-		if mask&(1<<i) != 0 {
-			parts = append(parts, fmt.Sprintf("%s dropped %d frames", p.Name, p.Dropped))
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		switch {
+		case p.Dropped > 0:
+			dropped = append(dropped, fmt.Sprintf("%s dropped %d frames", p.Name, p.Dropped))
+		case p.DropsUnknown:
+			unknown = append(unknown, p.Name)
 		}
 	}
-	return "capture dropped packets: " + strings.Join(parts, ", ")
+	switch len(unknown) {
+	case 0:
+	case 1:
+		dropped = append(dropped, unknown[0]+"'s drops are unknown (it reported no drop count)")
+	default:
+		dropped = append(dropped, "the drops of "+strings.Join(unknown[:len(unknown)-1], ", ")+" and "+unknown[len(unknown)-1]+
+			" are unknown (they reported no drop count)")
+	}
+	return "a capture point may have missed copies: " + strings.Join(dropped, "; ")
 }
 
 // PathCounts counts a flow's copies on the receive path: per uplink (in
@@ -827,6 +905,8 @@ type PointStats struct {
 	First, Last time.Time
 	Start, Stop time.Time
 	Dropped     uint64
+	// DropsUnknown: the point reported no drop count (Point.DropsUnknown).
+	DropsUnknown bool
 }
 
 // TeamUplinkCheck compares the reported team uplink with the frames.
@@ -839,7 +919,10 @@ type TeamUplinkCheck struct {
 	// non-team uplink, per uplink.
 	IngressOnlyDelivered map[string]int
 	Disagree             bool
-	Detail               string
+	// Insufficient says that points the check rests on dropped frames (or
+	// their drops are unknown): nothing is inferred, Detail says why.
+	Insufficient bool
+	Detail       string
 }
 
 // Result is the outcome of a correlation.

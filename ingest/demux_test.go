@@ -79,7 +79,7 @@ func TestPcapngNotInterleaved(t *testing.T) {
 	}{{"interleaved", interleaved}, {"not interleaved", apart}} {
 		data := tc.l.build(t)
 		var opens atomic.Int32
-		s, err := Open([]Input{memInput("c.pcapng", data, &opens)}, Options{})
+		s, err := Open([]Input{memInput("c.pcapng", data, &opens)}, Options{Drops: noDrops(tc.l.names...)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +136,7 @@ func TestPcapngThreePoints(t *testing.T) {
 	}
 	cfg := correlate.Config{Port: correlate.Port{TeamUplink: "vmnic2", Policy: "srcport"}}
 	analyze := func(data []byte) (*Set, *correlate.Result, error) {
-		s, err := Open([]Input{memInput("c.pcapng", data, nil)}, Options{})
+		s, err := Open([]Input{memInput("c.pcapng", data, nil)}, Options{Drops: noDrops(inter.names...)})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,10 +172,27 @@ func slowMerge(cfg correlate.Config) correlate.Config {
 	return cfg
 }
 
+// noDrops says that the named points dropped nothing (Options.Drops), for
+// tests of captures that did not record drops (pcap files, pcapngs of a
+// killed capture) whose verdicts are what they check.
+func noDrops(points ...string) map[string]uint64 {
+	m := map[string]uint64{}
+	for _, p := range points {
+		m[p] = 0
+	}
+	return m
+}
+
 // correlateSet opens inputs and correlates them, failing t on an error.
 func correlateSet(t testing.TB, inputs []Input, cfg correlate.Config) (*Set, *correlate.Result) {
 	t.Helper()
-	s, err := Open(inputs, Options{})
+	var drops map[string]uint64
+	for _, in := range inputs {
+		if in.Point != "" { // a pcap: its drops were not recorded; say none
+			drops = noDrops(append(slices.Collect(maps.Keys(drops)), in.Point)...)
+		}
+	}
+	s, err := Open(inputs, Options{Drops: drops})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,10 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/capturectl/capturectl/correlate"
@@ -46,6 +48,15 @@ type Options struct {
 	// window of Config and Correlate when the correlate.Config gives none
 	// (zero: 5 ms, the correlator's default).
 	Window time.Duration
+	// Drops gives, by point name, the drop counts captures did not record
+	// (pktcap-uw's "Dumped N packet to file ..., dropped M packets" of a
+	// pcap written on the host, the summary of a transcript that lacks
+	// it). A point without a recorded or given count has unknown drops,
+	// and the correlator treats it as a point that may have missed frames.
+	// The name "*" gives the count of every point without a recorded or
+	// named one. Naming a point the inputs lack, or giving a count that
+	// contradicts the recorded one, is an error.
+	Drops map[string]uint64
 }
 
 // defaultWindow is correlate's default grouping window.
@@ -118,7 +129,49 @@ func Open(inputs []Input, opts Options) (*Set, error) {
 			return nil, err
 		}
 	}
+	if err := s.setDrops(opts.Drops); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// ErrDrops is the error of drop counts (Options.Drops) that do not fit the
+// inputs.
+var ErrDrops = errors.New("a drop count")
+
+// setDrops applies Options.Drops.
+func (s *Set) setDrops(drops map[string]uint64) error {
+	names := make([]string, 0, len(drops))
+	for name := range drops {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if name == "*" {
+			continue
+		}
+		i := slices.IndexFunc(s.points, func(p Point) bool { return p.Name == name })
+		if i < 0 {
+			have := make([]string, len(s.points))
+			for j, p := range s.points {
+				have[j] = p.Name
+			}
+			return fmt.Errorf("ingest: %w given for %s, which no input has (points: %s)", ErrDrops, name, strings.Join(have, ", "))
+		}
+		p := &s.points[i]
+		if p.DropsKnown && p.Dropped != drops[name] {
+			return fmt.Errorf("ingest: %w given for %s: %d, but the capture recorded %d", ErrDrops, name, drops[name], p.Dropped)
+		}
+		p.Dropped, p.DropsKnown = drops[name], true
+	}
+	if n, ok := drops["*"]; ok {
+		for i := range s.points {
+			if p := &s.points[i]; !p.DropsKnown {
+				p.Dropped, p.DropsKnown = n, true
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Set) add(in Input, opts Options) error {
@@ -156,6 +209,7 @@ func (s *Set) Config(cfg correlate.Config) correlate.Config {
 	for i, p := range s.points {
 		cfg.Points[i] = p.Point
 		cfg.Points[i].Gaps = slices.Clone(p.Gaps)
+		cfg.Points[i].DropsUnknown = !p.DropsKnown
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = s.window

@@ -312,3 +312,60 @@ func mustRead(t *testing.T, name string) []byte {
 	must(t, err)
 	return data
 }
+
+// Drops a capture did not record are unknown, not zero: a pcapng of a
+// killed capture (no interface statistics) makes the verdicts that rest on
+// a point not seeing a frame inconclusive. Options.Drops gives the counts
+// pktcap-uw printed; they must name points the inputs have and agree with
+// what the files recorded.
+func TestUnknownDrops(t *testing.T) {
+	names := []string{"esx01/vmnic2/rx", "esx01/7/PortOutput", "esx01/7/VnicRx"}
+	l := ngLayout{names: names, step: []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}}
+	// frames 0-99 at the uplink and PortOutput, 0-49 and 99 at VnicRx
+	// (live throughout): 49 not delivered, which is "dropped after
+	// PortOutput" only if VnicRx missed nothing; the 51 delivered stand
+	l.chunks = []chunk{{0, 0, 100}, {1, 0, 100}, {2, 0, 50}, {2, 99, 100}}
+	cfg := correlate.Config{Port: correlate.Port{TeamUplink: "vmnic2", Policy: "srcport"}}
+	killed := l.build(t)
+	for _, c := range []struct {
+		name  string
+		drops map[string]uint64
+		want  func(r *correlate.Result) bool
+	}{
+		{"unknown", nil, func(r *correlate.Result) bool {
+			return r.Totals[correlate.Delivered] == 51 && r.Totals[correlate.Inconclusive] == 49 && r.Points[2].DropsUnknown
+		}},
+		{"given as none", noDrops(names...), func(r *correlate.Result) bool {
+			return r.Totals[correlate.Delivered] == 51 && r.Totals[correlate.DroppedAfterPortOutput] == 49 && !r.Points[2].DropsUnknown
+		}},
+		{"* for the rest", map[string]uint64{"*": 0, "esx01/7/VnicRx": 9}, func(r *correlate.Result) bool {
+			return r.Totals[correlate.Inconclusive] == 49 && r.Points[2].Dropped == 9 && r.Points[0].Dropped == 0 && !r.Points[0].DropsUnknown
+		}},
+	} {
+		s, err := Open([]Input{memInput("killed.pcapng", killed, nil)}, Options{Drops: c.drops})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Correlate(context.Background(), cfg)
+		if err != nil || !c.want(r) {
+			t.Errorf("%s: %v totals %v points %+v", c.name, err, r.Totals, r.Points)
+		}
+	}
+	l.stats = true
+	stopped := l.build(t) // statistics: 0 dropped everywhere
+	for _, c := range []struct {
+		drops map[string]uint64
+		err   string
+	}{
+		{map[string]uint64{"esx01/9/VnicRx": 0}, "a drop count given for esx01/9/VnicRx, which no input has (points: esx01/vmnic2/rx, esx01/7/PortOutput, esx01/7/VnicRx)"},
+		{map[string]uint64{"esx01/7/VnicRx": 4}, "a drop count given for esx01/7/VnicRx: 4, but the capture recorded 0"},
+	} {
+		_, err := Open([]Input{memInput("stopped.pcapng", stopped, nil)}, Options{Drops: c.drops})
+		if !errors.Is(err, ErrDrops) || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%v: %v; want %q", c.drops, err, c.err)
+		}
+	}
+	if _, err := Open([]Input{memInput("stopped.pcapng", stopped, nil)}, Options{Drops: map[string]uint64{"esx01/7/VnicRx": 0, "*": 3}}); err != nil {
+		t.Errorf("agreeing count and * with nothing left: %v", err)
+	}
+}

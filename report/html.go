@@ -50,7 +50,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 {{if gt (len .Changes) 1}}<h2>Team uplink changes</h2><ul>{{range .Changes}}<li>{{if .At.IsZero}}start{{else}}{{clock .At}}{{end}}: {{.Uplink}} ({{.Source}})</li>{{end}}</ul>{{end}}
 <h2>Capture points</h2>
 <table><tr><th>point</th><th>frames</th><th>duplicates</th><th>dropped</th><th>capturing</th></tr>
-{{range .Points}}<tr><td>{{.Name}}</td><td>{{.Observations}}</td><td>{{.Duplicates}}</td><td>{{.Dropped}}</td><td>{{clock .Start}} – {{clock .Stop}}</td></tr>
+{{range .Points}}<tr><td>{{.Name}}</td><td>{{.Observations}}</td><td>{{.Duplicates}}</td><td>{{if .DropsUnknown}}unknown{{else}}{{.Dropped}}{{end}}</td><td>{{clock .Start}} – {{clock .Stop}}</td></tr>
 {{end}}</table>
 <h2>Flows</h2>
 {{range .Flows}}<div class="flow"><h3>{{.Title}}</h3><p>{{.Counts}}</p>{{.SVG}}

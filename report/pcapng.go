@@ -52,8 +52,8 @@ func (n *PcapngNotes) Annotate(dst io.Writer, src io.Reader, res *correlate.Resu
 	}
 	suffix := ""
 	for _, p := range res.Points {
-		if p.Dropped > 0 {
-			suffix = " (provisional: a capture point dropped frames; see the report)"
+		if p.Dropped > 0 || p.DropsUnknown {
+			suffix = " (provisional: a capture point dropped frames or reported no drop count; see the report)"
 		}
 	}
 	bw := bufio.NewWriterSize(dst, 1<<20)

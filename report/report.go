@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -82,6 +83,14 @@ func clock(t time.Time) string {
 	return t.UTC().Format("15:04:05.000000")
 }
 
+// dropWords is a point's drop count, or "unknown" when it reported none.
+func dropWords(p correlate.PointStats) string {
+	if p.DropsUnknown {
+		return "unknown"
+	}
+	return strconv.FormatUint(p.Dropped, 10)
+}
+
 // Text writes the terminal summary: the port, the capture points, one line
 // per flow with its verdict counts, then the first examples per verdict.
 func Text(w io.Writer, r *correlate.Result, m Meta) error {
@@ -93,7 +102,7 @@ func Text(w io.Writer, r *correlate.Result, m Meta) error {
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "capture point\tframes\tduplicates\tdropped by pktcap-uw\tcapturing")
 	for _, p := range r.Points {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s – %s\n", p.Name, p.Observations, p.Duplicates, p.Dropped, clock(p.Start), clock(p.Stop))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s – %s\n", p.Name, p.Observations, p.Duplicates, dropWords(p), clock(p.Start), clock(p.Stop))
 	}
 	tw.Flush()
 	if len(r.TeamUplinks) > 1 {
@@ -108,6 +117,8 @@ func Text(w io.Writer, r *correlate.Result, m Meta) error {
 	}
 	if tc := r.TeamUplinkCheck; tc.Disagree {
 		fmt.Fprintf(b, "\nWarning: %s.\n", tc.Detail)
+	} else if tc.Insufficient {
+		fmt.Fprintf(b, "\nTeam uplink: %s.\n", tc.Detail)
 	}
 	fmt.Fprintln(b, "\nFlows:")
 	if len(r.Flows) == 0 {
@@ -226,10 +237,11 @@ type jsonChange struct {
 }
 
 type jsonCheck struct {
-	Reported string `json:"reported,omitempty"`
-	Inferred string `json:"inferred_from_egress,omitempty"`
-	Disagree bool   `json:"disagree"`
-	Detail   string `json:"detail,omitempty"`
+	Reported     string `json:"reported,omitempty"`
+	Inferred     string `json:"inferred_from_egress,omitempty"`
+	Disagree     bool   `json:"disagree"`
+	Insufficient bool   `json:"insufficient_evidence,omitempty"`
+	Detail       string `json:"detail,omitempty"`
 }
 
 type jsonPoint struct {
@@ -239,6 +251,7 @@ type jsonPoint struct {
 	Observations int        `json:"frames"`
 	Duplicates   int        `json:"duplicates"`
 	Dropped      uint64     `json:"dropped"`
+	DropsUnknown bool       `json:"drops_unknown,omitempty"`
 	Start        *time.Time `json:"start,omitempty"`
 	Stop         *time.Time `json:"stop,omitempty"`
 }
@@ -302,7 +315,7 @@ func JSON(w io.Writer, r *correlate.Result, m Meta) error {
 		CommonStart: tp(r.CommonStart), CommonStop: tp(r.CommonStop), Totals: counts(r.Totals), Filtered: r.Filtered(),
 		Conclusion: Conclusion(r), Files: m.Files, TeamUplinks: []jsonChange{}, Points: []jsonPoint{}, Flows: []jsonFlow{},
 		Port:      jsonPort{Name: r.Port.Name, PortID: m.PortID, VLAN: r.Port.VLAN, Promiscuous: r.Port.Promiscuous, Policy: string(r.Port.Policy), TeamUplink: r.Port.TeamUplink},
-		TeamCheck: jsonCheck{Reported: r.TeamUplinkCheck.Reported, Inferred: r.TeamUplinkCheck.Inferred, Disagree: r.TeamUplinkCheck.Disagree, Detail: r.TeamUplinkCheck.Detail}}
+		TeamCheck: jsonCheck{Reported: r.TeamUplinkCheck.Reported, Inferred: r.TeamUplinkCheck.Inferred, Disagree: r.TeamUplinkCheck.Disagree, Insufficient: r.TeamUplinkCheck.Insufficient, Detail: r.TeamUplinkCheck.Detail}}
 	if len(r.Port.MAC) > 0 {
 		j.Port.MAC = r.Port.MAC.String()
 	}
@@ -311,7 +324,7 @@ func JSON(w io.Writer, r *correlate.Result, m Meta) error {
 	}
 	for _, p := range r.Points {
 		j.Points = append(j.Points, jsonPoint{Name: p.Name, Stage: p.Stage.String(), Uplink: p.Uplink, Observations: p.Observations,
-			Duplicates: p.Duplicates, Dropped: p.Dropped, Start: tp(p.Start), Stop: tp(p.Stop)})
+			Duplicates: p.Duplicates, Dropped: p.Dropped, DropsUnknown: p.DropsUnknown, Start: tp(p.Start), Stop: tp(p.Stop)})
 	}
 	for _, f := range SortedFlows(r) {
 		k := f.Key

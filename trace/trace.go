@@ -248,8 +248,13 @@ func (lv *Live) finish(stats []session.PointStats) *correlate.Result {
 		if !st.Stop.IsZero() {
 			lv.c.SetStop(i, st.Stop)
 		}
-		if st.Dropped > 0 {
+		switch {
+		case st.Dropped > 0:
 			lv.c.SetDropped(i, uint64(st.Dropped))
+		case st.Dropped < 0:
+			// the stream ended before pktcap-uw's summary (killed, cut
+			// off): the point may have missed frames nobody counted
+			lv.c.SetDropsUnknown(i)
 		}
 	}
 	lv.m.Flush()

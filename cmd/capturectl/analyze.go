@@ -23,6 +23,8 @@ func runAnalyze(ctx context.Context, e *env, args []string) error {
 		"or pktcap-uw console text as operators paste it (the banner names the uplink or port).")
 	var points multiFlag
 	fs.Var(&points, "point", "`FILE=NAME`: the capture point of a pcap file, a one-interface pcapng (pktcap-uw -P) or a console transcript without banner, e.g. a.pcap=esx02/vmnic2/rx; FILE#N=NAME names interface N of a pcapng (repeatable)")
+	var dropped multiFlag
+	fs.Var(&dropped, "dropped", "`POINT=N`: the point dropped N frames, as pktcap-uw's summary said (\"dropped N packets\"), for captures that do not record it (pcap files, a killed capture's pcapng); *=N for every such point (repeatable)")
 	var pf portFlags
 	pf.register(fs)
 	date := fs.String("date", "", "`YYYY-MM-DD` of console transcripts, which print only the time of day (default: today, UTC)")
@@ -52,13 +54,27 @@ func runAnalyze(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	set, err := ingest.Open(inputs, ingest.Options{Day: day, Window: *window})
+	drops, err := dropFlags(dropped)
+	if err != nil {
+		return err
+	}
+	set, err := ingest.Open(inputs, ingest.Options{Day: day, Window: *window, Drops: drops})
 	if err != nil {
 		return analyzeError(err, inputs)
 	}
 	res, err := set.Correlate(ctx, correlate.Config{Port: port, Window: *window})
 	if err != nil {
 		return analyzeError(err, inputs)
+	}
+	var unknown []string
+	for _, p := range res.Points {
+		if p.DropsUnknown {
+			unknown = append(unknown, p.Name)
+		}
+	}
+	if len(unknown) > 0 {
+		fmt.Fprintf(e.stderr, "capturectl: analyze: the captures of %s record no drop count, so frames they may have missed make verdicts inconclusive; "+
+			"if pktcap-uw's summary said \"dropped 0 packets\", pass --dropped POINT=0 (or --dropped '*=0')\n", strings.Join(unknown, ", "))
 	}
 	meta := report.Meta{Title: "capturectl analyze " + strings.Join(fs.Args(), " ")}
 	if *htmlOut != "" {
@@ -123,6 +139,8 @@ func analyzeError(err error, inputs []ingest.Input) error {
 	var ie *ingest.InputError
 	var pe *fs.PathError
 	switch {
+	case errors.Is(err, ingest.ErrDrops):
+		return usagef("--dropped: %v", strings.TrimPrefix(err.Error(), "ingest: "))
 	case !errors.As(err, &ie):
 		return err
 	case errors.Is(ie.Err, ingest.ErrNotCapture):
@@ -165,4 +183,21 @@ func pointUsage(ne *ingest.NameError, inputs []ingest.Input) error {
 		return usagef("--point %s#%d=%s: the file has %d interfaces", file, ne.Iface, ne.Name, ne.Count)
 	}
 	return &usageError{ne}
+}
+
+// dropFlags reads --dropped POINT=N flags.
+func dropFlags(flags []string) (map[string]uint64, error) {
+	m := map[string]uint64{}
+	for _, f := range flags {
+		name, v, ok := strings.Cut(f, "=")
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if !ok || name == "" || err != nil {
+			return nil, usagef("--dropped %q: want POINT=N (e.g. esx02/vmnic2/rx=0, or *=0), N the drops pktcap-uw reported", f)
+		}
+		if _, dup := m[name]; dup {
+			return nil, usagef("--dropped: %s given twice", name)
+		}
+		m[name] = n
+	}
+	return m, nil
 }

@@ -169,12 +169,36 @@ func TestAnalyzePcapFiltered(t *testing.T) {
 		args = append(args, "--point", file+"="+name)
 		files = append(files, file)
 	}
-	stdout, _, err := runCmd(t, context.Background(), append(args, files...)...)
+	// pcap files record no drops: nothing that rests on a point not
+	// seeing a frame is stated, and the user is told how to give the counts
+	stdout, stderr, err := runCmd(t, context.Background(), append(args, files...)...)
+	if err != nil || strings.Contains(stdout, "filtered by reverse teaming:") || !strings.Contains(stdout, "inconclusive") ||
+		!strings.Contains(stdout, "are unknown (they reported no drop count)") || !strings.Contains(stderr, "pass --dropped POINT=0") {
+		t.Errorf("drops unknown: exit %d (%v)\n%s\n%s", exitCode(err), err, stdout, stderr)
+	}
+	// with pktcap-uw's "dropped 0 packets" given, the verdict stands
+	stdout, stderr, err = runCmd(t, context.Background(), append(append(args, "--dropped", "*=0"), files...)...)
 	if exitCode(err) != exitFiltered {
 		t.Fatalf("exit %d (%v); want %d\n%s", exitCode(err), err, exitFiltered, stdout)
 	}
-	if !strings.Contains(stdout, "filtered by reverse teaming: arrived on vmnic3, team uplink is vmnic2") {
-		t.Errorf("output:\n%s", stdout)
+	if !strings.Contains(stdout, "filtered by reverse teaming: arrived on vmnic3, team uplink is vmnic2") || strings.Contains(stderr, "--dropped") {
+		t.Errorf("output:\n%s\n%s", stdout, stderr)
+	}
+	// a count for one point: that point only
+	stdout, _, _ = runCmd(t, context.Background(), append(append(args, "--dropped", "esx01/42/VnicRx=2"), files...)...)
+	if !strings.Contains(stdout, "esx01/42/VnicRx dropped 2 frames") {
+		t.Errorf("one point's count:\n%s", stdout)
+	}
+	for _, c := range []struct{ flag, want string }{
+		{"esx09/vmnic2/rx=0", "--dropped: a drop count given for esx09/vmnic2/rx, which no input has (points: "},
+		{"esx01/42/VnicRx", `--dropped "esx01/42/VnicRx": want POINT=N`},
+		{"esx01/42/VnicRx=-1", `want POINT=N`},
+		{"=3", `want POINT=N`},
+	} {
+		_, _, err := runCmd(t, context.Background(), append(append(args, "--dropped", c.flag), files...)...)
+		if exitCode(err) != exitUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("--dropped %s: exit %d (%v); want 2 and %q", c.flag, exitCode(err), err, c.want)
+		}
 	}
 }
 
