@@ -775,6 +775,10 @@ type Flow struct {
 	Path PathCounts
 
 	masked map[maskedKey]int
+	// pathOf holds, per drop-dependent verdict, the copies it would
+	// count as delivered and as filtered (per uplink), folded into Path
+	// by settle if the verdict stands.
+	pathOf map[maskedKey]*[2][]int
 }
 
 type maskedKey struct {
@@ -800,6 +804,22 @@ func (f *Flow) add(inst *Instance, c *Correlator) {
 	}
 	f.Path.PortOutput += inst.PortOutput
 	f.Path.VnicRx += inst.VnicRx
+	key := maskedKey{inst.Verdict, inst.mask, inst.pair}
+	provisional := inst.mask != 0 || inst.pair[0] != 0
+	delivered, filtered := f.Path.Delivered, f.Path.Filtered
+	if provisional && len(up) > 0 {
+		// what the copies are said to have met holds only if the verdict
+		// does (settle)
+		if f.pathOf == nil {
+			f.pathOf = map[maskedKey]*[2][]int{}
+		}
+		pc := f.pathOf[key]
+		if pc == nil {
+			pc = &[2][]int{make([]int, len(up)), make([]int, len(up))}
+			f.pathOf[key] = pc
+		}
+		delivered, filtered = pc[0], pc[1]
+	}
 	for j, i := range up {
 		n := int(inst.counts[i])
 		if n == 0 {
@@ -809,22 +829,22 @@ func (f *Flow) add(inst *Instance, c *Correlator) {
 		team := c.cfg.Points[i].Uplink == inst.Team
 		switch inst.Verdict {
 		case FilteredReverseTeaming:
-			f.Path.Filtered[j] += n
+			filtered[j] += n
 		case DeliveredDupsRemoved:
 			if team {
-				f.Path.Delivered[j] += n
+				delivered[j] += n
 			} else {
-				f.Path.Filtered[j] += n
+				filtered[j] += n
 			}
 		case Delivered, Local:
-			f.Path.Delivered[j] += n
+			delivered[j] += n
 		}
 	}
-	if inst.mask != 0 || inst.pair[0] != 0 {
+	if provisional {
 		if f.masked == nil {
 			f.masked = map[maskedKey]int{}
 		}
-		f.masked[maskedKey{inst.Verdict, inst.mask, inst.pair}]++
+		f.masked[key]++
 	} else {
 		f.Counts[inst.Verdict]++
 	}
@@ -846,11 +866,17 @@ func (f *Flow) settle(dropped uint64, c *Correlator) {
 	for k, n := range f.masked {
 		if missed(dropped, k.mask, k.pair) != 0 {
 			f.Counts[Inconclusive] += n
-		} else {
-			f.Counts[k.v] += n
+			continue
+		}
+		f.Counts[k.v] += n
+		if pc := f.pathOf[k]; pc != nil {
+			for j := range pc[0] {
+				f.Path.Delivered[j] += pc[0][j]
+				f.Path.Filtered[j] += pc[1][j]
+			}
 		}
 	}
-	f.masked = nil
+	f.masked, f.pathOf = nil, nil
 	for i := range f.Examples {
 		e := &f.Examples[i]
 		if m := missed(dropped, e.mask, e.pair); m != 0 {
@@ -887,7 +913,9 @@ func (c *Correlator) dropText(mask uint64) string {
 // PathCounts counts a flow's copies on the receive path: per uplink (in
 // the order of Result.Uplinks) how many arrived, how many of those were
 // delivered and how many reverse teaming dropped; and the copies at
-// PortOutput and VnicRx.
+// PortOutput and VnicRx. Arrivals and copies are what the points saw;
+// delivered and filtered count only copies of frames whose verdict says so
+// (not those of frames that turned inconclusive).
 type PathCounts struct {
 	Arrived, Delivered, Filtered []int
 	PortOutput, VnicRx           int

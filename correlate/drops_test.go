@@ -133,3 +133,25 @@ func TestTeamCheckNeedsPointsWithoutDrops(t *testing.T) {
 		}
 	}
 }
+
+// The path picture counts copies as filtered or delivered only for frames
+// whose verdict stands: a "filtered" that turned inconclusive is not drawn
+// as filtered (its arrivals and PortOutput copies still are).
+func TestPathCountsSettle(t *testing.T) {
+	filtered := []sighting{{up3, 0}, {po, 4 * us}}
+	delivered := []sighting{{up2, 0}, {po, 4 * us}, {rx, 8 * us}}
+	for _, c := range []struct {
+		name               string
+		setup              func(*Correlator)
+		filtered, deliverd int
+	}{
+		{"no drops", func(*Correlator) {}, 1, 1},
+		{"VnicRx dropped", func(c *Correlator) { c.SetDropped(rx, 1) }, 0, 1},
+	} {
+		r := runDrops(t, "vmnic2", [][]sighting{filtered, delivered}, c.setup)
+		p := r.Flows[0].Path
+		if p.Filtered[up3] != c.filtered || p.Delivered[up2] != c.deliverd || p.Arrived[up3] != 1 || p.Arrived[up2] != 1 || p.PortOutput != 2 {
+			t.Errorf("%s: path %+v (totals %v)", c.name, p, r.Totals)
+		}
+	}
+}
