@@ -86,7 +86,7 @@ func (s *Set) addPcapng(in Input, r io.Reader, window time.Duration) error {
 			p.LiveFromFrames = true // no frame, no interval
 		}
 		if intf.Stats != nil {
-			p.Dropped, p.DropsKnown = intf.Stats.Dropped, true
+			p.Dropped, p.DropsKnown = intf.Stats.Dropped, !intf.Stats.DropsUnknown
 		}
 		idx, seen := pointOf[p.Name]
 		if seen {

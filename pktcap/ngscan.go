@@ -196,7 +196,7 @@ func (s *NgScanner) Next() (iface int, ns int64, data []byte, origLen int, err e
 				return 0, 0, nil, 0, fmt.Errorf("pcapng: statistics of interface %d, which is not described", id-s.base)
 			}
 			intf := &s.ifaces[id]
-			st := &NgStats{}
+			st := &NgStats{DropsUnknown: true}
 			s.options(body[12:], func(code uint16, v []byte) {
 				if len(v) < 8 {
 					return
@@ -210,7 +210,7 @@ func (s *NgScanner) Next() (iface int, ns int64, data []byte, origLen int, err e
 						st.End = t
 					}
 				case 5: // isb_ifdrop
-					st.Dropped = s.u64(v)
+					st.Dropped, st.DropsUnknown = s.u64(v), false
 				}
 			})
 			intf.Stats = st

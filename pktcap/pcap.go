@@ -248,6 +248,10 @@ type NgInterface struct {
 type NgStats struct {
 	Start, End time.Time
 	Dropped    uint64 // packets the capture lost (pktcap-uw's "dropped N packets")
+	// DropsUnknown: the capture's drop count is not known (its summary
+	// never came); the statistics block then has no isb_ifdrop, and a
+	// reader finds none.
+	DropsUnknown bool
 }
 
 // NgWriter writes one pcapng section with one interface per capture point.
@@ -376,6 +380,9 @@ func (n *NgWriter) Close() error {
 			PacketsReceived: n.received[i] + st.Dropped,
 			PacketsDropped:  st.Dropped,
 		}
+		if st.DropsUnknown {
+			isb.PacketsReceived, isb.PacketsDropped = pcapgo.NgNoValue64, pcapgo.NgNoValue64
+		}
 		if err := n.w.WriteInterfaceStats(i, isb); err != nil {
 			return fmt.Errorf("pktcap: write pcapng statistics of %s: %w", n.ifaces[i].Name, err)
 		}
@@ -400,9 +407,9 @@ func (c *CaptureReader) Interfaces() []NgInterface {
 		}
 		out[i] = NgInterface{Name: intf.Name, Description: intf.Description, Snaplen: int(intf.SnapLength)}
 		if st := intf.Statistics; !st.StartTime.IsZero() || !st.EndTime.IsZero() || (st.PacketsDropped != pcapgo.NgNoValue64 && st.PacketsDropped != 0) {
-			out[i].Stats = &NgStats{Start: st.StartTime, End: st.EndTime}
+			out[i].Stats = &NgStats{Start: st.StartTime, End: st.EndTime, DropsUnknown: true}
 			if st.PacketsDropped != pcapgo.NgNoValue64 {
-				out[i].Stats.Dropped = st.PacketsDropped
+				out[i].Stats.Dropped, out[i].Stats.DropsUnknown = st.PacketsDropped, false
 			}
 		}
 	}

@@ -234,6 +234,9 @@ func TestNgWriterRoundTrip(t *testing.T) {
 	if err := w.SetStats(2, NgStats{Start: t0, End: t0.Add(time.Second), Dropped: 7}); err != nil {
 		t.Fatal(err)
 	}
+	if err := w.SetStats(1, NgStats{Start: t0, End: t0.Add(time.Second), DropsUnknown: true}); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -294,6 +297,28 @@ func TestNgWriterRoundTrip(t *testing.T) {
 	}
 	if s := stats[0]; s.PacketsDropped != 0 || s.PacketsReceived != 1 {
 		t.Errorf("interface 0 statistics: got %+v; want 0 dropped, 1 received", s)
+	}
+	// unknown drops: no isb_ifdrop (nor isb_ifrecv), and read back as unknown
+	if s := stats[1]; s.PacketsDropped != pcapgo.NgNoValue64 || s.PacketsReceived != pcapgo.NgNoValue64 {
+		t.Errorf("interface 1 statistics: got %+v; want no drop and receive counts", s)
+	}
+	if st := cr.Interfaces()[1].Stats; st == nil || !st.DropsUnknown || st.Dropped != 0 {
+		t.Errorf("interface 1 read back: %+v; want drops unknown", st)
+	}
+	if st := cr.Interfaces()[2].Stats; st == nil || st.DropsUnknown || st.Dropped != 7 {
+		t.Errorf("interface 2 read back: %+v; want 7 dropped", st)
+	}
+	sc, err := NewNgScanner(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, _, _, _, err := sc.Next(); err != nil {
+			break
+		}
+	}
+	if ifs := sc.Interfaces(); len(ifs) != 3 || ifs[1].Stats == nil || !ifs[1].Stats.DropsUnknown || ifs[2].Stats.DropsUnknown || ifs[2].Stats.Dropped != 7 {
+		t.Errorf("scanner: interfaces %+v", ifs)
 	}
 	if _, err := NewNgWriter(io.Discard, nil); err == nil {
 		t.Error("NewNgWriter without interfaces: got nil error")

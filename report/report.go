@@ -30,6 +30,28 @@ type Meta struct {
 	PortID uint32
 	// Files lists what was written (pcapng, JSON, HTML) for the reader.
 	Files []string
+	// Clocks are the hosts' clocks as the trace read them, by host.
+	Clocks []HostClock
+}
+
+// HostClock is what was read of a host's clock: host time = capturectl's
+// + Offset, to within ±Uncertainty. Times in the report are the host's
+// (its frames'): capturectl's own events were put on its clock.
+type HostClock struct {
+	Host                string
+	Offset, Uncertainty time.Duration
+}
+
+// clockMatters is the offset from which the terminal report mentions a
+// host's clock.
+const clockMatters = 50 * time.Millisecond
+
+func (c HostClock) words() string {
+	side, off := "ahead of", c.Offset
+	if off < 0 {
+		side, off = "behind", -off
+	}
+	return fmt.Sprintf("%s is %s %s capturectl (±%s); times are the host's", c.Host, off.Round(time.Millisecond), side, c.Uncertainty.Round(100*time.Microsecond))
 }
 
 func portLine(r *correlate.Result, m Meta) string {
@@ -113,6 +135,11 @@ func Text(w io.Writer, r *correlate.Result, m Meta) error {
 				at = clock(ch.At)
 			}
 			fmt.Fprintf(b, "  %s  %s (%s)\n", at, ch.Uplink, ch.Source)
+		}
+	}
+	for _, c := range m.Clocks {
+		if c.Offset.Abs() >= clockMatters {
+			fmt.Fprintf(b, "\nClock: %s.\n", c.words())
 		}
 	}
 	if tc := r.TeamUplinkCheck; tc.Disagree {
@@ -218,6 +245,13 @@ type jsonReport struct {
 	Conclusion  string         `json:"conclusion"`
 	Flows       []jsonFlow     `json:"flows"`
 	Files       []string       `json:"files,omitempty"`
+	Clocks      []jsonClock    `json:"host_clocks,omitempty"`
+}
+
+type jsonClock struct {
+	Host          string `json:"host"`
+	OffsetUS      int64  `json:"offset_us"`
+	UncertaintyUS int64  `json:"uncertainty_us"`
 }
 
 type jsonPort struct {
@@ -316,6 +350,9 @@ func JSON(w io.Writer, r *correlate.Result, m Meta) error {
 		Conclusion: Conclusion(r), Files: m.Files, TeamUplinks: []jsonChange{}, Points: []jsonPoint{}, Flows: []jsonFlow{},
 		Port:      jsonPort{Name: r.Port.Name, PortID: m.PortID, VLAN: r.Port.VLAN, Promiscuous: r.Port.Promiscuous, Policy: string(r.Port.Policy), TeamUplink: r.Port.TeamUplink},
 		TeamCheck: jsonCheck{Reported: r.TeamUplinkCheck.Reported, Inferred: r.TeamUplinkCheck.Inferred, Disagree: r.TeamUplinkCheck.Disagree, Insufficient: r.TeamUplinkCheck.Insufficient, Detail: r.TeamUplinkCheck.Detail}}
+	for _, c := range m.Clocks {
+		j.Clocks = append(j.Clocks, jsonClock{c.Host, c.Offset.Microseconds(), c.Uncertainty.Microseconds()})
+	}
 	if len(r.Port.MAC) > 0 {
 		j.Port.MAC = r.Port.MAC.String()
 	}

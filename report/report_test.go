@@ -129,3 +129,23 @@ func TestConclusionInconclusive(t *testing.T) {
 		t.Errorf("none judged: %q", got)
 	}
 }
+
+// A host clock that is off is said, with the host's times being the
+// report's; one within the threshold is not; the JSON has every clock.
+func TestHostClocks(t *testing.T) {
+	m := Meta{Host: "esx02", Clocks: []HostClock{{"esx02", -37*time.Second - 2*time.Millisecond, 3 * time.Millisecond}, {"esx03", 2 * time.Millisecond, time.Millisecond}}}
+	var b bytes.Buffer
+	if err := Text(&b, articleResult(t), m); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Clock: esx02 is 37.002s behind capturectl (±3ms); times are the host's.") || strings.Contains(b.String(), "esx03 is") {
+		t.Errorf("text:\n%s", b.String())
+	}
+	b.Reset()
+	if err := JSON(&b, articleResult(t), m); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"host_clocks": [`) || !strings.Contains(b.String(), `"offset_us": -37002000`) || !strings.Contains(b.String(), `"uncertainty_us": 1000`) {
+		t.Errorf("json:\n%s", b.String())
+	}
+}

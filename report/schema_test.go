@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -33,7 +34,7 @@ func TestJSONSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := JSON(&b, articleResult(t), Meta{Title: "t", Host: "esx02", PortID: 50331657, Files: []string{"x"}}); err != nil {
+	if err := JSON(&b, articleResult(t), Meta{Title: "t", Host: "esx02", PortID: 50331657, Files: []string{"x"}, Clocks: []HostClock{{"esx02", -37 * time.Second, 3 * time.Millisecond}}}); err != nil {
 		t.Fatal(err)
 	}
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b.Bytes()))

@@ -113,6 +113,13 @@ type Options struct {
 	// MaxSessions is 10 by default and one channel is kept for control
 	// commands); default 8.
 	MaxPointsPerHost int
+	// Clocks reads each host's clock before its points start (Clock,
+	// Result.Clocks): up to a second per host, the hosts in parallel. A
+	// clock that cannot be read fails the start. With it, the pcapng's
+	// interface statistics give each point's live interval on its host's
+	// clock, narrowed by the clock's uncertainty, as its frames are
+	// stamped; without it, on capturectl's.
+	Clocks bool
 }
 
 // Stop-signal timings: SIGINT first (pktcap-uw closes its output and prints
@@ -161,6 +168,8 @@ type Result struct {
 	// confirmed stopped; their lease and dead-man deadline remain on the
 	// host (see Cleanup).
 	Remaining []string
+	// Clocks is each host's clock, by host name (Options.Clocks).
+	Clocks map[string]Clock
 }
 
 // Session is a running capture.
@@ -200,6 +209,9 @@ type hostConn struct {
 	points []*pointRun
 	log    *slog.Logger
 	clock  int64 // the host's clock when the run started (Unix seconds)
+
+	clockMu   sync.Mutex
+	hostClock Clock // Options.Clocks
 }
 
 // pointRun is the capture at one point.
@@ -429,6 +441,9 @@ func (s *Session) prepareHost(ctx context.Context, h *hostConn) error {
 		return err
 	}
 	h.clock = clock
+	if s.opts.Clocks {
+		return h.readClock(ctx)
+	}
 	return nil
 }
 
@@ -828,12 +843,24 @@ func (s *Session) finish() {
 		}
 		s.log.Debug("streams ended")
 		res := &Result{RunID: s.runID, Remaining: remaining}
+		if s.opts.Clocks {
+			res.Clocks = map[string]Clock{}
+			for name := range s.hosts {
+				res.Clocks[name] = s.Clock(name)
+			}
+		}
 		s.outMu.Lock()
 		for i, pr := range s.points {
 			st := pr.snapshot()
 			if s.ng != nil {
 				dropped := uint64(max(st.Dropped, 0))
-				s.ng.SetStats(i, pktcap.NgStats{Start: st.Start, End: st.Stop, Dropped: dropped})
+				start, stop := st.Start, st.Stop
+				if c := s.Clock(pr.pt.Host); c.Known() {
+					// on the host's clock, as the frames: when it surely
+					// captured
+					start, stop = c.Latest(start), c.Earliest(stop)
+				}
+				s.ng.SetStats(i, pktcap.NgStats{Start: start, End: stop, Dropped: dropped, DropsUnknown: st.Dropped < 0})
 			}
 			res.Points = append(res.Points, st)
 		}

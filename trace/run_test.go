@@ -19,8 +19,8 @@ import (
 // times and the frames at a capture's edges vary from run to run.
 //   - OnStart is called once, when every point of the plan streams;
 //   - what Live.Verdicts counted while running is the result's totals;
-//   - every point the plan named has statistics and saw frames, and the
-//     common live window is not empty;
+//   - every point the plan named has statistics and saw frames, the host's
+//     clock was read, and the common live window is not empty;
 //   - a team-uplink change the lab makes during the trace is seen by the
 //     poller and recorded in the result, and the frames after it are
 //     judged against the new uplink.
@@ -119,6 +119,12 @@ func TestRunLive(t *testing.T) {
 		if p.Frames == 0 {
 			t.Errorf("point %s saw no frame", p.Name)
 		}
+	}
+	// the lab's hosts keep capturectl's clock: the offset read is within
+	// its uncertainty of zero, which is half a loopback round trip plus
+	// the tick loop's slack
+	if ck := res.Session.Clocks["esx02"]; !ck.Known() || ck.Offset.Abs() > ck.Uncertainty || ck.Uncertainty > 50*time.Millisecond {
+		t.Errorf("esx02's clock: %+v", ck)
 	}
 	if c.CommonStart.IsZero() || !c.CommonStart.Before(c.CommonStop) {
 		t.Errorf("common window %v..%v", c.CommonStart, c.CommonStop)

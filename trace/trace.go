@@ -92,16 +92,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	opts := cfg.Session
 	opts.Consumer = lv.add
+	opts.Clocks = true // frames carry the hosts' times; put ours on them
 	s, err := session.Start(ctx, cfg.Plan, opts)
 	if err != nil {
 		return nil, err
 	}
-	lv.session = s
+	lv.session, lv.clock = s, s.Clock
 	lv.started(s.Stats())
 	if cfg.OnStart != nil {
 		cfg.OnStart(lv)
 	}
-	stopPoll := lv.poll(ctx, cfg.TeamUplink, cfg.Poll, cfg.Target.TeamUplink)
+	stopPoll := lv.poll(ctx, cfg.TeamUplink, cfg.Poll, cfg.Target.Host, cfg.Target.TeamUplink)
 	res, werr := s.Wait()
 	stopPoll()
 	if res == nil {
@@ -192,6 +193,26 @@ type Live struct {
 	verdicts   map[correlate.Verdict]int
 	onInstance func(*correlate.Instance)
 	session    *session.Session
+	// clock is each host's clock (nil: capturectl's own, as for inputs
+	// recorded offline)
+	clock func(host string) session.Clock
+}
+
+// onHost puts local time t on host's clock: its latest bound when late
+// (a point started then has surely been capturing since), else its
+// earliest.
+func (lv *Live) onHost(host string, t time.Time, late bool) time.Time {
+	if lv.clock == nil || t.IsZero() {
+		return t
+	}
+	c := lv.clock(host)
+	switch {
+	case !c.Known():
+		return t
+	case late:
+		return c.Latest(t)
+	}
+	return c.Earliest(t)
 }
 
 func newLive(plan []session.Point, port correlate.Port, window time.Duration, onInstance func(*correlate.Instance)) (*Live, error) {
@@ -234,7 +255,7 @@ func (lv *Live) started(stats []session.PointStats) {
 	defer lv.mu.Unlock()
 	for i, st := range stats {
 		if !st.Start.IsZero() {
-			lv.c.SetStart(i, st.Start)
+			lv.c.SetStart(i, lv.onHost(st.Point.Host, st.Start, true))
 		}
 	}
 }
@@ -246,7 +267,7 @@ func (lv *Live) finish(stats []session.PointStats) *correlate.Result {
 	defer lv.mu.Unlock()
 	for i, st := range stats {
 		if !st.Stop.IsZero() {
-			lv.c.SetStop(i, st.Stop)
+			lv.c.SetStop(i, lv.onHost(st.Point.Host, st.Stop, false))
 		}
 		switch {
 		case st.Dropped > 0:
@@ -275,7 +296,7 @@ func (lv *Live) Verdicts() map[correlate.Verdict]int {
 func (lv *Live) Done() <-chan struct{} { return lv.session.Done() }
 
 // poll re-reads the team uplink every interval until the session ends.
-func (lv *Live) poll(ctx context.Context, get func(context.Context) (string, error), every time.Duration, initial string) (stop func()) {
+func (lv *Live) poll(ctx context.Context, get func(context.Context) (string, error), every time.Duration, host, initial string) (stop func()) {
 	if get == nil || every < 0 {
 		return func() {}
 	}
@@ -302,7 +323,9 @@ func (lv *Live) poll(ctx context.Context, get func(context.Context) (string, err
 			}
 			if u != "" && u != lastUplink {
 				lv.mu.Lock()
-				lv.c.SetTeamUplinkBetween(last, time.Now(), u, "esxcli network vm port list")
+				// between the answers, on the port's host's clock and
+				// widened by its uncertainty
+				lv.c.SetTeamUplinkBetween(lv.onHost(host, last, false), lv.onHost(host, time.Now(), true), u, "esxcli network vm port list")
 				lv.mu.Unlock()
 				lastUplink = u
 			}

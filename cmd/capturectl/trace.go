@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,6 +112,10 @@ func traceAndReport(ctx context.Context, e *env, cfg trace.Config, ro reportFlag
 		fmt.Fprintf(e.stderr, "capturectl: capture ended early: %v (the report covers what was captured)\n", werr)
 	}
 	meta := report.Meta{Title: fmt.Sprintf("capturectl trace of %s %s on %s", t.VM, t.NIC, t.Host), Host: t.Host, PortID: t.PortID}
+	for _, h := range slices.Sorted(maps.Keys(res.Session.Clocks)) {
+		c := res.Session.Clocks[h]
+		meta.Clocks = append(meta.Clocks, report.HostClock{Host: h, Offset: c.Offset, Uncertainty: c.Uncertainty})
+	}
 	if ro.out != "" {
 		if err := annotatePcapng(pcapng, notes, result); err != nil {
 			fmt.Fprintf(e.stderr, "capturectl: verdict comments not added to %s: %v\n", pcapng, err)
