@@ -154,6 +154,9 @@ func (c *captureFlags) planWith(ctx context.Context, e *env) (*esxi.Client, esxi
 	if c.duration < 0 || c.count < 0 {
 		return nil, esxi.Target{}, session.Plan{}, usagef("--duration and --count must not be negative")
 	}
+	if c.nic < -1 { // -1: the default, the vNIC --vm names
+		return nil, esxi.Target{}, session.Plan{}, usagef("--nic %d: want 0 or more (vNICs count from 0)", c.nic)
+	}
 	filter, err := c.filters.filter()
 	if err != nil {
 		return nil, esxi.Target{}, session.Plan{}, err

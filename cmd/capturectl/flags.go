@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -88,8 +89,18 @@ func (p *portFlags) fromTarget(fs *flag.FlagSet) error {
 	return nil
 }
 
+// uplinkName is what a team uplink may be called (vmnicN on standard and
+// distributed switches alike, as esxcli network vm port list prints it).
+var uplinkName = regexp.MustCompile(`^vmnic[0-9]+$`)
+
 func (p *portFlags) port() (correlate.Port, error) {
 	cp := correlate.Port{Name: p.name, VLAN: p.vlan, TeamUplink: p.team}
+	if p.vlan < 0 || p.vlan > 4095 {
+		return cp, usagef("--vlan %d: want 0 (none) to 4095 (all, tagged by the guest)", p.vlan)
+	}
+	if p.team != "" && !uplinkName.MatchString(p.team) {
+		return cp, usagef("--team-uplink %q: want a physical NIC name such as vmnic2 (esxcli network vm port list's Team Uplink)", p.team)
+	}
 	if p.mac != "" {
 		m, err := net.ParseMAC(p.mac)
 		if err != nil {

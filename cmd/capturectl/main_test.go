@@ -49,6 +49,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"capture", "--vm", "x", "-o", "-", "--srcip", "10.0.0.300"}, exitUsage, `--srcip: bad value`},
 		{[]string{"trace", "--vm", "x", "--window", "-1ms"}, exitUsage, "--window -1ms: want a positive duration"},
 		{[]string{"trace", "--vm", "x", "--poll", "-1s"}, exitUsage, "--poll -1s: want 0 (never) or a positive duration"},
+		{[]string{"trace", "--vm", "x", "--nic", "-7"}, exitUsage, "--nic -7: want 0 or more"},
+		{[]string{"capture", "--vm", "x", "-o", "-", "--nic", "-2"}, exitUsage, "--nic -2: want 0 or more"},
+		{[]string{"analyze", "--vlan", "99999", "f.pcap"}, exitUsage, "--vlan 99999: want 0 (none) to 4095"},
+		{[]string{"analyze", "--team-uplink", "vmnic2;id", "f.pcap"}, exitUsage, `--team-uplink "vmnic2;id": want a physical NIC name`},
 	}
 	for _, c := range cases {
 		_, _, err := runCmd(t, context.Background(), c.args...)
