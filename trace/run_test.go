@@ -102,6 +102,11 @@ func TestRunLive(t *testing.T) {
 		t.Fatalf("OnStart called %d times", n)
 	}
 	c := res.Correlation
+	for _, p := range res.Session.Points {
+		if p.Dropped != 0 {
+			t.Fatalf("point %s dropped %d frames: the counts below would differ (the lab should not drop at 20 frames/s)", p.Name, p.Dropped)
+		}
+	}
 	var sum int
 	for v, n := range live.Verdicts() {
 		if c.Totals[v] != n {

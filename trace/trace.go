@@ -285,7 +285,10 @@ func (lv *Live) finish(stats []session.PointStats) *correlate.Result {
 // Points is each point's statistics so far.
 func (lv *Live) Points() []session.PointStats { return lv.session.Stats() }
 
-// Verdicts counts the frame instances judged so far, by verdict.
+// Verdicts counts the frame instances judged so far, by verdict as judged:
+// pktcap-uw's drop counts come only when a capture stops, so a verdict
+// that rests on a point that turns out to have dropped frames is counted
+// here as judged and in the Result as inconclusive.
 func (lv *Live) Verdicts() map[correlate.Verdict]int {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
