@@ -734,11 +734,14 @@ func readLines(cmd string, r io.Reader) ([]string, error) {
 
 var (
 	// shellPrompt matches an ESXi shell prompt ("[root@esx01:~] ...",
-	// "[root@vc1] ...", "~ # ...") or a generic "user@host:dir# " one.
-	shellPrompt = regexp.MustCompile(`^\s*(?:\[[^\]]*@[^\]]*\]|~ ?#|[\w.-]+@[\w.-]+:\S*\s?[#$])(?:\s|$)`)
-	// bareEcho matches an echoed command without a prompt, or a "# " or
-	// "$ " prompt as copied into notes.
-	bareEcho = regexp.MustCompile(`^\s*(?:[#$]\s+)?(?:/s?bin/|/usr/s?bin/)?(?:esxcli|localcli|net-stats)(?:\s|$)|^\s*[#$]\s*$`)
+	// "[root@vc1] ...", "~ # ..."), one pasted without its "[" (a real
+	// case: "root@NX-1050-A:~] esxcli ..."), or a generic "user@host:dir# "
+	// one.
+	shellPrompt = regexp.MustCompile(`^\s*(?:\[[^\]]*@[^\]]*\]|~ ?#|[\w.-]+@[\w.-]+:[^\s\]]*\]|[\w.-]+@[\w.-]+:\S*\s?[#$])(?:\s|$)`)
+	// bareEcho matches an echoed command without a prompt, or behind a
+	// "# " or "$ " prompt as copied into notes, the "#" touching the
+	// command too ("#esxcli network vswitch standard portgroup list =>").
+	bareEcho = regexp.MustCompile(`^\s*(?:[#$]\s*)?(?:/s?bin/|/usr/s?bin/)?(?:esxcli|localcli|net-stats)(?:\s|$)|^\s*[#$]\s*$`)
 )
 
 // isPrompt reports whether l is a shell prompt or an echoed command rather

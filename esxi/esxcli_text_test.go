@@ -467,3 +467,39 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		})
 	}
 }
+
+// What people paste around esxcli output: prompts of every shape (one
+// without its "[", as a real paste has it: "root@NX-1050-A:~]"), notes'
+// echo lines with the "#" touching the command and a "=>" after it, CRLF
+// line ends. The table in the middle reads the same.
+func TestParsePastedPromptShapes(t *testing.T) {
+	table := "Name                Virtual Switch  Active Clients  VLAN ID\n" +
+		"------------------  --------------  --------------  -------\n" +
+		"Management Network  vSwitch0                     1        0\n" +
+		"VM Network          vSwitch0                     2      100\n"
+	want := []Portgroup{{"Management Network", "vSwitch0", 1, 0}, {"VM Network", "vSwitch0", 2, 100}}
+	for _, c := range []struct{ name, before, after string }{
+		{"ESXi prompt", "[root@esx01:~] esxcli network vswitch standard portgroup list\n", "[root@esx01:~] \n"},
+		{"prompt without [", "root@NX-1050-A:~] esxcli network vswitch standard portgroup list\n", "root@NX-1050-A:~]\n"},
+		{"notes echo, # touching", "#esxcli network vswitch standard portgroup list =>\n", ""},
+		{"notes echo, # and a space", "# esxcli network vswitch standard portgroup list\n\n", "\n"},
+		{"old ESXi prompt", "~ # esxcli network vswitch standard portgroup list\n", "~ # "},
+		{"Linux-style prompt", "root@esx01:~# esxcli network vswitch standard portgroup list\n", ""},
+		{"bare command", "esxcli network vswitch standard portgroup list\n", ""},
+		{"nothing around", "", ""},
+		{"CRLF", "[root@esx01:~] esxcli network vswitch standard portgroup list\r\n", "\r\n"},
+	} {
+		in := c.before + table + c.after
+		if c.name == "CRLF" {
+			in = strings.ReplaceAll(c.before+table, "\n", "\r\n") + c.after
+		}
+		got, err := ParsePortgroupList(strings.NewReader(in))
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %+v", c.name, got)
+		}
+	}
+}
