@@ -19,7 +19,8 @@ import (
 const transcripts = "../../../testdata/transcripts"
 
 // transcript splits a transcript file into its echoed command line and the
-// command's output. Blank lines between the command and the output are the
+// command's output (cmd is empty when the source shows no command line).
+// Blank lines between the command and the output are the
 // copier's (esxcli prints none) and are dropped.
 func transcript(t testing.TB, rel string) (cmd, out string) {
 	t.Helper()
@@ -32,6 +33,10 @@ func transcript(t testing.TB, rel string) (cmd, out string) {
 		t.Fatalf("%s: first line must be the '# source:' provenance line", rel)
 	}
 	cmd, out, _ = strings.Cut(rest, "\n")
+	if !strings.Contains(cmd, "esxcli ") && !strings.Contains(cmd, "net-stats") {
+		// the source shows the output without the command
+		cmd, out = "", rest
+	}
 	return cmd, strings.TrimLeft(out, "\n")
 }
 
@@ -42,7 +47,23 @@ const (
 	verbatim      fidelity = iota // byte for byte
 	trailingLost                  // the copy lost trailing spaces ("DVPort ID:" for "DVPort ID: ")
 	indentAndTail                 // a reprint: indentation and trailing spaces lost
+	doubled                       // a notes paste: a blank line after every line, trailing spaces lost
 )
+
+// undouble removes the blank line a notes paste put after every line of
+// the copy; a line where that blank is missing is kept, so the comparison
+// shows it.
+func undouble(s string) string {
+	lines := strings.Split(s, "\n")
+	var out []string
+	for k := 0; k < len(lines); k++ {
+		out = append(out, lines[k])
+		if k+1 < len(lines) && lines[k+1] == "" {
+			k++
+		}
+	}
+	return strings.Join(out, "\n")
+}
 
 func normalize(s string, f fidelity) string {
 	if f == verbatim {
@@ -61,6 +82,9 @@ func normalize(s string, f fidelity) string {
 
 func compare(t *testing.T, got, want string, f fidelity) {
 	t.Helper()
+	if f == doubled {
+		want = undouble(want)
+	}
 	g, w := normalize(got, f), normalize(want, f)
 	if g == w {
 		return
@@ -161,6 +185,19 @@ func procs(in []esxi.VMProcess) []esxfmt.VMProcess {
 	return out
 }
 
+func dvswitches(in []esxi.DVS) []esxfmt.DVS {
+	out := make([]esxfmt.DVS, len(in))
+	for k, d := range in {
+		out[k] = esxfmt.DVS{Name: d.Name, UUID: d.UUID, Class: d.Class, NumPorts: d.NumPorts, UsedPorts: d.UsedPorts,
+			ConfiguredPorts: d.ConfiguredPorts, MTU: d.MTU, CDPStatus: d.CDPStatus, BeaconTimeout: d.BeaconTimeout,
+			Uplinks: d.Uplinks, VMwareBranded: d.VMwareBranded}
+		for _, p := range d.Ports {
+			out[k].Ports = append(out[k].Ports, esxfmt.DVSPort{Client: p.Client, PortgroupID: p.PortgroupID, InUse: p.InUse, PortID: p.PortID})
+		}
+	}
+	return out
+}
+
 func netStats(in []esxi.NetStatsPort) []esxfmt.NetStatsPort {
 	out := make([]esxfmt.NetStatsPort, len(in))
 	for k, p := range in {
@@ -191,6 +228,8 @@ func roundTrip(t *testing.T, kind string, l esxfmt.Layout, out string) string {
 		err = esxfmt.WriteNICList(&buf, l, nics(must[[]esxi.NIC](t)(esxi.ParseNICList(r))))
 	case "vm process list":
 		err = esxfmt.WriteVMProcessList(&buf, procs(must[[]esxi.VMProcess](t)(esxi.ParseVMProcessList(r))))
+	case "dvs list":
+		err = esxfmt.WriteDVSList(&buf, dvswitches(must[[]esxi.DVS](t)(esxi.ParseDVSList(r))))
 	case "net-stats":
 		err = esxfmt.WriteNetStatsPorts(&buf, netStats(must[[]esxi.NetStatsPort](t)(esxi.ParseNetStatsPorts(r))))
 	default:
@@ -227,6 +266,9 @@ func TestWritersReproduceTranscripts(t *testing.T) {
 		{"esxcli/network-nic-list_tg3-5.5.txt", "nic list", esxfmt.Layout55, verbatim},
 		{"esxcli/vm-process-list_cactus-6.7.txt", "vm process list", esxfmt.Layout{}, verbatim},
 		{"esxcli/vm-process-list_vc1-8.0u3.txt", "vm process list", esxfmt.Layout{}, verbatim},
+		{"esxcli/network-vswitch-dvs-vmware-list_jp-blog-cswitch.txt", "dvs list", esxfmt.Layout{}, verbatim},
+		{"esxcli/network-vswitch-dvs-vmware-list_onenote-paste.txt", "dvs list", esxfmt.Layout{}, doubled},
+		{"esxcli/network-vswitch-dvs-vmware-list_virtuallyhyper-5.0.txt", "dvs list", esxfmt.Layout{}, indentAndTail},
 		{"net-stats/net-stats-l_esxi8-dvs.txt", "net-stats", esxfmt.Layout{}, verbatim},
 		{"net-stats/net-stats-l_vswitch-bmc.txt", "net-stats", esxfmt.Layout{}, verbatim},
 	}
