@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bufio"
+	"container/heap"
 	"errors"
 	"fmt"
 	"io"
@@ -89,21 +90,39 @@ func RecordOffline(cfg *Config, spec OfflineSpec) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			write := func(c Captured) {
-				if errs[i] == nil {
-					errs[i] = pw.WritePacket(c.Time, c.Data, len(c.Data))
+			// The model forwards frame by frame, so a copy that takes
+			// the longer way (the mirror's 16 µs) reaches a point after
+			// the next frame's shorter-way copy although its timestamp
+			// is earlier. pktcap-uw writes in time order: hold each frame
+			// until the horizon has passed it, then write in order.
+			var held capturedHeap
+			put := func(c Captured) {
+				if errs[i] != nil {
+					return
+				}
+				heap.Push(&held, c)
+				for held.Len() > 0 && held[0].Time.Add(offlineHorizon).Before(c.Time) {
+					h := heap.Pop(&held).(Captured)
+					errs[i] = pw.WritePacket(h.Time, h.Data, len(h.Data))
+				}
+			}
+			flush := func() {
+				for held.Len() > 0 && errs[i] == nil {
+					h := heap.Pop(&held).(Captured)
+					errs[i] = pw.WritePacket(h.Time, h.Data, len(h.Data))
 				}
 			}
 			for {
 				select {
 				case c := <-tp.C:
-					write(c)
+					put(c)
 				case <-stop:
 					for {
 						select {
 						case c := <-tp.C:
-							write(c)
+							put(c)
 						default:
+							flush()
 							if errs[i] == nil {
 								errs[i] = pw.Flush()
 							}
@@ -151,4 +170,23 @@ func RecordOffline(cfg *Config, spec OfflineSpec) error {
 		return fmt.Errorf("lab: offline: %d frames dropped", dropped)
 	}
 	return errors.Join(errs...)
+}
+
+// offlineHorizon bounds how much later than a frame's timestamp a copy of
+// an earlier frame can reach the same point in the model (the sum of the
+// hop latencies, well under a millisecond).
+const offlineHorizon = time.Millisecond
+
+// capturedHeap orders held frames by time (a min-heap).
+type capturedHeap []Captured
+
+func (h capturedHeap) Len() int           { return len(h) }
+func (h capturedHeap) Less(a, b int) bool { return h[a].Time.Before(h[b].Time) }
+func (h capturedHeap) Swap(a, b int)      { h[a], h[b] = h[b], h[a] }
+func (h *capturedHeap) Push(x any)        { *h = append(*h, x.(Captured)) }
+func (h *capturedHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
 }

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,11 +151,17 @@ func analyzeArgs(files []string) []string {
 	return append(args, files...)
 }
 
-// BenchmarkAnalyze compares, in one run, reading the four pcap files with
-// pcapgo alone against analyze correlating them (in process, and as a
-// separate process for its peak memory and CPU time per observation). CAPTURECTL_BENCH_FRAMES sets the
+// BenchmarkAnalyze compares, in one run and at the same GOMAXPROCS
+// (-cpu), reading the four pcap files with pcapgo alone (one goroutine per
+// file, as analyze reads them) against analyze correlating them: in
+// process, from one pcapng, and as a separate process for its CPU time
+// per observation and its peak memory. CAPTURECTL_BENCH_FRAMES sets the
 // frames per uplink file (default 1,000,000; PortOutput holds twice as
 // many).
+//
+// Go's testing runs each sub-benchmark for every -cpu value before the
+// next sub-benchmark, so the read time is kept per GOMAXPROCS: a ratio
+// divides by the read time measured with the same number of cores.
 func BenchmarkAnalyze(b *testing.B) {
 	frames := 1_000_000
 	if s := os.Getenv("CAPTURECTL_BENCH_FRAMES"); s != "" {
@@ -161,31 +169,21 @@ func BenchmarkAnalyze(b *testing.B) {
 	}
 	files := benchFiles(b, frames)
 	obs := 5 * frames
-	var readNs float64
+	readNs := map[int]float64{} // GOMAXPROCS -> ns per read of all files
+	ratio := func(b *testing.B, ns float64) {
+		if r := readNs[runtime.GOMAXPROCS(0)]; r > 0 {
+			b.ReportMetric(ns/r, "x-read-time")
+		}
+	}
 	b.Run("pcapgo-read", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			n := 0
-			for _, name := range files {
-				f, _ := os.Open(name)
-				r, err := pcapgo.NewReader(bufio.NewReaderSize(f, 1<<20))
-				if err != nil {
-					b.Fatal(err)
-				}
-				for {
-					_, _, err := r.ZeroCopyReadPacketData()
-					if err != nil {
-						break
-					}
-					n++
-				}
-				f.Close()
-			}
-			if n < obs {
+			if n := readParallel(b, files); n < obs {
 				b.Fatalf("read %d packets; want %d", n, obs)
 			}
 		}
-		readNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-		b.ReportMetric(float64(obs)/(readNs/1e9), "obs/s")
+		ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		readNs[runtime.GOMAXPROCS(0)] = ns
+		b.ReportMetric(float64(obs)/(ns/1e9), "obs/s")
 	})
 	b.Run("analyze", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
@@ -196,9 +194,7 @@ func BenchmarkAnalyze(b *testing.B) {
 		}
 		ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 		b.ReportMetric(float64(obs)/(ns/1e9), "obs/s")
-		if readNs > 0 {
-			b.ReportMetric(ns/readNs, "x-read-time")
-		}
+		ratio(b, ns)
 	})
 	b.Run("analyze-pcapng", func(b *testing.B) {
 		ng := benchPcapng(b, files)
@@ -210,9 +206,7 @@ func BenchmarkAnalyze(b *testing.B) {
 		}
 		ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 		b.ReportMetric(float64(obs)/(ns/1e9), "obs/s")
-		if readNs > 0 {
-			b.ReportMetric(ns/readNs, "x-read-time")
-		}
+		ratio(b, ns)
 	})
 	b.Run("analyze-process", func(b *testing.B) {
 		bin := filepath.Join(b.TempDir(), "capturectl")
@@ -220,21 +214,60 @@ func BenchmarkAnalyze(b *testing.B) {
 			b.Fatalf("build: %v\n%s", err, out)
 		}
 		b.ResetTimer()
-		var maxRSS int64
+		var peak peakRSS
 		var cpu time.Duration
 		for i := 0; i < b.N; i++ {
 			cmd := exec.Command(bin, analyzeArgs(files)...)
-			if err := cmd.Run(); err != nil {
+			// the child gets the cores the benchmark runs with
+			cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", runtime.GOMAXPROCS(0)))
+			p, ps, err := measurePeakRSS(b, cmd)
+			if err != nil {
 				b.Fatal(err)
 			}
-			cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-			maxRSS = max(maxRSS, peakRSSKiB(cmd.ProcessState))
+			peak = peak.max(p)
+			cpu += ps.UserTime() + ps.SystemTime()
 		}
-		b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MiB")
+		peak.report(b)
 		// observations per second of CPU time (all cores, user and
 		// system, including the process's start and the file reading)
 		b.ReportMetric(float64(obs)*float64(b.N)/cpu.Seconds(), "obs/cpu-s")
 	})
+}
+
+// readParallel reads every file with pcapgo, each in a goroutine of its
+// own, and returns the packets read.
+func readParallel(tb testing.TB, files []string) int {
+	counts := make([]int, len(files))
+	var wg sync.WaitGroup
+	for k, name := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := os.Open(name)
+			if err != nil {
+				tb.Error(err)
+				return
+			}
+			defer f.Close()
+			r, err := pcapgo.NewReader(bufio.NewReaderSize(f, 1<<20))
+			if err != nil {
+				tb.Error(err)
+				return
+			}
+			for {
+				if _, _, err := r.ZeroCopyReadPacketData(); err != nil {
+					break
+				}
+				counts[k]++
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
 
 // RecordOffline's files analyze to the article's verdict for every frame.
