@@ -37,6 +37,9 @@ type Audit struct {
 	// Generated is when the audit ran (JSON "generated", JUnit timestamp,
 	// the Prometheus last-run timestamp).
 	Generated time.Time
+	// Hostname is the machine the audit ran on (JUnit's hostname;
+	// empty: localhost).
+	Hostname string
 	// Checks lists every check (audit.Checks), so that the Prometheus file
 	// has a series per check even when it found nothing.
 	Checks []audit.Check
@@ -295,7 +298,7 @@ func AuditJUnit(w io.Writer, a *Audit) error {
 	for _, f := range a.Findings {
 		byPath[f.Path] = append(byPath[f.Path], f)
 	}
-	s := JUnitSuite{Name: "capturectl audit", Timestamp: a.Generated,
+	s := JUnitSuite{Name: "capturectl audit", Timestamp: a.Generated, Hostname: a.Hostname,
 		Properties: []JUnitProperty{{"datacenter", a.Datacenter}, {"cluster", a.Cluster}, {"hosts", strconv.Itoa(len(a.Hosts))}}}
 	objects := append([]audit.Object(nil), a.Objects...)
 	known := map[string]bool{}
@@ -322,7 +325,7 @@ func AuditJUnit(w io.Writer, a *Audit) error {
 		}
 		s.Cases = append(s.Cases, c)
 	}
-	return JUnit(w, "capturectl audit", []JUnitSuite{s})
+	return JUnit(w, []JUnitSuite{s})
 }
 
 // ---------------------------------------------------------------------------

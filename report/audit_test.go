@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/audit"
+
+	"github.com/capturectl/capturectl/internal/testenv"
 )
 
 func sampleAudit() *Audit {
@@ -128,7 +130,8 @@ func TestAuditJUnit(t *testing.T) {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
 	s := doc.Suites[0]
-	if doc.Tests != 3 || doc.Failures != 1 || s.Tests != 3 || s.Failures != 1 || len(s.Cases) != 3 || s.Timestamp != "2026-03-01T02:00:00" {
+	testenv.CheckAntJUnit(t, b.Bytes())
+	if len(doc.Suites) != 1 || s.Tests != 3 || s.Failures != 1 || len(s.Cases) != 3 || s.Timestamp != "2026-03-01T02:00:00" {
 		t.Fatalf("suites %+v", doc)
 	}
 	c := s.Cases[1]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,7 +99,8 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	case *verifyDur <= 0:
 		return usagef("audit: --verify-duration %s: want a positive duration", *verifyDur)
 	}
-	a := &report.Audit{Generated: time.Now(), Result: audit.Result{Datacenter: *dc, Cluster: *cluster}, Checks: audit.Checks}
+	hostname, _ := os.Hostname()
+	a := &report.Audit{Generated: time.Now(), Hostname: hostname, Result: audit.Result{Datacenter: *dc, Cluster: *cluster}, Checks: audit.Checks}
 	failed := func(err error) error {
 		if *prom != "" {
 			a.Error = err.Error()

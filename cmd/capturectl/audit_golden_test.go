@@ -5,17 +5,21 @@ import (
 	"context"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/capturectl/capturectl/internal/testenv"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // timeRE matches what changes between two audits of the same inventory:
-// the JSON "generated", the JUnit timestamp and the Prometheus last run.
+// the JSON "generated", the JUnit timestamp and hostname, and the
+// Prometheus last run.
 var (
-	timeAttrRE = regexp.MustCompile(`("generated": "|timestamp=")[^"]*"`)
+	timeAttrRE = regexp.MustCompile(`("generated": "|timestamp="|hostname=")[^"]*"`)
 	timePromRE = regexp.MustCompile(`(?m)^capturectl_audit_last_run_timestamp_seconds \S+$`)
 )
 
@@ -69,8 +73,27 @@ func TestAuditGoldenLabs(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if f.path == junit {
+					testenv.CheckAntJUnit(t, data)
+				} else {
+					promtool(t, data)
+				}
 				goldenFile(t, f.name, normalizeAuditTime(data))
 			}
 		})
+	}
+}
+
+// promtool checks a Prometheus textfile with the Prometheus project's own
+// linter, as the node exporter's textfile collector would read it.
+func promtool(t *testing.T, data []byte) {
+	t.Helper()
+	if _, err := exec.LookPath("promtool"); err != nil {
+		testenv.Missing(t, "promtool not installed (Debian package prometheus)")
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = bytes.NewReader(data)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s\n%s", err, out, data)
 	}
 }

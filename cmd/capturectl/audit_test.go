@@ -121,19 +121,22 @@ func TestAuditLab20(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ju struct {
-		Tests    int `xml:"tests,attr"`
-		Failures int `xml:"failures,attr"`
-		Cases    []struct {
-			Name    string `xml:"name,attr"`
-			Failure *struct {
-				Type string `xml:"type,attr"`
-			} `xml:"failure"`
-		} `xml:"testsuite>testcase"`
+	var jdoc struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Type string `xml:"type,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
 	}
-	if err := xml.Unmarshal(data, &ju); err != nil {
-		t.Fatal(err)
+	if err := xml.Unmarshal(data, &jdoc); err != nil || len(jdoc.Suites) != 1 {
+		t.Fatalf("%v: %d suites", err, len(jdoc.Suites))
 	}
+	ju := jdoc.Suites[0]
 	var failed []string
 	for _, c := range ju.Cases {
 		if c.Failure != nil {

