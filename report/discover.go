@@ -30,8 +30,11 @@ type Discovery struct {
 
 // DiscoverJSON writes targets as one indented Discovery document.
 func DiscoverJSON(w io.Writer, targets []esxi.Target) error {
-	if targets == nil {
-		targets = []esxi.Target{}
+	// lists are never null (a copy: the caller's targets stay as they are)
+	targets = append([]esxi.Target{}, targets...)
+	for i := range targets {
+		t := &targets[i]
+		t.Uplinks, t.ActiveUplinks, t.StandbyUplinks = nonNil(t.Uplinks), nonNil(t.ActiveUplinks), nonNil(t.StandbyUplinks)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -67,6 +67,7 @@ func TestAuditGoldenLabs(t *testing.T) {
 				t.Fatalf("--json: exit %d (%v); want 1 (findings)\n%s", exitCode(err), err, stderr)
 			}
 			goldenFile(t, lab+".txt", []byte(text))
+			testenv.ValidateJSON(t, "../../report/schema/audit-v1.schema.json", []byte(js))
 			goldenFile(t, lab+".json", normalizeAuditTime([]byte(js)))
 			for _, f := range []struct{ path, name string }{{junit, lab + ".xml"}, {prom, lab + ".prom"}} {
 				data, err := os.ReadFile(f.path)

@@ -12,6 +12,8 @@ import (
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/lab"
 	"github.com/capturectl/capturectl/lab/labtest"
+
+	"github.com/capturectl/capturectl/internal/testenv"
 )
 
 // discoverEnv is the environment a user of the lab would set: GOVC_URL and
@@ -78,6 +80,7 @@ func TestDiscoverCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testenv.ValidateJSON(t, "../../report/schema/discover-v1.schema.json", []byte(stdout))
 	var doc struct {
 		Version int              `json:"version"`
 		Targets []map[string]any `json:"targets"`
