@@ -26,12 +26,13 @@ func TestImportRules(t *testing.T) {
 		"trace":          {"session", "esxi", "correlate", "pktcap", "teaming"},
 		"scenario":       {"trace", "session", "esxi", "correlate", "pktcap", "lab"},
 		"ingest":         {"correlate", "pktcap"},
+		"extcap":         {"pktcap"},
 		"lab":            {"pktcap", "teaming", "lab/internal/"},
 		"lab/internal/":  {"lab/internal/"},
 		"lab/labtest":    {"lab", "internal/"}, // test helpers for the lab; imported by nothing but tests
 		"configs":        {},
 		"internal/":      {}, // test helpers
-		"cmd/capturectl": {"esxi", "audit", "session", "correlate", "ingest", "report", "pktcap", "lab", "configs", "trace", "scenario", "teaming"},
+		"cmd/capturectl": {"esxi", "audit", "session", "correlate", "ingest", "report", "pktcap", "lab", "configs", "trace", "scenario", "teaming", "extcap"},
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

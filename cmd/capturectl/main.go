@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/capturectl/capturectl/extcap"
 )
 
 func main() {
@@ -79,6 +81,7 @@ func commands() []command {
 		{"check", "run scripted lab checks (configs/checks/*.yaml) and compare verdicts with expectations", runCheck},
 		{"cleanup", "stop captures capturectl left on a host (after a crash or kill -9)", runCleanup},
 		{"demo", "run the article's experiment on the embedded lab and show what each capture point saw", runDemo},
+		{"extcap", "Wireshark's extcap interface (Wireshark runs capturectl with --extcap-* options; see README)", runExtcap},
 		{"lab", "serve the emulated ESXi lab (lab serve [-c FILE])", runLab},
 		{"version", "print the version", runVersion},
 	}
@@ -86,6 +89,9 @@ func commands() []command {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	if extcap.IsInvocation(args) { // Wireshark runs capturectl from its extcap folder
+		return runExtcap(ctx, e, args)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(stderr)
 		if len(args) == 0 {

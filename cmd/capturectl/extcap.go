@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/extcap"
+)
+
+// capturectl as a Wireshark extcap: linked into Wireshark's extcap folder,
+// Wireshark runs it with --extcap-* requests (package extcap). A capture
+// is `capturectl capture` with the dialog's options, the capture filter
+// mapped onto pktcap-uw's filters and -o the FIFO Wireshark reads.
+
+const extcapInterface = "capturectl"
+
+// extcapArgs is the capture dialog. Every call is a flag of `capture`,
+// except the three extcapEnv and --ssh-addrs translate.
+var extcapArgs = []extcap.Arg{
+	{Call: "--vm", Display: "VM", Type: extcap.String, Required: true, Group: "Target",
+		Tooltip: "the VM: its name, inventory path, VirtualMachine:MOID, or a vNIC's MAC or guest IP address"},
+	{Call: "--nic", Display: "vNIC", Type: extcap.Integer, Default: "-1", Group: "Target",
+		Tooltip: "which vNIC, counting from 0 (-1: the one the VM was named by, else 0)"},
+	{Call: "--duration", Display: "Duration", Type: extcap.String, Group: "Target", Validation: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))*$",
+		Tooltip: "stop after this long (e.g. 30s, 5m); empty: until Wireshark stops the capture"},
+	{Call: "--count", Display: "Frames", Type: extcap.Unsigned, Default: "0", Group: "Target", Tooltip: "stop after this many frames in all (0: no limit)"},
+	{Call: "--url", Display: "vCenter URL", Type: extcap.String, Group: "vCenter", Tooltip: "https://host/sdk (default: GOVC_URL from Wireshark's environment)"},
+	{Call: "--vcenter-user", Display: "vCenter user", Type: extcap.String, Group: "vCenter", Tooltip: "default: GOVC_USERNAME"},
+	{Call: "--vcenter-password", Display: "vCenter password", Type: extcap.Password, Group: "vCenter",
+		Tooltip: "default: GOVC_PASSWORD (safer: Wireshark passes this field on capturectl's command line, where ps shows it)"},
+	{Call: "--thumbprint", Display: "Certificate thumbprint", Type: extcap.String, Group: "vCenter", Tooltip: "pin the server certificate's SHA-256 thumbprint"},
+	{Call: "--insecure", Display: "Do not verify the certificate", Type: extcap.BoolFlag, Group: "vCenter"},
+	{Call: "--ssh-user", Display: "SSH user", Type: extcap.String, Default: "root", Group: "SSH"},
+	{Call: "--ssh-password-file", Display: "SSH password file", Type: extcap.FileSelect, Group: "SSH",
+		Tooltip: "a file holding the hosts' SSH password (else " + esxi.PasswordEnv + "; keys and the agent are tried first)"},
+	{Call: "--known-hosts", Display: "known_hosts file", Type: extcap.FileSelect, Group: "SSH", Tooltip: "default ~/.ssh/known_hosts"},
+	{Call: "--accept-new-host-key", Display: "Trust a host key seen for the first time", Type: extcap.BoolFlag, Group: "SSH"},
+	{Call: "--ssh-addrs", Display: "SSH addresses", Type: extcap.String, Group: "SSH",
+		Tooltip: "HOST=ADDR:PORT,... where a host is not reached at its management address (default: " + envSSHAddrs + ")"},
+	{Call: "--deadman", Display: "Dead-man timeout", Type: extcap.String, Default: "60s", Group: "SSH",
+		Tooltip: "remote captures stop by themselves this long after capturectl stops renewing them"},
+}
+
+// extcapEnv are the dialog's options that stand for govc's environment.
+var extcapEnv = map[string]string{"--vcenter-user": "GOVC_USERNAME", "--vcenter-password": "GOVC_PASSWORD"}
+
+func runExtcap(ctx context.Context, e *env, args []string) error {
+	req, err := extcap.Parse(args)
+	if err != nil {
+		return &usageError{err}
+	}
+	if req.Op != extcap.OpInterfaces && req.Interface != extcapInterface {
+		return usagef("extcap: unknown interface %q (capturectl offers %q)", req.Interface, extcapInterface)
+	}
+	switch req.Op {
+	case extcap.OpInterfaces:
+		return extcap.WriteInterfaces(e.stdout, extcap.Tool{Version: strings.TrimSpace(version), Help: "https://github.com/capturectl/capturectl",
+			Display: "capturectl"}, []extcap.Interface{{Value: extcapInterface, Display: "ESXi vSwitch: a VM's uplinks, PortOutput and VnicRx (pktcap-uw over SSH)"}})
+	case extcap.OpDLTs:
+		return extcap.WriteDLTs(e.stdout, []extcap.DLT{extcap.Ethernet})
+	case extcap.OpConfig:
+		return extcap.WriteConfig(e.stdout, extcapArgs)
+	case extcap.OpValidateFilter:
+		// Wireshark takes any output as the filter's error message
+		if _, err := extcap.FilterOptions(req.CaptureFilter); err != nil {
+			fmt.Fprintln(e.stdout, err)
+		}
+		return nil
+	}
+	filter, err := extcap.FilterOptions(req.CaptureFilter)
+	if err != nil {
+		return &usageError{err}
+	}
+	capArgs, vars, err := extcapCaptureArgs(req.Options)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(filter))
+	for k := range filter {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		capArgs = append(capArgs, "--"+k, filter[k])
+	}
+	ce := *e
+	ce.getenv = func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		return e.getenv(k)
+	}
+	return runCapture(ctx, &ce, append(capArgs, "-o", req.Fifo))
+}
+
+// extcapCaptureArgs turns the dialog's options into capture's flags and
+// the environment they stand for.
+func extcapCaptureArgs(opts []string) ([]string, map[string]string, error) {
+	var out []string
+	vars := map[string]string{}
+	for i := 0; i < len(opts); i++ {
+		name, val, hasVal := strings.Cut(opts[i], "=")
+		v, isEnv := extcapEnv[name]
+		if !isEnv && name != "--ssh-addrs" {
+			out = append(out, opts[i])
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(opts) {
+				return nil, nil, usagef("extcap: %s needs a value", name)
+			}
+			i++
+			val = opts[i]
+		}
+		if isEnv {
+			vars[v] = val
+			continue
+		}
+		for _, a := range strings.Split(val, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				out = append(out, "--ssh-addr", a)
+			}
+		}
+	}
+	return out, vars, nil
+}
