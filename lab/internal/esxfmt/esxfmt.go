@@ -131,14 +131,22 @@ func writeBlocks(w io.Writer, blocks []simpleBlock) error {
 			}
 			bw.WriteString(b.header + "\n")
 		}
-		for _, f := range b.fields {
-			if err := checkText(f.key, f.value); err != nil {
-				return err
-			}
-			bw.WriteString("   " + f.key + ": " + f.value + "\n")
+		if err := writeFields(bw, "   ", b.fields); err != nil {
+			return err
 		}
 	}
 	return bw.Flush()
+}
+
+// writeFields writes "Key: value" lines at an indent (value may be empty).
+func writeFields(bw *bufio.Writer, indent string, fields []kv) error {
+	for _, f := range fields {
+		if err := checkText(f.key, f.value); err != nil {
+			return err
+		}
+		bw.WriteString(indent + f.key + ": " + f.value + "\n")
+	}
+	return nil
 }
 
 func list(v []string) string { return strings.Join(v, ", ") }
@@ -538,11 +546,8 @@ func WriteDVSList(w io.Writer, switches []DVS) error {
 			return err
 		}
 		bw.WriteString(d.Name + "\n")
-		for _, f := range fields {
-			if err := checkText(f.key, f.value); err != nil {
-				return err
-			}
-			bw.WriteString("   " + f.key + ": " + f.value + "\n")
+		if err := writeFields(bw, "   ", fields); err != nil {
+			return err
 		}
 		bw.WriteString("   DVPort:\n")
 		for k, p := range d.Ports {
@@ -552,11 +557,8 @@ func WriteDVSList(w io.Writer, switches []DVS) error {
 			if k > 0 {
 				bw.WriteString("      \n")
 			}
-			for _, f := range []kv{{"Client", p.Client}, {"DVPortgroup ID", p.PortgroupID}, {"In Use", btoa(p.InUse)}, {"Port ID", p.PortID}} {
-				if err := checkText(f.key, f.value); err != nil {
-					return err
-				}
-				bw.WriteString("         " + f.key + ": " + f.value + "\n")
+			if err := writeFields(bw, "         ", []kv{{"Client", p.Client}, {"DVPortgroup ID", p.PortgroupID}, {"In Use", btoa(p.InUse)}, {"Port ID", p.PortID}}); err != nil {
+				return err
 			}
 		}
 	}
