@@ -345,6 +345,12 @@ func counts(c [8]int) map[string]int { return correlate.CountsByID(c) }
 
 // JSON writes the machine-readable report (schema SchemaVersion).
 func JSON(w io.Writer, r *correlate.Result, m Meta) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(jsonV1(r, m))
+}
+
+func jsonV1(r *correlate.Result, m Meta) jsonReport {
 	j := jsonReport{Schema: SchemaVersion, Title: m.Title, Host: m.Host, WindowUS: r.Window.Microseconds(),
 		CommonStart: tp(r.CommonStart), CommonStop: tp(r.CommonStop), Totals: counts(r.Totals), Filtered: r.Filtered(),
 		Conclusion: Conclusion(r), Files: m.Files, TeamUplinks: []jsonChange{}, Points: []jsonPoint{}, Flows: []jsonFlow{},
@@ -391,7 +397,5 @@ func JSON(w io.Writer, r *correlate.Result, m Meta) error {
 		}
 		j.Flows = append(j.Flows, jf)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(j)
+	return j
 }
