@@ -35,8 +35,10 @@ func TestJSONV2(t *testing.T) {
 			}
 		}
 		VMs []struct {
-			VM     string
-			Port   struct{ PortID uint32 `json:"port_id"` }
+			VM   string
+			Port struct {
+				PortID uint32 `json:"port_id"`
+			}
 			Totals map[string]int
 		}
 	}
