@@ -156,7 +156,7 @@ func goldenCorrelate(t *testing.T, names []string, port correlate.Port, obs []pk
 		}
 		plan = append(plan, p)
 	}
-	lv, err := newLive(plan, port, DefaultWindow, nil)
+	lv, err := newLive(session.Plan{Points: plan}, []vmSpec{{all: true, port: &port}}, DefaultWindow, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func goldenCorrelate(t *testing.T, names []string, port correlate.Port, obs []pk
 			}
 		}
 	}
-	return lv.finish(ss)
+	return lv.finish(ss)[0]
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -158,3 +158,91 @@ func TestRunLive(t *testing.T) {
 		t.Errorf("nothing delivered: %v", c.Totals)
 	}
 }
+
+// Two vNICs on one host in one run (issue 14: trace --vm a --vm b): the
+// uplink points are captured once and seen by both correlators; each vNIC
+// is judged on its own port. ext1's pings to app2 arrive on vmnic3, app2's
+// team uplink: delivered to app2, filtered by reverse teaming for the
+// promiscuous monitor (team uplink vmnic2) — the article's blind spot,
+// both sides of it from one capture.
+func TestRunTwoVMs(t *testing.T) {
+	l := labtest.Start(t, "../configs/lab-promiscuous-monitor.yaml", lab.Options{VCenter: true, NoTraffic: true})
+	known := labtest.KnownHostsFile(t, l)
+	ctx := t.Context()
+	vc := l.VCenter
+	client, err := esxi.Connect(ctx, esxi.Config{URL: vc.URL().String(), Username: vc.Username(), Password: vc.Password(), CACerts: vc.CertificateFile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(context.Background()) })
+	var targets []esxi.Target
+	for _, vm := range []string{"monitor", "app2"} {
+		ts, err := client.Discover(ctx, vm, esxi.DiscoverOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, ts[0])
+	}
+	plan, err := PlanFor(targets, session.Plan{Duration: 2500 * time.Millisecond, Filter: pktcap.Filter{Proto: pktcap.Some[uint8](1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Points) != 6 {
+		t.Fatalf("plan %d points; want the 2 uplinks once and PortOutput and VnicRx of each port", len(plan.Points))
+	}
+	hosts := map[string]lab.HostInfo{}
+	for _, h := range l.Hosts() {
+		hosts[h.Name] = h
+	}
+	dial := func(ctx context.Context, host string) (*esxi.SSHClient, error) {
+		h := hosts[host]
+		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: h.Addr, Password: h.Password, KnownHostsFile: known,
+			NoAgent: true, Getenv: func(string) string { return "" }})
+	}
+	var live *Live
+	onStart := func(lv *Live) {
+		live = lv
+		if err := l.StartTraffic(lab.TrafficConfig{Kind: "ping", From: "ext1", To: "app2", Interval: 100 * time.Millisecond}); err != nil {
+			t.Error(err)
+		}
+	}
+	res, err := Run(ctx, Config{Target: targets[0], Also: []Also{{Target: targets[1]}}, Plan: plan,
+		Session: session.Options{Dial: dial}, Poll: -1, OnStart: onStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Also) != 1 || res.Also[0].Target.VM != "app2" {
+		t.Fatalf("results: %+v", res.Also)
+	}
+	requests := func(r *correlate.Result) [8]int {
+		for _, f := range r.Flows {
+			if f.Key.String() == "ICMP echo request 192.168.100.201 > 192.168.100.22" {
+				return f.Counts
+			}
+		}
+		return [8]int{}
+	}
+	mon, app := requests(res.Correlation), requests(res.Also[0].Correlation)
+	if mon[correlate.FilteredReverseTeaming] < 5 || mon[correlate.Delivered]+mon[correlate.DeliveredDupsRemoved] != 0 {
+		t.Errorf("monitor: %v; want the requests filtered by reverse teaming", mon)
+	}
+	if app[correlate.Delivered] < 5 || app[correlate.FilteredReverseTeaming] != 0 {
+		t.Errorf("app2: %v; want the requests delivered", app)
+	}
+	// each correlator has its own points: the monitor's and app2's
+	// PortOutput differ, the uplinks are the same session points
+	if len(res.Correlation.Points) != 4 || len(res.Also[0].Correlation.Points) != 4 ||
+		res.Correlation.Points[0].Name != res.Also[0].Correlation.Points[0].Name ||
+		res.Correlation.Points[2].Name == res.Also[0].Correlation.Points[2].Name {
+		t.Errorf("points: %+v / %+v", res.Correlation.Points, res.Also[0].Correlation.Points)
+	}
+	sum := func(m map[correlate.Verdict]int) (n int) {
+		for _, k := range m {
+			n += k
+		}
+		return n
+	}
+	if a, b, all := sum(live.VMVerdicts(0)), sum(live.VMVerdicts(1)), sum(live.Verdicts()); a == 0 || b == 0 || a+b != all {
+		t.Errorf("live verdicts: %d + %d, all %d", a, b, all)
+	}
+}

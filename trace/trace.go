@@ -58,6 +58,20 @@ type Config struct {
 	// running trace (for a status display, or to start traffic in a lab).
 	// It must return promptly.
 	OnStart func(*Live)
+	// Also are more vNICs traced in the same run and session (trace --vm
+	// a --vm b): each is judged by a correlator of its own over the points
+	// of its DefaultPlan, which must be in Plan (PlanFor builds a plan
+	// that shares a host's uplink points between the vNICs on it); so is
+	// Target then.
+	// OnInstance sees Target's instances only.
+	Also []Also
+}
+
+// Also is one more vNIC of a trace.
+type Also struct {
+	Target esxi.Target
+	// TeamUplink is polled as Config.TeamUplink is, for this vNIC.
+	TeamUplink func(ctx context.Context) (string, error)
 }
 
 // Result is a finished trace.
@@ -69,6 +83,14 @@ type Result struct {
 	// start and stop, the command run), the common live window, what
 	// ended the capture, and what may still run on a host.
 	Session *session.Result
+	// Also holds the results of Config.Also, in order.
+	Also []VMResult
+}
+
+// VMResult is the result for one more vNIC of a trace.
+type VMResult struct {
+	Target      esxi.Target
+	Correlation *correlate.Result
 }
 
 // Run traces cfg.Target until the plan's duration or count is reached,
@@ -86,7 +108,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Poll == 0 {
 		cfg.Poll = 2 * time.Second
 	}
-	lv, err := newLive(cfg.Plan.Points, PortOf(cfg.Target), cfg.Window, cfg.OnInstance)
+	// one vNIC: its correlator sees the whole plan, whatever the caller
+	// put in it; several: each sees its own DefaultPlan's points
+	vms := []vmSpec{{target: cfg.Target, teamUplink: cfg.TeamUplink, all: len(cfg.Also) == 0}}
+	for _, a := range cfg.Also {
+		vms = append(vms, vmSpec{target: a.Target, teamUplink: a.TeamUplink})
+	}
+	lv, err := newLive(cfg.Plan, vms, cfg.Window, cfg.OnInstance)
 	if err != nil {
 		return nil, err
 	}
@@ -102,13 +130,48 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.OnStart != nil {
 		cfg.OnStart(lv)
 	}
-	stopPoll := lv.poll(ctx, cfg.TeamUplink, cfg.Poll, cfg.Target.Host, cfg.Target.TeamUplink)
+	var stops []func()
+	for i, v := range vms {
+		stops = append(stops, lv.poll(ctx, i, v.teamUplink, cfg.Poll, v.target.Host, v.target.TeamUplink))
+	}
 	res, werr := s.Wait()
-	stopPoll()
+	for _, stop := range stops {
+		stop()
+	}
 	if res == nil {
 		return nil, werr
 	}
-	return &Result{Target: cfg.Target, Correlation: lv.finish(res.Points), Session: res}, werr
+	results := lv.finish(res.Points)
+	out := &Result{Target: cfg.Target, Correlation: results[0], Session: res}
+	for i, a := range cfg.Also {
+		out.Also = append(out.Also, VMResult{Target: a.Target, Correlation: results[i+1]})
+	}
+	return out, werr
+}
+
+// PlanFor is DefaultPlan for several vNICs traced in one run: each one's
+// points, a point two of them share (the uplinks of a vSwitch on one host)
+// captured once, in the order first needed.
+func PlanFor(targets []esxi.Target, base session.Plan) (session.Plan, error) {
+	var points []session.Point
+	seen := map[string]bool{}
+	for _, t := range targets {
+		p, err := DefaultPlan(t, base)
+		if err != nil {
+			return base, err
+		}
+		for _, pt := range p.Points {
+			if !seen[pt.Name()] {
+				seen[pt.Name()] = true
+				points = append(points, pt)
+			}
+		}
+	}
+	base.Points = points
+	if err := base.Validate(); err != nil {
+		return base, fmt.Errorf("trace: %w: %w", ErrPlan, err)
+	}
+	return base, nil
 }
 
 // Errors of Select and DefaultPlan that callers branch on (errors.Is).
@@ -188,14 +251,33 @@ func PortOf(t esxi.Target) correlate.Port {
 // Live is a running trace's state, safe to read while it runs.
 type Live struct {
 	mu         sync.Mutex
-	c          *correlate.Correlator
+	views      []*view
+	fan        [][]fanTo // plan point -> the correlators that see it
 	m          *correlate.Merger
-	verdicts   map[correlate.Verdict]int
 	onInstance func(*correlate.Instance)
 	session    *session.Session
 	// clock is each host's clock (nil: capturectl's own, as for inputs
 	// recorded offline)
 	clock func(host string) session.Clock
+}
+
+// view is one traced vNIC's correlator over its points of the plan.
+type view struct {
+	c        *correlate.Correlator
+	points   []int // the plan index of each of the correlator's points
+	verdicts map[correlate.Verdict]int
+}
+
+type fanTo struct{ view, point int }
+
+// vmSpec is a traced vNIC; all: its correlator sees every point of the
+// plan (the main target, whose plan the caller made), else the points of
+// its DefaultPlan.
+type vmSpec struct {
+	target     esxi.Target
+	teamUplink func(context.Context) (string, error)
+	all        bool
+	port       *correlate.Port // instead of PortOf(target) (tests)
 }
 
 // onHost puts local time t on host's clock: its latest bound when late
@@ -215,31 +297,76 @@ func (lv *Live) onHost(host string, t time.Time, late bool) time.Time {
 	return c.Earliest(t)
 }
 
-func newLive(plan []session.Point, port correlate.Port, window time.Duration, onInstance func(*correlate.Instance)) (*Live, error) {
-	var points []correlate.Point
-	for _, p := range plan {
-		cp, err := correlate.PointFromName(p.Name())
+func newLive(plan session.Plan, vms []vmSpec, window time.Duration, onInstance func(*correlate.Instance)) (*Live, error) {
+	index := map[string]int{}
+	for i, p := range plan.Points {
+		index[p.Name()] = i
+	}
+	lv := &Live{onInstance: onInstance, fan: make([][]fanTo, len(plan.Points))}
+	for vi, vm := range vms {
+		var idx []int
+		if vm.all {
+			for i := range plan.Points {
+				idx = append(idx, i)
+			}
+		} else {
+			own, err := DefaultPlan(vm.target, plan)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range own.Points {
+				i, ok := index[p.Name()]
+				if !ok {
+					return nil, fmt.Errorf("trace: %s %s: point %s is not in the plan: %w", vm.target.VM, vm.target.NIC, p.Name(), ErrPlan)
+				}
+				idx = append(idx, i)
+			}
+		}
+		var points []correlate.Point
+		for _, i := range idx {
+			cp, err := correlate.PointFromName(plan.Points[i].Name())
+			if err != nil {
+				return nil, fmt.Errorf("trace: %w", err)
+			}
+			points = append(points, cp)
+			lv.fan[i] = append(lv.fan[i], fanTo{vi, len(points) - 1})
+		}
+		v := &view{points: idx, verdicts: map[correlate.Verdict]int{}}
+		judged := func(i *correlate.Instance) { v.verdicts[i.Verdict]++ }
+		if vi == 0 {
+			judged = func(i *correlate.Instance) {
+				v.verdicts[i.Verdict]++
+				if lv.onInstance != nil {
+					lv.onInstance(i)
+				}
+			}
+		}
+		var err error
+		port := PortOf(vm.target)
+		if vm.port != nil {
+			port = *vm.port
+		}
+		v.c, err = correlate.New(correlate.Config{Points: points, Port: port, Window: window, OnInstance: judged})
 		if err != nil {
 			return nil, fmt.Errorf("trace: %w", err)
 		}
-		points = append(points, cp)
-	}
-	lv := &Live{onInstance: onInstance, verdicts: map[correlate.Verdict]int{}}
-	var err error
-	lv.c, err = correlate.New(correlate.Config{Points: points, Port: port, Window: window, OnInstance: lv.judged})
-	if err != nil {
-		return nil, fmt.Errorf("trace: %w", err)
+		lv.views = append(lv.views, v)
 	}
 	// streams arrive independently: a second of lateness covers the
 	// session's per-point buffering
-	lv.m = correlate.NewMerger(time.Second, lv.c.Add)
+	lv.m = correlate.NewMerger(time.Second, lv.dispatch)
 	return lv, nil
 }
 
-func (lv *Live) judged(i *correlate.Instance) {
-	lv.verdicts[i.Verdict]++
-	if lv.onInstance != nil {
-		lv.onInstance(i)
+// dispatch gives an ordered observation to each correlator that has its
+// point.
+func (lv *Live) dispatch(o pktcap.Observation) {
+	if o.Point < 0 || o.Point >= len(lv.fan) {
+		return
+	}
+	for _, f := range lv.fan[o.Point] {
+		o.Point = f.point
+		lv.views[f.view].c.Add(o)
 	}
 }
 
@@ -253,53 +380,80 @@ func (lv *Live) add(o pktcap.Observation) {
 func (lv *Live) started(stats []session.PointStats) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
-	for i, st := range stats {
-		if !st.Start.IsZero() {
-			lv.c.SetStart(i, lv.onHost(st.Point.Host, st.Start, true))
+	for _, v := range lv.views {
+		for li, i := range v.points {
+			if st := stats[i]; !st.Start.IsZero() {
+				v.c.SetStart(li, lv.onHost(st.Point.Host, st.Start, true))
+			}
 		}
 	}
 }
 
 // finish sets each point's stop and drops, flushes the merge and closes
-// the correlator.
-func (lv *Live) finish(stats []session.PointStats) *correlate.Result {
+// the correlators; the results are in the order of the vNICs.
+func (lv *Live) finish(stats []session.PointStats) []*correlate.Result {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
-	for i, st := range stats {
-		if !st.Stop.IsZero() {
-			lv.c.SetStop(i, lv.onHost(st.Point.Host, st.Stop, false))
-		}
-		switch {
-		case st.Dropped > 0:
-			lv.c.SetDropped(i, uint64(st.Dropped))
-		case st.Dropped < 0:
-			// the stream ended before pktcap-uw's summary (killed, cut
-			// off): the point may have missed frames nobody counted
-			lv.c.SetDropsUnknown(i)
+	for _, v := range lv.views {
+		for li, i := range v.points {
+			st := stats[i]
+			if !st.Stop.IsZero() {
+				v.c.SetStop(li, lv.onHost(st.Point.Host, st.Stop, false))
+			}
+			switch {
+			case st.Dropped > 0:
+				v.c.SetDropped(li, uint64(st.Dropped))
+			case st.Dropped < 0:
+				// the stream ended before pktcap-uw's summary (killed,
+				// cut off): the point may have missed frames nobody
+				// counted
+				v.c.SetDropsUnknown(li)
+			}
 		}
 	}
 	lv.m.Flush()
-	return lv.c.Close()
+	var out []*correlate.Result
+	for _, v := range lv.views {
+		out = append(out, v.c.Close())
+	}
+	return out
 }
 
 // Points is each point's statistics so far.
 func (lv *Live) Points() []session.PointStats { return lv.session.Stats() }
 
-// Verdicts counts the frame instances judged so far, by verdict as judged:
-// pktcap-uw's drop counts come only when a capture stops, so a verdict
-// that rests on a point that turns out to have dropped frames is counted
-// here as judged and in the Result as inconclusive.
+// Verdicts counts the frame instances judged so far, by verdict as judged,
+// over every traced vNIC: pktcap-uw's drop counts come only when a capture
+// stops, so a verdict that rests on a point that turns out to have dropped
+// frames is counted here as judged and in the Result as inconclusive.
 func (lv *Live) Verdicts() map[correlate.Verdict]int {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
-	return maps.Clone(lv.verdicts)
+	out := map[correlate.Verdict]int{}
+	for _, v := range lv.views {
+		for k, n := range v.verdicts {
+			out[k] += n
+		}
+	}
+	return out
+}
+
+// VMVerdicts is Verdicts for the vNIC at index i (0 the Config's Target,
+// then its Also in order).
+func (lv *Live) VMVerdicts(i int) map[correlate.Verdict]int {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	if i < 0 || i >= len(lv.views) {
+		return nil
+	}
+	return maps.Clone(lv.views[i].verdicts)
 }
 
 // Done is closed when the capture has ended.
 func (lv *Live) Done() <-chan struct{} { return lv.session.Done() }
 
 // poll re-reads the team uplink every interval until the session ends.
-func (lv *Live) poll(ctx context.Context, get func(context.Context) (string, error), every time.Duration, host, initial string) (stop func()) {
+func (lv *Live) poll(ctx context.Context, vm int, get func(context.Context) (string, error), every time.Duration, host, initial string) (stop func()) {
 	if get == nil || every < 0 {
 		return func() {}
 	}
@@ -328,7 +482,7 @@ func (lv *Live) poll(ctx context.Context, get func(context.Context) (string, err
 				lv.mu.Lock()
 				// between the answers, on the port's host's clock and
 				// widened by its uncertainty
-				lv.c.SetTeamUplinkBetween(lv.onHost(host, last, false), lv.onHost(host, time.Now(), true), u, "esxcli network vm port list")
+				lv.views[vm].c.SetTeamUplinkBetween(lv.onHost(host, last, false), lv.onHost(host, time.Now(), true), u, "esxcli network vm port list")
 				lv.mu.Unlock()
 				lastUplink = u
 			}
