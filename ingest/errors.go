@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 )
 
 // InputError is an input that could not be read: it does not open, is
@@ -72,7 +73,10 @@ const (
 	// points: the banners name them.
 	TooManySessions
 	// NoSuchInterface: Input.Interfaces names interface Iface of an input
-	// that has Count interfaces (0: not a pcapng).
+	// that has Count interfaces (0: not a pcapng); Named says how many it
+	// names. A pcapng that mergecap wrote (Application) holds the frames of
+	// all the files it merged in one interface unless it was run with
+	// -I none.
 	NoSuchInterface
 )
 
@@ -95,6 +99,27 @@ type NameError struct {
 	Name string
 	// Err is why Name is not a capture point name (NotAPoint, BadName).
 	Err error
+	// Named is how many interfaces Input.Interfaces names
+	// (NoSuchInterface).
+	Named int
+	// Application is what wrote the pcapng, from its section header
+	// (shb_userappl, e.g. "Mergecap (Wireshark) 4.0.17"); "" if it does
+	// not say. See Merged.
+	Application string
+}
+
+// Merged says that mergecap wrote the pcapng: with its default interface
+// merging (-I all) the frames of every file it merged share one interface,
+// so their capture points can no longer be told apart; mergecap -I none
+// keeps one interface per file.
+func (e *NameError) Merged() bool { return strings.HasPrefix(e.Application, "Mergecap") }
+
+// mergeHint is what Error adds for a file mergecap merged.
+func (e *NameError) mergeHint() string {
+	if !e.Merged() {
+		return ""
+	}
+	return fmt.Sprintf(" (%s wrote the file: mergecap merges the interfaces of the files it merges into one unless run with -I none)", e.Application)
 }
 
 func (e *NameError) Error() string {
@@ -107,7 +132,7 @@ func (e *NameError) Error() string {
 			s = fmt.Sprintf("run %d: the console text lacks the banner that names the point "+
 				"(\"The name of the uplink is vmnicN\", \"The switch port id is 0x...\"), and %q is not a point name", e.Run, e.Name)
 		} else {
-			s = fmt.Sprintf("interface %d is named %q, not after a capture point: name it (Input.Interfaces or Input.Point)", e.Iface, e.Name)
+			s = fmt.Sprintf("interface %d is named %q, not after a capture point: name it (Input.Interfaces or Input.Point)", e.Iface, e.Name) + e.mergeHint()
 		}
 	case BadName:
 		s = fmt.Sprintf("point %q", e.Name)
@@ -119,7 +144,7 @@ func (e *NameError) Error() string {
 		if e.Count == 0 {
 			s = fmt.Sprintf("Input.Interfaces names interface %d (%q), but the input is not a pcapng", e.Iface, e.Name)
 		} else {
-			s = fmt.Sprintf("Input.Interfaces names interface %d (%q), but the pcapng has %d", e.Iface, e.Name, e.Count)
+			s = fmt.Sprintf("Input.Interfaces names interface %d (%q), but the pcapng has %d", e.Iface, e.Name, e.Count) + e.mergeHint()
 		}
 	default:
 		s = fmt.Sprintf("point naming problem %d", e.Problem)

@@ -172,6 +172,9 @@ func pointUsage(ne *ingest.NameError, inputs []ingest.Input) error {
 		switch {
 		case ne.Run > 0:
 			return usagef("%s, run %d: %w; the transcript lacks the banner that names the point (\"The name of the uplink is vmnicN\", \"The switch port id is 0x...\"): add it, or name the point of a one-session transcript with --point %s=HOST/vmnicN/rx", file, ne.Run, ne.Err, file)
+		case ne.Count == 1 && ne.Merged():
+			return usagef("%s: its one interface is named %q, and %s wrote the file: mergecap merged the files into one interface, so their points cannot be told apart; "+
+				"merge them again with mergecap -I none (one interface per file) and name each with --point %s#N="+how+", or give the per-point files with --point FILE="+how, file, ne.Name, ne.Application, file)
 		case ne.Count == 1:
 			return usagef("%s: its interface is named %q, not after a capture point: name it with --point %s="+how, file, ne.Name, file)
 		}
@@ -180,7 +183,13 @@ func pointUsage(ne *ingest.NameError, inputs []ingest.Input) error {
 		if ne.Count == 0 {
 			return usagef("--point %s#%d=%s: %s is not a pcapng file", file, ne.Iface, ne.Name, file)
 		}
-		return usagef("--point %s#%d=%s: the file has %d interfaces", file, ne.Iface, ne.Name, ne.Count)
+		who := "if mergecap made it, it"
+		if ne.Merged() {
+			who = "mergecap (" + ne.Application + " wrote it)"
+		}
+		return usagef("--point %s#%d=%s: --point names %d interfaces of %s, but it has %s; %s merged the files into one interface (its default, -I all), "+
+			"so their points cannot be told apart: merge them again with mergecap -I none, which keeps one interface per file, or give the per-point files with --point FILE=NAME",
+			file, ne.Iface, ne.Name, ne.Named, file, plural(ne.Count, "interface"), who)
 	}
 	return &usageError{ne}
 }
@@ -200,4 +209,12 @@ func dropFlags(flags []string) (map[string]uint64, error) {
 		m[name] = n
 	}
 	return m, nil
+}
+
+// plural is "1 interface", "3 interfaces".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
