@@ -161,6 +161,9 @@ func TestConsoleTrace(t *testing.T) {
 	if !strings.Contains(reason, "seen only at trace.txt#1 trace/VnicTx") || strings.Contains(reason, "uplinks") {
 		t.Errorf("reason %q; want the trace points named", reason)
 	}
+	if len(res.Flows) != 1 || res.Flows[0].Key.String() != "frames whose bytes were not captured" {
+		t.Errorf("flows %v; want one, of frames whose bytes were not captured", res.Flows)
+	}
 	if got := insts[0].First.Format("15:04:05.000000"); got != "12:58:49.759976" {
 		t.Errorf("first sighting %s; want the path's first hop, 12:58:49.759976", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,10 +18,11 @@ import (
 )
 
 func runAnalyze(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "analyze", "analyze [flags] FILE...\n\n"+
+	fs := newFlagSet(e, "analyze", "analyze [flags] FILE...|-\n\n"+
 		"Correlates saved captures offline: pcapng (interfaces named like esx02/vmnic2/rx or\n"+
 		"esx02/50331657/VnicRx, as capturectl writes them), pcap (name its point with --point),\n"+
-		"or pktcap-uw console text as operators paste it (the banner names the uplink or port).")
+		"pktcap-uw console text as operators paste it (the banner names the uplink or port;\n"+
+		"--trace output too), or tcpdump-uw -xx/-XX text. - reads standard input.")
 	var points multiFlag
 	fs.Var(&points, "point", "`FILE=NAME`: the capture point of a pcap file, a one-interface pcapng (pktcap-uw -P) or a console transcript without banner, e.g. a.pcap=esx02/vmnic2/rx; FILE#N=NAME names interface N of a pcapng (repeatable)")
 	var dropped multiFlag
@@ -54,6 +56,11 @@ func runAnalyze(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	remove, err := spoolStdin(e, inputs)
+	if err != nil {
+		return analyzeError(err, inputs)
+	}
+	defer remove()
 	drops, err := dropFlags(dropped)
 	if err != nil {
 		return err
@@ -122,11 +129,36 @@ func analyzeInputs(files, points []string) ([]ingest.Input, error) {
 		}
 		ifaces[f[:k]][n] = name
 	}
+	if n := slices.Index(files, ingest.StdinName); n >= 0 && slices.Index(files[n+1:], ingest.StdinName) >= 0 {
+		return nil, usagef("- (standard input) is given twice: it can be read once")
+	}
 	inputs := make([]ingest.Input, len(files))
 	for i, f := range files {
 		inputs[i] = ingest.Input{Name: f, Point: named[f], Interfaces: ifaces[f]}
 	}
 	return inputs, nil
+}
+
+// spoolStdin copies standard input to a temporary file for the input -
+// (ingest.Spool: every form of capture reads from it, up to
+// ingest.SpoolLimit); remove deletes the copy.
+func spoolStdin(e *env, inputs []ingest.Input) (remove func() error, err error) {
+	k := slices.IndexFunc(inputs, func(in ingest.Input) bool { return in.Name == ingest.StdinName })
+	if k < 0 {
+		return func() error { return nil }, nil
+	}
+	if f, ok := e.stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			fmt.Fprintln(e.stderr, "capturectl: analyze: reading the capture from standard input (paste it, then Ctrl-D)")
+		}
+	}
+	in, remove, err := ingest.Spool(e.stdin, ingest.StdinName, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	in.Point, in.Interfaces = inputs[k].Point, inputs[k].Interfaces
+	inputs[k] = in
+	return remove, nil
 }
 
 // analyzeError says what failed in the command's terms: a point to name
@@ -143,8 +175,12 @@ func analyzeError(err error, inputs []ingest.Input) error {
 		return usagef("--dropped: %v", strings.TrimPrefix(err.Error(), "ingest: "))
 	case !errors.As(err, &ie):
 		return err
-	case errors.Is(ie.Err, ingest.ErrNotCapture):
-		return usagef("%s: %w", ie.Input, ie.Err)
+	case errors.Is(ie.Err, ingest.ErrNotCapture), errors.Is(ie.Err, ingest.ErrNoBytes), errors.Is(ie.Err, ingest.ErrNoLinkHeader), errors.Is(ie.Err, ingest.ErrSpoolFull):
+		name := ie.Input
+		if name == ingest.StdinName {
+			name = "standard input"
+		}
+		return usagef("%s: %w", name, ie.Err)
 	case errors.As(ie.Err, &pe) && pe.Path == ie.Input:
 		return fmt.Errorf("analyze: %w", ie.Err) // "open FILE: ..."
 	}

@@ -111,3 +111,86 @@ func TestAnalyzeMergecapOneInterface(t *testing.T) {
 		t.Errorf("-I none: %v; want 50 filtered by reverse teaming\n%s\n%s", err, stdout, stderr)
 	}
 }
+
+// analyzePipe runs analyze with args, its standard input a pipe that
+// data is written into (as `cat FILE | capturectl analyze -` does), with
+// TMPDIR a directory of the test's, which must be empty afterwards: the
+// spooled copy is removed.
+func analyzePipe(t *testing.T, data []byte, args ...string) (string, string, error) {
+	t.Helper()
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Write(data)
+		w.Close()
+		done <- err
+	}()
+	var out, errb syncBuf
+	err = run(context.Background(), append([]string{"analyze"}, args...), r, &out, &errb)
+	r.Close()
+	if werr := <-done; werr != nil && err == nil {
+		t.Errorf("writing to the pipe: %v", werr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) != 0 {
+		t.Errorf("left in TMPDIR: %v", left)
+	}
+	return out.String(), errb.String(), err
+}
+
+// analyze - reads standard input: a pasted transcript through a pipe, a
+// pcapng (read more than once, so spooled), a pcap named with --point -=NAME,
+// a transcript whose banner comes after its frames; plain tcpdump-uw text
+// and - twice are usage errors saying what to do.
+func TestAnalyzeStdin(t *testing.T) {
+	article, err := os.ReadFile("../../testdata/transcripts/pktcap-uw/pktcap-uw-console-6.7-uplink-portoutput-vnicrx.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := analyzePipe(t, article, "--date", "2020-05-04", "--team-uplink", "vmnic2", "-")
+	if err != nil || !strings.Contains(stdout, "stdin#3 50331657/PortOutput") || !strings.Contains(stdout, "11 inconclusive") {
+		t.Errorf("pasted transcript: %v\n%s\n%s", err, stdout, stderr)
+	}
+
+	dir := t.TempDir()
+	files, points := filteredPcaps(t, dir, 20)
+	// the four points in one pcapng, as capturectl capture writes it
+	ng := filepath.Join(dir, "c.pcapng")
+	if b, err := exec.Command("mergecap", append([]string{"-I", "none", "-w", ng}, files...)...).CombinedOutput(); err != nil {
+		testenv.Missing(t, "mergecap: %v %s", err, b)
+	}
+	data, _ := os.ReadFile(ng)
+	args := []string{"--json", "--team-uplink", "vmnic2", "--dropped", "*=0"}
+	for i, p := range points {
+		args = append(args, "--point", "-#"+string(rune('0'+i))+"="+p)
+	}
+	stdout, stderr, err = analyzePipe(t, data, append(args, "-")...)
+	if !errors.Is(err, errFiltered) || !strings.Contains(stdout, `"filtered_reverse_teaming": 20`) || !strings.Contains(stdout, `"delivered": 20`) {
+		t.Errorf("pcapng on stdin: %v; want 20 filtered, 20 delivered\n%s\n%s", err, stdout, stderr)
+	}
+	po, _ := os.ReadFile(files[2])
+	stdout, _, err = analyzePipe(t, po, "--json", "--point", "-=esx02/7/PortOutput", "-")
+	if err != nil || !strings.Contains(stdout, `"name": "esx02/7/PortOutput"`) {
+		t.Errorf("pcap on stdin: %v\n%s", err, stdout)
+	}
+
+	late, _ := os.ReadFile("../../testdata/transcripts/pktcap-uw/pktcap-uw-console-newer-uplinkrcvkernel.txt")
+	stdout, stderr, err = analyzePipe(t, late, "--json", "-")
+	if err != nil || !strings.Contains(stdout, `"name": "stdin#1 vmnic0/rx"`) {
+		t.Errorf("banner after the frames: %v\n%s\n%s", err, stdout, stderr)
+	}
+
+	plain, _ := os.ReadFile("../../testdata/transcripts/tcpdump-uw/tcpdump-uw-plain-vmk0.txt")
+	_, _, err = analyzePipe(t, plain, "-")
+	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "standard input: tcpdump text without the frames' bytes") || !strings.Contains(err.Error(), "-xx") {
+		t.Errorf("plain tcpdump-uw: exit %d, %v; want exit 2 saying to run tcpdump-uw -xx", exitCode(err), err)
+	}
+	if _, _, err := runCmd(t, context.Background(), "analyze", "-", "-"); exitCode(err) != exitUsage || !strings.Contains(err.Error(), "given twice") {
+		t.Errorf("- twice: exit %d, %v; want exit 2", exitCode(err), err)
+	}
+}
