@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 // SpoolLimit is the most Spool copies by default: 4 GiB, a capture of
@@ -50,4 +51,28 @@ func Spool(r io.Reader, name, dir string, limit int64) (Input, func() error, err
 	}
 	in := Input{Name: name, Open: func() (io.ReadCloser, error) { return os.Open(path) }}
 	return in, remove, nil
+}
+
+// ErrStdinTwice is the error of SpoolStdin for inputs that name standard
+// input more than once.
+var ErrStdinTwice = errors.New("- (standard input) is given twice: it can be read once")
+
+// SpoolStdin spools r (standard input) for the input of inputs named
+// StdinName, if there is one, keeping its Point and Interfaces; remove
+// deletes the copy.
+func SpoolStdin(inputs []Input, r io.Reader) (remove func() error, err error) {
+	k := slices.IndexFunc(inputs, func(in Input) bool { return in.Name == StdinName })
+	switch {
+	case k < 0:
+		return func() error { return nil }, nil
+	case slices.ContainsFunc(inputs[k+1:], func(in Input) bool { return in.Name == StdinName }):
+		return nil, ErrStdinTwice
+	}
+	in, remove, err := Spool(r, StdinName, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	in.Point, in.Interfaces = inputs[k].Point, inputs[k].Interfaces
+	inputs[k] = in
+	return remove, nil
 }

@@ -57,7 +57,9 @@ func runAnalyze(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	remove, err := spoolStdin(e, inputs)
-	if err != nil {
+	if errors.Is(err, ingest.ErrStdinTwice) {
+		return usagef("%v", err)
+	} else if err != nil {
 		return analyzeError(err, inputs)
 	}
 	defer remove()
@@ -129,9 +131,6 @@ func analyzeInputs(files, points []string) ([]ingest.Input, error) {
 		}
 		ifaces[f[:k]][n] = name
 	}
-	if n := slices.Index(files, ingest.StdinName); n >= 0 && slices.Index(files[n+1:], ingest.StdinName) >= 0 {
-		return nil, usagef("- (standard input) is given twice: it can be read once")
-	}
 	inputs := make([]ingest.Input, len(files))
 	for i, f := range files {
 		inputs[i] = ingest.Input{Name: f, Point: named[f], Interfaces: ifaces[f]}
@@ -139,26 +138,14 @@ func analyzeInputs(files, points []string) ([]ingest.Input, error) {
 	return inputs, nil
 }
 
-// spoolStdin copies standard input to a temporary file for the input -
-// (ingest.Spool: every form of capture reads from it, up to
-// ingest.SpoolLimit); remove deletes the copy.
+// spoolStdin reads the input - from standard input (ingest.SpoolStdin).
 func spoolStdin(e *env, inputs []ingest.Input) (remove func() error, err error) {
-	k := slices.IndexFunc(inputs, func(in ingest.Input) bool { return in.Name == ingest.StdinName })
-	if k < 0 {
-		return func() error { return nil }, nil
-	}
-	if f, ok := e.stdin.(*os.File); ok {
+	if f, ok := e.stdin.(*os.File); ok && slices.ContainsFunc(inputs, func(in ingest.Input) bool { return in.Name == ingest.StdinName }) {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			fmt.Fprintln(e.stderr, "capturectl: analyze: reading the capture from standard input (paste it, then Ctrl-D)")
 		}
 	}
-	in, remove, err := ingest.Spool(e.stdin, ingest.StdinName, "", 0)
-	if err != nil {
-		return nil, err
-	}
-	in.Point, in.Interfaces = inputs[k].Point, inputs[k].Interfaces
-	inputs[k] = in
-	return remove, nil
+	return ingest.SpoolStdin(inputs, e.stdin)
 }
 
 // analyzeError says what failed in the command's terms: a point to name
@@ -219,13 +206,17 @@ func pointUsage(ne *ingest.NameError, inputs []ingest.Input) error {
 		if ne.Count == 0 {
 			return usagef("--point %s#%d=%s: %s is not a pcapng file", file, ne.Iface, ne.Name, file)
 		}
+		n := fmt.Sprintf("%d interfaces", ne.Count)
+		if ne.Count == 1 {
+			n = "1 interface"
+		}
 		who := "if mergecap made it, it"
 		if ne.Merged() {
 			who = "mergecap (" + ne.Application + " wrote it)"
 		}
 		return usagef("--point %s#%d=%s: --point names %d interfaces of %s, but it has %s; %s merged the files into one interface (its default, -I all), "+
 			"so their points cannot be told apart: merge them again with mergecap -I none, which keeps one interface per file, or give the per-point files with --point FILE=NAME",
-			file, ne.Iface, ne.Name, ne.Named, file, plural(ne.Count, "interface"), who)
+			file, ne.Iface, ne.Name, ne.Named, file, n, who)
 	}
 	return &usageError{ne}
 }
@@ -245,12 +236,4 @@ func dropFlags(flags []string) (map[string]uint64, error) {
 		m[name] = n
 	}
 	return m, nil
-}
-
-// plural is "1 interface", "3 interfaces".
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
