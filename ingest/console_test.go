@@ -222,3 +222,29 @@ func TestTcpdumpText(t *testing.T) {
 		t.Errorf("tcpdump -x: %v; want ErrNoLinkHeader", err)
 	}
 }
+
+// FuzzOpenConsole: console text of any shape (banners anywhere, --trace
+// paths, tcpdump text) opens or fails with an error, never a panic, and
+// what opens correlates.
+func FuzzOpenConsole(f *testing.F) {
+	for _, name := range []string{"pktcap-uw/pktcap-uw-console-newer-uplinkrcvkernel.txt", "pktcap-uw/pktcap-uw-trace-6.0.txt", "tcpdump-uw/tcpdump-uw-plain-vmk0.txt"} {
+		raw, err := os.ReadFile(transcripts + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(raw))
+	}
+	f.Add("The name of the uplink is vmnic2.\n" + tcpdumpXX("12:00:00.000001", 1, 1, true) + frameSeq("12:00:00.000002", 1, 1, "UplinkRcvKernel"))
+	f.Add(frameSeq("23:59:59.999999", 3, 1, "PortOutput") + "The switch port id is 0x03000009.\n" + frameSeq("00:00:00.000001", 1, 2, "PortOutput") + "Dumped 2 packet to console, dropped 0 packets.\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := Open([]Input{memInput("f.txt", []byte(text), nil)}, Options{Day: t0})
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := s.Correlate(ctx, correlate.Config{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
