@@ -206,6 +206,9 @@ func pointUsage(ne *ingest.NameError, inputs []ingest.Input) error {
 		if ne.Count == 0 {
 			return usagef("--point %s#%d=%s: %s is not a pcapng file", file, ne.Iface, ne.Name, file)
 		}
+		if ne.Count > 1 && !ne.Merged() {
+			return usagef("--point %s#%d=%s: the file has %d interfaces (#0 to #%d)", file, ne.Iface, ne.Name, ne.Count, ne.Count-1)
+		}
 		n := fmt.Sprintf("%d interfaces", ne.Count)
 		if ne.Count == 1 {
 			n = "1 interface"

@@ -194,3 +194,36 @@ func TestAnalyzeStdin(t *testing.T) {
 		t.Errorf("- twice: exit %d, %v; want exit 2", exitCode(err), err)
 	}
 }
+
+// --point FILE#N for an interface a pcapng of several lacks says which it
+// has; one that capturectl wrote with one interface gets the mergecap
+// advice, since that is how such a file usually comes to lack them.
+func TestAnalyzeNoSuchInterface(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, n int) string {
+		var ifaces []pktcap.NgInterface
+		for i := range n {
+			ifaces = append(ifaces, pktcap.NgInterface{Name: "if" + string(rune('0'+i))})
+		}
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		w, err := pktcap.NewNgWriter(f, ifaces)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		return f.Name()
+	}
+	four, one := write("four.pcapng", 4), write("one.pcapng", 1)
+	_, _, err := runCmd(t, context.Background(), "analyze", "--point", four+"#99=esx02/vmnic2/rx", four)
+	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "has 4 interfaces (#0 to #3)") || strings.Contains(err.Error(), "mergecap") {
+		t.Errorf("#99 of 4: exit %d, %v", exitCode(err), err)
+	}
+	_, _, err = runCmd(t, context.Background(), "analyze", "--point", one+"#0=esx02/vmnic2/rx", "--point", one+"#1=esx02/vmnic3/rx", one)
+	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "has 1 interface; if mergecap made it") || !strings.Contains(err.Error(), "mergecap -I none") {
+		t.Errorf("#1 of 1: exit %d, %v", exitCode(err), err)
+	}
+}
