@@ -291,11 +291,14 @@ func (rn *consoleRun) pointName(st *consoleStream) string {
 		// a PATH does not say which port or uplink a point was at
 		return "trace/" + label
 	case rn.uplink != "":
-		dir := "rx"
-		if pt, _ := pktcap.ParsePoint(label); pt.Stage() == pktcap.StageUplinkTx {
-			dir = "tx"
+		pt, err := pktcap.ParsePoint(label)
+		switch {
+		case err != nil || pt.Stage() == pktcap.StageUplinkRx: // tcpdump's frames: the --uplink default
+			return rn.uplink + "/rx"
+		case pt.Stage() == pktcap.StageUplinkTx:
+			return rn.uplink + "/tx"
 		}
-		return rn.uplink + "/" + dir
+		return rn.uplink + "/" + label // the uplink's PortOutput, say: not a VM port's
 	case rn.port != 0:
 		return fmt.Sprintf("%d/%s", rn.port, label)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/correlate"
+	"github.com/capturectl/capturectl/pktcap"
 )
 
 const transcripts = "../testdata/transcripts/"
@@ -247,4 +248,19 @@ func FuzzOpenConsole(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A run at an uplink's own PortOutput (pktcap-uw --uplink vmnic2 --capture
+// PortOutput: frames going out to vmnic2) is not uplink receive, nor the
+// traced port's PortOutput.
+func TestConsoleUplinkOtherPoint(t *testing.T) {
+	text := "The name of the uplink is vmnic2.\nThe session capture point is PortOutput.\n" + frameSeq("12:00:00.000001", 1, 1, "PortOutput")
+	s, err := openText(t, "up.txt", text, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Points()[0]
+	if p.Name != "up.txt#1 vmnic2/PortOutput" || p.Stage != pktcap.StageOther {
+		t.Errorf("point %s at stage %v; want up.txt#1 vmnic2/PortOutput, stage other", p.Name, p.Stage)
+	}
 }
