@@ -35,6 +35,9 @@ type consoleRun struct {
 	port    uint32
 	named   bool // a banner named the uplink or port
 	late    bool // that banner came after frames of the run
+	// ambiguous: a banner after the run's frames and before another
+	// session's could name either; it was taken to name the later one
+	ambiguous bool
 	streams []*consoleStream
 	lastSeq map[string]int // the [N] of the last frame at each point label
 	dropped uint64
@@ -128,7 +131,7 @@ func readConsoleRuns(name string, r io.Reader, day time.Time) ([]*consoleRun, er
 			// either: it names the frames after it, as a banner does, and
 			// those before it stay unnamed
 			moved := &consoleRun{uplink: cur.uplink, port: cur.port, named: true, lastSeq: map[string]int{}}
-			cur.uplink, cur.port, cur.named, cur.late = "", 0, false, false
+			cur.uplink, cur.port, cur.named, cur.late, cur.ambiguous = "", 0, false, false, true
 			cur = moved
 			runs = append(runs, cur)
 		case cur.summary && !cur.continues(label, seq):
@@ -410,6 +413,8 @@ func (s *Set) addConsole(in Input, r io.Reader, day time.Time, window time.Durat
 				switch {
 				case err != nil && given:
 					return &NameError{Input: in.Name, Problem: BadName, Iface: -1, Name: name, Err: err}
+				case err != nil && rn.ambiguous:
+					return &NameError{Input: in.Name, Problem: AmbiguousBanner, Iface: -1, Run: i + 1, Count: len(runs), Name: name}
 				case err != nil:
 					return &NameError{Input: in.Name, Problem: NotAPoint, Iface: -1, Run: i + 1, Count: len(runs), Name: name, Err: err}
 				}

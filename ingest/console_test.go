@@ -107,7 +107,7 @@ func TestConsoleBannerAfterFrames(t *testing.T) {
 		frameSeq("12:00:01.000001", 1, 2, "UplinkRcvKernel")
 	_, err = openText(t, "amb.txt", amb, Options{})
 	var ne *NameError
-	if !errors.As(err, &ne) || ne.Problem != NotAPoint || ne.Run != 1 {
+	if !errors.As(err, &ne) || ne.Problem != AmbiguousBanner || ne.Run != 1 || !strings.Contains(err.Error(), "could name either") {
 		t.Errorf("ambiguous banner: %v; want run 1 not named", err)
 	}
 	// frames flushed after the summary with numbers going on are the

@@ -78,6 +78,11 @@ const (
 	// all the files it merged in one interface unless it was run with
 	// -I none.
 	NoSuchInterface
+	// AmbiguousBanner: console run Run has no banner of its own, and the
+	// banner after its frames, before another session's frames, could
+	// name either run (no summary line between tells): it is taken to
+	// name the later one, as a banner before its frames does.
+	AmbiguousBanner
 )
 
 // NameError is an input whose points are not named, or not named well.
@@ -146,6 +151,8 @@ func (e *NameError) Error() string {
 		} else {
 			s = fmt.Sprintf("Input.Interfaces names interface %d (%q), but the pcapng has %d", e.Iface, e.Name, e.Count) + e.mergeHint()
 		}
+	case AmbiguousBanner:
+		s = fmt.Sprintf("run %d: the banner after its frames comes before another session's frames and could name either; it names the later one, so run %d has none", e.Run, e.Run)
 	default:
 		s = fmt.Sprintf("point naming problem %d", e.Problem)
 	}

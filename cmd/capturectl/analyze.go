@@ -191,6 +191,9 @@ func pointUsage(ne *ingest.NameError, inputs []ingest.Input) error {
 		return usagef("--point %s=%s: the file has %d interfaces: name each with --point %s#N=NAME (N from 0, as Wireshark's frame.interface_id)", file, ne.Name, ne.Count, file)
 	case ingest.TooManySessions:
 		return usagef("--point %s=%s: the transcript holds %d pktcap-uw sessions; --point names the point of a transcript of one session at one point (the banners name the others)", file, ne.Name, ne.Count)
+	case ingest.AmbiguousBanner:
+		return usagef("%s, run %d: a banner follows its frames but comes before another session's, so it could name either; it is taken to name the later run: "+
+			"paste each session with its banner before its frames (or with its summary line, which ends a session), or split the transcript and name each file with --point FILE=HOST/vmnicN/rx", file, ne.Run)
 	case ingest.NotAPoint:
 		switch {
 		case ne.Run > 0:

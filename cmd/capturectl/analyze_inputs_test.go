@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -183,6 +184,20 @@ func TestAnalyzeStdin(t *testing.T) {
 	stdout, stderr, err = analyzePipe(t, late, "--json", "-")
 	if err != nil || !strings.Contains(stdout, `"name": "stdin#1 vmnic0/rx"`) {
 		t.Errorf("banner after the frames: %v\n%s\n%s", err, stdout, stderr)
+	}
+
+	// two such sessions pasted one after the other: each banner names the
+	// frames before it, the summary telling the sessions apart; without
+	// the first summary the first banner could name either
+	twice := append(append([]byte(nil), late...), late...)
+	stdout, stderr, err = analyzePipe(t, twice, "--json", "-")
+	if err != nil || !strings.Contains(stdout, `"name": "stdin#2 vmnic0/rx"`) {
+		t.Errorf("two sessions, banners after frames: %v\n%s\n%s", err, stdout, stderr)
+	}
+	noSummary := append(bytes.Replace(late, []byte("Dumped 4 packet to console, dropped 0 packets.\n"), nil, 1), late...)
+	_, _, err = analyzePipe(t, noSummary, "-")
+	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "-, run 1: ") || !strings.Contains(err.Error(), "could name either") {
+		t.Errorf("a banner between two sessions: exit %d, %v; want exit 2 saying it could name either", exitCode(err), err)
 	}
 
 	plain, _ := os.ReadFile("../../testdata/transcripts/tcpdump-uw/tcpdump-uw-plain-vmk0.txt")
