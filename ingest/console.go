@@ -31,17 +31,17 @@ var (
 // point label, in order of appearance; a --trace run has a stream per
 // point of the frames' PATHs.
 type consoleRun struct {
-	uplink  string
-	port    uint32
-	named   bool // a banner named the uplink or port
-	late    bool // that banner came after frames of the run
+	uplink string
+	port   uint32
+	named  bool // a banner named the uplink or port
+	late   bool // that banner came after frames of the run
 	// ambiguous: a banner after the run's frames and before another
 	// session's could name either; it was taken to name the later one
 	ambiguous bool
-	streams []*consoleStream
-	lastSeq map[string]int // the [N] of the last frame at each point label
-	dropped uint64
-	summary bool // the summary line ("Dumped N packet to console, dropped M packets.") was read
+	streams   []*consoleStream
+	lastSeq   map[string]int // the [N] of the last frame at each point label
+	dropped   uint64
+	summary   bool // the summary line ("Dumped N packet to console, dropped M packets.") was read
 }
 
 type consoleStream struct {
