@@ -219,9 +219,7 @@ func readConsoleRuns(name string, r io.Reader, day time.Time) ([]*consoleRun, er
 				cur.dropped, cur.summary = uint64(s.Dropped), true
 			} else if h, ok := pktcap.ParseTcpdumpHeader(rec.Text); ok {
 				td = &tcpdumpFrame{h: h}
-				if !h.Date.IsZero() {
-					td.at = h.Date.Add(h.TimeOfDay)
-				}
+				td.at = h.At
 			}
 		case *pktcap.ConsoleFrame:
 			rn := runFor(rec.Point, rec.Seq)
@@ -269,7 +267,7 @@ func readConsoleRuns(name string, r io.Reader, day time.Time) ([]*consoleRun, er
 // the bytes of the hex lines so far.
 type tcpdumpFrame struct {
 	h    pktcap.TcpdumpHeader
-	at   time.Time // from the header's date (-tttt), else zero
+	at   time.Time // from the header's date or epoch time (-tttt, -tt), else zero
 	data []byte
 }
 

@@ -36,7 +36,7 @@ func pathErrorOf(e *InputError) *fs.PathError {
 
 // ErrNotCapture is the Err of an InputError for an input that is not a
 // capture: neither pcap nor pcapng, and no pktcap-uw console frame in it.
-var ErrNotCapture = errors.New("not a pcap or pcapng file, and no pktcap-uw console frames in it")
+var ErrNotCapture = errors.New("not a pcap or pcapng file, and no pktcap-uw console frames in it (nor tcpdump-uw -xx text)")
 
 // inputErr wraps err as an error of input name.
 func inputErr(name string, err error) error { return &InputError{Input: name, Err: err} }

@@ -18,9 +18,10 @@ import (
 // included (TcpdumpHex reads them); plain tcpdump prints none, and -x or
 // -X print them without the Ethernet header.
 type TcpdumpHeader struct {
-	// Date is the day the line gives (tcpdump -tttt), zero when it gives
-	// only the time of day (the default).
-	Date      time.Time
+	// At is the time when the line gives a date (-tttt) or seconds since
+	// the epoch (-tt), zero when it gives only the time of day (the
+	// default: TimeOfDay).
+	At        time.Time
 	TimeOfDay time.Duration
 	// Length is the frame's length as -e prints it ("ethertype IPv4
 	// (0x0800), length 98:"), 0 without -e.
@@ -28,8 +29,9 @@ type TcpdumpHeader struct {
 }
 
 var (
-	reTcpdumpHead = regexp.MustCompile(`^(\d{4}-\d\d-\d\d )?(\d\d:\d\d:\d\d\.\d{6,9}) (.*)$`)
-	reTcpdumpLen  = regexp.MustCompile(`, ethertype [^,]*, length (\d+)(:|$)`)
+	reTcpdumpHead  = regexp.MustCompile(`^(\d{4}-\d\d-\d\d )?(\d\d:\d\d:\d\d\.\d{6,9}) (.*)$`)
+	reTcpdumpEpoch = regexp.MustCompile(`^(\d{9,11})\.(\d{6}|\d{9}) (.*)$`)
+	reTcpdumpLen   = regexp.MustCompile(`, ethertype [^,]*, length (\d+)(:|$)`)
 )
 
 // ParseTcpdumpHeader reads a tcpdump packet line: a time stamp (HH:MM:SS
@@ -37,7 +39,22 @@ var (
 // description. It does not take pktcap-uw's own frame headers ("... [1]
 // Captured at ...").
 func ParseTcpdumpHeader(line string) (TcpdumpHeader, bool) {
-	m := reTcpdumpHead.FindStringSubmatch(strings.TrimRight(line, " \t\r"))
+	line = strings.TrimRight(line, " \t\r")
+	if m := reTcpdumpEpoch.FindStringSubmatch(line); m != nil && !strings.Contains(m[3], "Captured at ") {
+		sec, err1 := strconv.ParseInt(m[1], 10, 64)
+		frac, err2 := strconv.ParseInt(m[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			return TcpdumpHeader{}, false
+		}
+		if len(m[2]) == 6 {
+			frac *= 1000
+		}
+		h := TcpdumpHeader{At: time.Unix(sec, frac).UTC()}
+		h.TimeOfDay = h.At.Sub(h.At.Truncate(24 * time.Hour))
+		h.Length = tcpdumpLength(m[3])
+		return h, true
+	}
+	m := reTcpdumpHead.FindStringSubmatch(line)
 	if m == nil || strings.Contains(m[3], "Captured at ") || strings.TrimSpace(m[3]) == "" {
 		return TcpdumpHeader{}, false
 	}
@@ -51,12 +68,19 @@ func ParseTcpdumpHeader(line string) (TcpdumpHeader, bool) {
 		if err != nil {
 			return TcpdumpHeader{}, false
 		}
-		h.Date = d
+		h.At = d.Add(tod)
 	}
-	if l := reTcpdumpLen.FindStringSubmatch(m[3]); l != nil {
-		h.Length, _ = strconv.Atoi(l[1])
-	}
+	h.Length = tcpdumpLength(m[3])
 	return h, true
+}
+
+// tcpdumpLength is the frame length -e prints, 0 if none.
+func tcpdumpLength(desc string) int {
+	if l := reTcpdumpLen.FindStringSubmatch(desc); l != nil {
+		n, _ := strconv.Atoi(l[1])
+		return n
+	}
+	return 0
 }
 
 // TcpdumpHex reads a hex line of tcpdump -x, -xx, -X or -XX: an offset

@@ -22,6 +22,9 @@ func TestParseTcpdumpHeader(t *testing.T) {
 			10*time.Hour + 22*time.Minute + 52*time.Second + 750213*time.Microsecond, "", 98},
 		{"2020-05-04 16:13:16.471308 00:50:56:9d:43:42 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 60: Request who-has 192.168.100.12 tell 192.168.100.11, length 46", true,
 			16*time.Hour + 13*time.Minute + 16*time.Second + 471308*time.Microsecond, "2020-05-04", 60},
+		// -tt: seconds since the epoch
+		{"1588608796.471308 00:50:56:9d:43:42 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 60: Request", true,
+			16*time.Hour + 13*time.Minute + 16*time.Second + 471308*time.Microsecond, "2020-05-04", 60},
 		// pktcap-uw's own frame header is not tcpdump's
 		{"16:13:16.471308[1] Captured at EtherswitchDispath point, TSO not enabled, length 98", false, 0, "", 0},
 		{"Dumped 4 packet to console, dropped 0 packets.", false, 0, "", 0},
@@ -35,8 +38,11 @@ func TestParseTcpdumpHeader(t *testing.T) {
 			continue
 		}
 		date := ""
-		if !h.Date.IsZero() {
-			date = h.Date.Format("2006-01-02")
+		if !h.At.IsZero() {
+			date = h.At.Format("2006-01-02")
+			if got := h.At.Sub(h.At.Truncate(24 * time.Hour)); got != h.TimeOfDay {
+				t.Errorf("%q: At %v is not at the time of day %v", tc.line, h.At, h.TimeOfDay)
+			}
 		}
 		if h.TimeOfDay != tc.tod || date != tc.date || h.Length != tc.n {
 			t.Errorf("%q: %+v; want time %v, date %q, length %d", tc.line, h, tc.tod, tc.date, tc.n)
