@@ -126,7 +126,9 @@ func readConsoleRuns(name string, r io.Reader, day time.Time) ([]*consoleRun, er
 		switch {
 		case cur == nil:
 			newRun()
-		case cur.late && !cur.summary && cur.restarts(label, seq):
+		case cur.late && !cur.summary && (cur.restarts(label, seq) || seq == 1 && !cur.continues(label, seq)):
+			// (a [1] at a point the run has not printed may be a new
+			// session's first frame too)
 			// a late banner between two sessions' frames could name
 			// either: it names the frames after it, as a banner does, and
 			// those before it stay unnamed
@@ -409,10 +411,10 @@ func (s *Set) addConsole(in Input, r io.Reader, day time.Time, window time.Durat
 			} else {
 				cp, err = correlate.PointFromName(name)
 				switch {
+				case rn.ambiguous && !given:
+					return &NameError{Input: in.Name, Problem: AmbiguousBanner, Iface: -1, Run: i + 1, Count: len(runs), Name: name}
 				case err != nil && given:
 					return &NameError{Input: in.Name, Problem: BadName, Iface: -1, Name: name, Err: err}
-				case err != nil && rn.ambiguous:
-					return &NameError{Input: in.Name, Problem: AmbiguousBanner, Iface: -1, Run: i + 1, Count: len(runs), Name: name}
 				case err != nil:
 					return &NameError{Input: in.Name, Problem: NotAPoint, Iface: -1, Run: i + 1, Count: len(runs), Name: name, Err: err}
 				}

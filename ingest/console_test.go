@@ -110,6 +110,12 @@ func TestConsoleBannerAfterFrames(t *testing.T) {
 	if !errors.As(err, &ne) || ne.Problem != AmbiguousBanner || ne.Run != 1 || !strings.Contains(err.Error(), "could name either") {
 		t.Errorf("ambiguous banner: %v; want run 1 not named", err)
 	}
+	// so could one whose next session prints at another point
+	amb2 := frameSeq("12:00:00.000001", 1, 1, "PortOutput") + "The switch port id is 0x03000009.\n" +
+		frameSeq("12:00:01.000001", 1, 2, "VnicRx")
+	if _, err = openText(t, "amb2.txt", amb2, Options{}); !errors.As(err, &ne) || ne.Problem != AmbiguousBanner {
+		t.Errorf("ambiguous banner, other point: %v; want AmbiguousBanner", err)
+	}
 	// frames flushed after the summary with numbers going on are the
 	// same session's
 	late := frameSeq("12:00:00.000001", 1, 1, "UplinkRcvKernel") + "The name of the uplink is vmnic2.\nDumped 2 packet to console, dropped 0 packets.\n" +
