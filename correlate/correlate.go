@@ -552,6 +552,13 @@ func (c *Correlator) judge(inst *Instance) {
 		inst.Verdict, inst.why = Inconclusive, why
 		return
 	}
+	if inst.hdrLen < 14 {
+		// no Ethernet header: the frame's bytes were not captured (a
+		// pasted --trace header without its hex), so it cannot be told
+		// apart from, or matched with, frames at other points
+		inst.Verdict, inst.why = Inconclusive, fmt.Sprintf("its bytes were not captured, so it cannot be matched with what other points saw; seen at %s", c.seenAt(inst))
+		return
+	}
 	if ch, ok := c.uncertainTeam(inst.First); ok && len(inst.Arrivals) > 0 {
 		inst.Verdict = Inconclusive
 		inst.why = fmt.Sprintf("the team uplink changed to %s between %s and %s", ch.Uplink,

@@ -83,3 +83,24 @@ func TestReasonsForOtherPoints(t *testing.T) {
 		})
 	}
 }
+
+// A frame whose bytes were not captured (shorter than an Ethernet header:
+// a pasted --trace header without its hex) is inconclusive wherever it was
+// seen: it cannot be matched with what the other points saw, so "not
+// forwarded" or "filtered" could be false.
+func TestFrameWithoutBytesInconclusive(t *testing.T) {
+	var got []*Instance
+	c, err := New(Config{Points: articlePoints(), Port: Port{Policy: "srcport", TeamUplink: "vmnic2"},
+		OnInstance: func(i *Instance) { cp := *i; got = append(got, &cp) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1000, 0)
+	stub := []byte{0xff, 0xfe, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	c.Add(pktcap.Observation{Point: up3, Time: t0, Data: stub, OrigLen: 98})
+	c.Add(pktcap.Observation{Point: po, Time: t0.Add(4 * us), Data: stub, OrigLen: 98})
+	c.Close()
+	if len(got) != 1 || got[0].Verdict != Inconclusive || !strings.Contains(got[0].Reason(), "its bytes were not captured") {
+		t.Fatalf("%d instances %+v; want one, inconclusive: its bytes were not captured", len(got), got)
+	}
+}

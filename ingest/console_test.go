@@ -165,14 +165,34 @@ func TestConsoleTrace(t *testing.T) {
 		t.Errorf("IOChain %d, VnicTx %d sightings; want 2 and 1", res.Points[2].Observations, res.Points[0].Observations)
 	}
 	reason := insts[0].Reason()
-	if !strings.Contains(reason, "seen only at trace.txt#1 trace/VnicTx") || strings.Contains(reason, "uplinks") {
-		t.Errorf("reason %q; want the trace points named", reason)
+	if !strings.Contains(reason, "its bytes were not captured") || !strings.Contains(reason, "trace.txt#1 trace/VnicTx") {
+		t.Errorf("reason %q; want the bytes missing and the trace points named", reason)
 	}
 	if len(res.Flows) != 1 || res.Flows[0].Key.String() != "frames whose bytes were not captured" {
 		t.Errorf("flows %v; want one, of frames whose bytes were not captured", res.Flows)
 	}
 	if got := insts[0].First.Format("15:04:05.000000"); got != "12:58:49.759976" {
 		t.Errorf("first sighting %s; want the path's first hop, 12:58:49.759976", got)
+	}
+
+	// the same trace with the frame's bytes: one frame seen at the
+	// points of its path, which place it on no port's path
+	hex := strings.SplitAfterN(frameSeq("12:58:49.760069", 1, 1, "PktFree"), "\n", 2)[1]
+	withBytes := strings.Replace(string(raw), "capture length 24 of 74.\n", "capture length 60 of 60.\n"+hex, 1)
+	s, err = openText(t, "trace.txt", withBytes, Options{Day: time.Date(2016, 1, 2, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insts = nil
+	if _, err := s.Correlate(context.Background(), correlate.Config{OnInstance: func(i *correlate.Instance) { cp := *i; insts = append(insts, &cp) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(insts) != 1 || insts[0].Verdict != correlate.Inconclusive || !strings.Contains(insts[0].Reason(), "seen only at trace.txt#1 trace/VnicTx") ||
+		strings.Contains(insts[0].Reason(), "uplinks") {
+		t.Errorf("with bytes: %d instances; want one, inconclusive, seen only at the trace points (%v)", len(insts), insts)
+	}
+	if len(insts) == 1 && len(insts[0].Sightings) != 10 {
+		t.Errorf("with bytes: %d sightings; want the path's 10", len(insts[0].Sightings))
 	}
 }
 
