@@ -24,7 +24,7 @@ func runAnalyze(ctx context.Context, e *env, args []string) error {
 		"pktcap-uw console text as operators paste it (the banner names the uplink or port;\n"+
 		"--trace output too), or tcpdump-uw -xx/-XX text. - reads standard input.")
 	var points multiFlag
-	fs.Var(&points, "point", "`FILE=NAME`: the capture point of a pcap file, a one-interface pcapng (pktcap-uw -P) or a console transcript without banner, e.g. a.pcap=esx02/vmnic2/rx; FILE#N=NAME names interface N of a pcapng (repeatable)")
+	fs.Var(&points, "point", "`FILE=NAME`: the capture point of a pcap file, a one-interface pcapng (pktcap-uw -P) or a console transcript without banner, e.g. a.pcap=esx02/vmnic2/rx; FILE#N=NAME names interface N of a pcapng; FILE - is standard input (repeatable)")
 	var dropped multiFlag
 	fs.Var(&dropped, "dropped", "`POINT=N`: the point dropped N frames, as pktcap-uw's summary said (\"dropped N packets\"), for captures that do not record it (pcap files, a killed capture's pcapng); *=N for every such point (repeatable)")
 	var pf portFlags
