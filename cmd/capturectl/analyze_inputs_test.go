@@ -160,20 +160,6 @@ func TestAnalyzeStdin(t *testing.T) {
 
 	dir := t.TempDir()
 	files, points := filteredPcaps(t, dir, 20)
-	// the four points in one pcapng, as capturectl capture writes it
-	ng := filepath.Join(dir, "c.pcapng")
-	if b, err := exec.Command("mergecap", append([]string{"-I", "none", "-w", ng}, files...)...).CombinedOutput(); err != nil {
-		testenv.Missing(t, "mergecap: %v %s", err, b)
-	}
-	data, _ := os.ReadFile(ng)
-	args := []string{"--json", "--team-uplink", "vmnic2", "--dropped", "*=0"}
-	for i, p := range points {
-		args = append(args, "--point", "-#"+string(rune('0'+i))+"="+p)
-	}
-	stdout, stderr, err = analyzePipe(t, data, append(args, "-")...)
-	if !errors.Is(err, errFiltered) || !strings.Contains(stdout, `"filtered_reverse_teaming": 20`) || !strings.Contains(stdout, `"delivered": 20`) {
-		t.Errorf("pcapng on stdin: %v; want 20 filtered, 20 delivered\n%s\n%s", err, stdout, stderr)
-	}
 	po, _ := os.ReadFile(files[2])
 	stdout, _, err = analyzePipe(t, po, "--json", "--point", "-=esx02/7/PortOutput", "-")
 	if err != nil || !strings.Contains(stdout, `"name": "esx02/7/PortOutput"`) {
@@ -207,6 +193,38 @@ func TestAnalyzeStdin(t *testing.T) {
 	}
 	if _, _, err := runCmd(t, context.Background(), "analyze", "-", "-"); exitCode(err) != exitUsage || !strings.Contains(err.Error(), "given twice") {
 		t.Errorf("- twice: exit %d, %v; want exit 2", exitCode(err), err)
+	}
+	// the four points in one pcapng whose interfaces are named after them,
+	// as capturectl capture writes it (one point after the other here)
+	var ifaces []pktcap.NgInterface
+	for _, p := range points {
+		ifaces = append(ifaces, pktcap.NgInterface{Name: p})
+	}
+	var ngb bytes.Buffer
+	nw, err := pktcap.NewNgWriter(&ngb, ifaces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files {
+		raw, _ := os.ReadFile(f)
+		pr, err := pktcap.NewPcapReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			at, frame, n, err := pr.NextPacket()
+			if err != nil {
+				break
+			}
+			nw.WritePacket(i, at, frame, n)
+		}
+	}
+	nw.Close()
+	data := ngb.Bytes()
+	args := []string{"--json", "--team-uplink", "vmnic2", "--dropped", "*=0"}
+	stdout, stderr, err = analyzePipe(t, data, append(args, "-")...)
+	if !errors.Is(err, errFiltered) || !strings.Contains(stdout, `"filtered_reverse_teaming": 20`) || !strings.Contains(stdout, `"delivered": 20`) {
+		t.Errorf("pcapng on stdin: %v; want 20 filtered, 20 delivered\n%s\n%s", err, stdout, stderr)
 	}
 }
 
