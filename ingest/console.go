@@ -100,7 +100,8 @@ var ErrNoLinkHeader = errors.New("tcpdump text whose bytes lack the Ethernet hea
 // tcpdump printed (pktcap-uw -o - | tcpdump-uw -r - -xx) read as frames of
 // the run whose banner names the point; those without bytes are an error
 // (ErrNoBytes). A frame printed without its bytes (a pasted --trace
-// header, say) gets bytes of its own that match no other frame.
+// header, say) gets 12 bytes of its own that match no other frame; the
+// correlator judges a frame that short inconclusive.
 func readConsoleRuns(name string, r io.Reader, day time.Time) ([]*consoleRun, error) {
 	cr := pktcap.NewConsoleReader(r)
 	var runs []*consoleRun
@@ -127,11 +128,11 @@ func readConsoleRuns(name string, r io.Reader, day time.Time) ([]*consoleRun, er
 		case cur == nil:
 			newRun()
 		case cur.late && !cur.summary && (cur.restarts(label, seq) || seq == 1 && !cur.continues(label, seq)):
-			// (a [1] at a point the run has not printed may be a new
-			// session's first frame too)
-			// a late banner between two sessions' frames could name
-			// either: it names the frames after it, as a banner does, and
-			// those before it stay unnamed
+			// a frame numbered anew (or a [1] at a point the run has not
+			// printed) after a late banner: the banner is between two
+			// sessions' frames and could name either; it names the frames
+			// after it, as a banner does, and the run before it is
+			// ambiguous (an error, never a guess)
 			moved := &consoleRun{uplink: cur.uplink, port: cur.port, named: true, lastSeq: map[string]int{}}
 			cur.uplink, cur.port, cur.named, cur.late, cur.ambiguous = "", 0, false, false, true
 			cur = moved
