@@ -94,6 +94,7 @@ type Correlator struct {
 	uplinkOf map[string]int
 	// the points of each stage on the receive path, and their masks
 	up, po, rx, tx         []int
+	portTx                 []int // the port's own transmit points (VnicTx, PortInput of the port)
 	upMask, poMask, rxMask uint64
 	first, last            []int64 // ns of each point's first and last observation
 	// the common live window in ns, recomputed when a point's interval
@@ -160,6 +161,13 @@ func New(cfg Config) (*Correlator, error) {
 	c.upMask, c.poMask, c.rxMask = c.stageMask(pktcap.StageUplinkRx), c.stageMask(pktcap.StagePortOutput), c.stageMask(pktcap.StageVnicRx)
 	for _, s := range []pktcap.Stage{pktcap.StageVnicTx, pktcap.StagePortInput, pktcap.StageUplinkTx} {
 		c.tx = append(c.tx, c.byStage[s]...)
+	}
+	for _, s := range []pktcap.Stage{pktcap.StageVnicTx, pktcap.StagePortInput} {
+		for _, i := range c.byStage[s] {
+			if cfg.Points[i].Uplink == "" {
+				c.portTx = append(c.portTx, i)
+			}
+		}
 	}
 	if cfg.Port.TeamUplink != "" {
 		c.timeline = []TeamUplinkChange{{Uplink: cfg.Port.TeamUplink, Source: "discovery"}}
@@ -504,6 +512,35 @@ func (c *Correlator) notLive(inst *Instance) string {
 	return ""
 }
 
+// seenAt names the points that saw an instance, with how often when more
+// than once: "esx02/drop", "pasted.txt#1 trace/PktFree and 3 more".
+func (c *Correlator) seenAt(inst *Instance) string {
+	var names []string
+	for i, n := range inst.counts {
+		if n == 0 {
+			continue
+		}
+		name := c.cfg.Points[i].Name
+		if n > 1 {
+			name += fmt.Sprintf(" (%d copies)", n)
+		}
+		names = append(names, name)
+	}
+	if len(names) > 4 {
+		names = append(names[:3], fmt.Sprintf("%d more points", len(names)-3))
+	}
+	return strings.Join(names, ", ")
+}
+
+// names lists the names of points.
+func (c *Correlator) names(points []int) string {
+	names := make([]string, len(points))
+	for k, i := range points {
+		names[k] = c.cfg.Points[i].Name
+	}
+	return strings.Join(names, " and ")
+}
+
 // judge gives an instance its verdict; see DESIGN.md §6.
 func (c *Correlator) judge(inst *Instance) {
 	inst.Team = c.teamUplinkAt(inst.First)
@@ -513,6 +550,13 @@ func (c *Correlator) judge(inst *Instance) {
 	tx := sum(inst, c.tx)
 	if why := c.notLive(inst); why != "" {
 		inst.Verdict, inst.why = Inconclusive, why
+		return
+	}
+	if inst.hdrLen < 14 {
+		// no Ethernet header: the frame's bytes were not captured (a
+		// pasted --trace header without its hex), so it cannot be told
+		// apart from, or matched with, frames at other points
+		inst.Verdict, inst.why = Inconclusive, fmt.Sprintf("its bytes were not captured, so it cannot be matched with what other points saw; seen at %s", c.seenAt(inst))
 		return
 	}
 	if ch, ok := c.uncertainTeam(inst.First); ok && len(inst.Arrivals) > 0 {
@@ -534,6 +578,11 @@ func (c *Correlator) judge(inst *Instance) {
 		fromTeam = int(inst.counts[i])
 	}
 	switch {
+	case P == 0 && R == 0 && tx > 0 && len(c.portTx) > 0 && sum(inst, c.portTx) == 0:
+		// leaving the host, but the port's own transmit points did not
+		// see it: another port sent it, or they missed it
+		inst.Verdict, inst.why = Inconclusive, fmt.Sprintf("seen only at %s; %s did not see it, so this port did not send it (or that capture missed it)",
+			c.seenAt(inst), c.names(c.portTx))
 	case P == 0 && R == 0 && tx > 0:
 		// a frame sent to this port would have been at PortOutput too
 		inst.Verdict, inst.mask = Transmitted, c.poMask|rxMask
@@ -542,6 +591,15 @@ func (c *Correlator) judge(inst *Instance) {
 				c.egress[c.cfg.Points[i].Uplink]++
 			}
 		}
+	case P == 0 && R == 0 && len(inst.Arrivals) == 0:
+		// seen only at points off this port's path (PktFree, PreDVFilter,
+		// Drop, the hops of a --trace path): no uplink saw it come in
+		if !havePO {
+			inst.Verdict, inst.why = Inconclusive, fmt.Sprintf("seen only at %s, which do not say whether it was for this port, and PortOutput was not captured", c.seenAt(inst))
+			return
+		}
+		inst.Verdict, inst.mask = NotForwarded, c.poMask
+		inst.why = fmt.Sprintf("seen only at %s (no uplink saw it come in), never at PortOutput: not forwarded to this port", c.seenAt(inst))
 	case P == 0 && R == 0:
 		if !havePO {
 			inst.Verdict, inst.why = Inconclusive, "seen only on uplinks, and PortOutput was not captured"
@@ -669,7 +727,7 @@ func (i *Instance) Flow() FlowKey { return flowOf(i.hdr[:i.hdrLen]).key() }
 
 // Reason explains the verdict in one line.
 func (i *Instance) Reason() string {
-	if i.why != "" && (i.Verdict == Inconclusive || i.Verdict == Delivered) {
+	if i.why != "" && (i.Verdict == Inconclusive || i.Verdict == Delivered || i.Verdict == NotForwarded) {
 		return i.why
 	}
 	arr := strings.Join(i.Arrivals, " and ")

@@ -217,6 +217,9 @@ func (k FlowKey) String() string {
 		}
 		return fmt.Sprintf("%s %s > %s", p, k.SrcIP, k.DstIP)
 	}
+	if k.EtherType == 0 && k.SrcMAC == [6]byte{} && k.DstMAC == [6]byte{} {
+		return "frames whose bytes were not captured" // a pasted --trace header without its hex, say
+	}
 	e := etherNames[k.EtherType]
 	if e == "" {
 		e = fmt.Sprintf("ethertype 0x%04x", k.EtherType)

@@ -5,8 +5,10 @@
 // esx02/vmnic2/rx or esx02/50331657/VnicRx, or by the caller; interfaces of
 // one name across the sections of captures joined with cat are one point)
 // and pktcap-uw console text as operators paste it (a point per session and
-// capture point, named by the session's banner). Any of them may be
-// gzip-compressed.
+// capture point, named by the session's banner wherever the merge of
+// stderr and stdout put it; the hops of --trace PATHs as points
+// trace/POINT; frames tcpdump-uw printed with -xx or -XX). Any of them may
+// be gzip-compressed.
 //
 // For each point it works out what the correlator needs to judge fairly:
 // the live interval (the start and end a pcapng's interface statistics
@@ -26,7 +28,8 @@
 // a reader of its own, which reads the file again. A capture cut short (a
 // trace killed with -9, cut in the middle of a block) is read up to the cut.
 //
-// It does not decide verdicts (package correlate does), render reports,
-// capture live (package session does), or read pipes: an input is opened
-// more than once, so it must be a file or something [Input.Open] can reopen.
+// It does not decide verdicts (package correlate does), render reports, or
+// capture live (package session does). An input is opened more than once,
+// so it must be a file or something [Input.Open] can reopen: [Spool] makes
+// standard input or a pipe one, through a temporary file.
 package ingest

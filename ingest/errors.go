@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 )
 
 // InputError is an input that could not be read: it does not open, is
@@ -35,7 +36,7 @@ func pathErrorOf(e *InputError) *fs.PathError {
 
 // ErrNotCapture is the Err of an InputError for an input that is not a
 // capture: neither pcap nor pcapng, and no pktcap-uw console frame in it.
-var ErrNotCapture = errors.New("not a pcap or pcapng file, and no pktcap-uw console frames in it")
+var ErrNotCapture = errors.New("not a pcap or pcapng file, and no pktcap-uw console frames in it (nor tcpdump-uw -xx text)")
 
 // inputErr wraps err as an error of input name.
 func inputErr(name string, err error) error { return &InputError{Input: name, Err: err} }
@@ -72,8 +73,16 @@ const (
 	// points: the banners name them.
 	TooManySessions
 	// NoSuchInterface: Input.Interfaces names interface Iface of an input
-	// that has Count interfaces (0: not a pcapng).
+	// that has Count interfaces (0: not a pcapng); Named says how many it
+	// names. A pcapng that mergecap wrote (Application) holds the frames of
+	// all the files it merged in one interface unless it was run with
+	// -I none.
 	NoSuchInterface
+	// AmbiguousBanner: console run Run has no banner of its own, and the
+	// banner after its frames, before another session's frames, could
+	// name either run (no summary line between tells): it is taken to
+	// name the later one, as a banner before its frames does.
+	AmbiguousBanner
 )
 
 // NameError is an input whose points are not named, or not named well.
@@ -95,6 +104,27 @@ type NameError struct {
 	Name string
 	// Err is why Name is not a capture point name (NotAPoint, BadName).
 	Err error
+	// Named is how many interfaces Input.Interfaces names
+	// (NoSuchInterface).
+	Named int
+	// Application is what wrote the pcapng, from its section header
+	// (shb_userappl, e.g. "Mergecap (Wireshark) 4.0.17"); "" if it does
+	// not say. See Merged.
+	Application string
+}
+
+// Merged says that mergecap wrote the pcapng: with its default interface
+// merging (-I all) the frames of every file it merged share one interface,
+// so their capture points can no longer be told apart; mergecap -I none
+// keeps one interface per file.
+func (e *NameError) Merged() bool { return strings.HasPrefix(e.Application, "Mergecap") }
+
+// mergeHint is what Error adds for a file mergecap merged.
+func (e *NameError) mergeHint() string {
+	if !e.Merged() {
+		return ""
+	}
+	return fmt.Sprintf(" (%s wrote the file: mergecap merges the interfaces of the files it merges into one unless run with -I none)", e.Application)
 }
 
 func (e *NameError) Error() string {
@@ -107,7 +137,7 @@ func (e *NameError) Error() string {
 			s = fmt.Sprintf("run %d: the console text lacks the banner that names the point "+
 				"(\"The name of the uplink is vmnicN\", \"The switch port id is 0x...\"), and %q is not a point name", e.Run, e.Name)
 		} else {
-			s = fmt.Sprintf("interface %d is named %q, not after a capture point: name it (Input.Interfaces or Input.Point)", e.Iface, e.Name)
+			s = fmt.Sprintf("interface %d is named %q, not after a capture point: name it (Input.Interfaces or Input.Point)", e.Iface, e.Name) + e.mergeHint()
 		}
 	case BadName:
 		s = fmt.Sprintf("point %q", e.Name)
@@ -119,8 +149,10 @@ func (e *NameError) Error() string {
 		if e.Count == 0 {
 			s = fmt.Sprintf("Input.Interfaces names interface %d (%q), but the input is not a pcapng", e.Iface, e.Name)
 		} else {
-			s = fmt.Sprintf("Input.Interfaces names interface %d (%q), but the pcapng has %d", e.Iface, e.Name, e.Count)
+			s = fmt.Sprintf("Input.Interfaces names interface %d (%q), but the pcapng has %d", e.Iface, e.Name, e.Count) + e.mergeHint()
 		}
+	case AmbiguousBanner:
+		s = fmt.Sprintf("run %d: the banner after its frames comes before another session's frames and could name either; it names the later one, so run %d has none", e.Run, e.Run)
 	default:
 		s = fmt.Sprintf("point naming problem %d", e.Problem)
 	}

@@ -31,3 +31,6 @@ func open(in Input) (*bufio.Reader, io.Closer, error) {
 	}
 	return br, rc, nil
 }
+
+// StdinName is the Name of an input read from standard input (see Spool).
+const StdinName = "-"

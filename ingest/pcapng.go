@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/capturectl/capturectl/correlate"
@@ -49,12 +50,19 @@ func (s *Set) addPcapng(in Input, r io.Reader, window time.Duration) error {
 		}
 	}
 	ifaces := sc.Interfaces()
+	app := ""
+	for _, a := range sc.Applications() {
+		if app == "" || strings.HasPrefix(a, "Mergecap") {
+			app = a
+		}
+	}
 	if in.Point != "" && len(ifaces) != 1 {
-		return &NameError{Input: in.Name, Problem: TooManyInterfaces, Iface: -1, Count: len(ifaces), Name: in.Point}
+		return &NameError{Input: in.Name, Problem: TooManyInterfaces, Iface: -1, Count: len(ifaces), Name: in.Point, Application: app}
 	}
 	for _, i := range sortedKeys(in.Interfaces) {
 		if i < 0 || i >= len(ifaces) {
-			return &NameError{Input: in.Name, Problem: NoSuchInterface, Iface: i, Count: len(ifaces), Name: in.Interfaces[i]}
+			return &NameError{Input: in.Name, Problem: NoSuchInterface, Iface: i, Count: len(ifaces), Name: in.Interfaces[i],
+				Named: len(in.Interfaces), Application: app}
 		}
 	}
 	src := source{in: in, format: pktcap.FormatPcapNG}
@@ -73,7 +81,7 @@ func (s *Set) addPcapng(in Input, r io.Reader, window time.Duration) error {
 		case err != nil && given:
 			return &NameError{Input: in.Name, Problem: BadName, Iface: i, Count: len(ifaces), Name: name, Err: err}
 		case err != nil:
-			return &NameError{Input: in.Name, Problem: NotAPoint, Iface: i, Count: len(ifaces), Name: name, Err: err}
+			return &NameError{Input: in.Name, Problem: NotAPoint, Iface: i, Count: len(ifaces), Name: name, Err: err, Application: app}
 		}
 		p := Point{Point: cp, From: []string{fmt.Sprintf("%s#%d", in.Name, i)}, SnapLen: int(intf.Snaplen)}
 		switch st := intf.Stats; {

@@ -50,12 +50,21 @@ func (l Location) String() string {
 	return l.Host + "/?/" + string(l.Point)
 }
 
-// Stage is where the location sits on a frame's path.
+// Stage is where the location sits on a frame's path. On an uplink only
+// its receive and transmit points (and Drop) are stages: an uplink's own
+// PortInput and PortOutput (pktcap-uw --uplink vmnic2 --capture
+// PortOutput) are not a VM port's, so they are StageOther.
 func (l Location) Stage() Stage {
-	if l.Uplink != "" && l.Point == "" {
-		return StageUplinkRx
+	if l.Uplink == "" {
+		return l.Point.Stage()
 	}
-	return l.Point.Stage()
+	switch st := l.Point.Stage(); {
+	case l.Point == "":
+		return StageUplinkRx
+	case st == StageUplinkRx || st == StageUplinkTx || st == StageDrop:
+		return st
+	}
+	return StageOther
 }
 
 const locationForms = "HOST/vmnicN/rx, HOST/vmnicN/tx, HOST/PORTID/POINT or HOST/drop"

@@ -68,3 +68,20 @@ func FuzzLocation(f *testing.F) {
 		}
 	})
 }
+
+// An uplink's own PortInput and PortOutput are not a VM port's stages.
+func TestLocationStageOnUplink(t *testing.T) {
+	for s, want := range map[string]Stage{
+		"esx02/vmnic2/rx":              StageUplinkRx,
+		"esx02/vmnic2/tx":              StageUplinkTx,
+		"esx02/vmnic2/UplinkRcvKernel": StageUplinkRx,
+		"esx02/vmnic2/PortOutput":      StageOther,
+		"esx02/vmnic2/PortInput":       StageOther,
+		"esx02/50331657/PortOutput":    StagePortOutput,
+	} {
+		l, err := ParseLocation(s)
+		if err != nil || l.Stage() != want {
+			t.Errorf("%s: %v %v; want %v", s, l.Stage(), err, want)
+		}
+	}
+}

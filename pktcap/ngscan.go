@@ -22,6 +22,7 @@ type NgScanner struct {
 	readBuf
 	base   int // global index of the current section's interface 0
 	ifaces []NgScanInterface
+	apps   []string
 	// Want, when set, selects the interfaces whose packets Next returns.
 	Want func(iface int) bool
 }
@@ -42,6 +43,11 @@ type NgScanInterface struct {
 // Interfaces returns the interfaces read so far (the slice is shared).
 func (s *NgScanner) Interfaces() []NgScanInterface { return s.ifaces }
 
+// Applications returns the application that wrote each section read so
+// far (its shb_userappl option, "" when it has none), e.g. "Mergecap
+// (Wireshark) 4.0.17" for a file mergecap wrote (the slice is shared).
+func (s *NgScanner) Applications() []string { return s.apps }
+
 // NewNgScanner reads the first section header.
 func NewNgScanner(r io.Reader) (*NgScanner, error) {
 	s := &NgScanner{readBuf: readBuf{r: r, buf: make([]byte, 256<<10)}}
@@ -51,9 +57,11 @@ func NewNgScanner(r io.Reader) (*NgScanner, error) {
 	if binary.LittleEndian.Uint32(s.buf[s.pos:]) != 0x0a0d0d0a {
 		return nil, errors.New("pcapng: not a pcapng stream (no section header block)")
 	}
-	if _, err := s.block(); err != nil { // reads the section header
+	body, err := s.block() // reads the section header
+	if err != nil {
 		return nil, err
 	}
+	s.pos += len(body) + 12
 	return s, nil
 }
 
@@ -99,6 +107,13 @@ func (s *NgScanner) block() (body []byte, err error) {
 			return nil, fmt.Errorf("pcapng: unknown major version %d", v)
 		}
 		s.base = len(s.ifaces)
+		app := ""
+		s.options(b[24:n-4], func(code uint16, v []byte) {
+			if code == 4 { // shb_userappl
+				app = string(v)
+			}
+		})
+		s.apps = append(s.apps, app)
 	}
 	return b[8 : n-4], nil
 }

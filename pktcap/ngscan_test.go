@@ -202,3 +202,28 @@ func FuzzNgScanner(f *testing.F) {
 		}
 	})
 }
+
+// Applications names what wrote each section (shb_userappl), once per
+// section: the files capturectl writes say capturectl; two joined with
+// cat are two sections.
+func TestNgScannerApplications(t *testing.T) {
+	var b bytes.Buffer
+	w, err := NewNgWriter(&b, []NgInterface{{Name: "esx01/vmnic2/rx"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	two := append(bytes.Clone(b.Bytes()), b.Bytes()...)
+	sc, err := NewNgScanner(bytes.NewReader(two))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, _, _, _, err := sc.Next(); err != nil {
+			break
+		}
+	}
+	if got := sc.Applications(); len(got) != 2 || got[0] != "capturectl" || got[1] != "capturectl" {
+		t.Errorf("applications %q; want capturectl for each of 2 sections", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,12 +18,13 @@ import (
 )
 
 func runAnalyze(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "analyze", "analyze [flags] FILE...\n\n"+
+	fs := newFlagSet(e, "analyze", "analyze [flags] FILE...|-\n\n"+
 		"Correlates saved captures offline: pcapng (interfaces named like esx02/vmnic2/rx or\n"+
 		"esx02/50331657/VnicRx, as capturectl writes them), pcap (name its point with --point),\n"+
-		"or pktcap-uw console text as operators paste it (the banner names the uplink or port).")
+		"pktcap-uw console text as operators paste it (the banner names the uplink or port;\n"+
+		"--trace output too), or tcpdump-uw -xx/-XX text. - reads standard input.")
 	var points multiFlag
-	fs.Var(&points, "point", "`FILE=NAME`: the capture point of a pcap file, a one-interface pcapng (pktcap-uw -P) or a console transcript without banner, e.g. a.pcap=esx02/vmnic2/rx; FILE#N=NAME names interface N of a pcapng (repeatable)")
+	fs.Var(&points, "point", "`FILE=NAME`: the capture point of a pcap file, a one-interface pcapng (pktcap-uw -P) or a console transcript without banner, e.g. a.pcap=esx02/vmnic2/rx; FILE#N=NAME names interface N of a pcapng; FILE - is standard input (repeatable)")
 	var dropped multiFlag
 	fs.Var(&dropped, "dropped", "`POINT=N`: the point dropped N frames, as pktcap-uw's summary said (\"dropped N packets\"), for captures that do not record it (pcap files, a killed capture's pcapng); *=N for every such point (repeatable)")
 	var pf portFlags
@@ -54,6 +56,13 @@ func runAnalyze(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	remove, err := spoolStdin(e, inputs)
+	if errors.Is(err, ingest.ErrStdinTwice) {
+		return usagef("%v", err)
+	} else if err != nil {
+		return analyzeError(err, inputs)
+	}
+	defer remove()
 	drops, err := dropFlags(dropped)
 	if err != nil {
 		return err
@@ -129,6 +138,16 @@ func analyzeInputs(files, points []string) ([]ingest.Input, error) {
 	return inputs, nil
 }
 
+// spoolStdin reads the input - from standard input (ingest.SpoolStdin).
+func spoolStdin(e *env, inputs []ingest.Input) (remove func() error, err error) {
+	if f, ok := e.stdin.(*os.File); ok && slices.ContainsFunc(inputs, func(in ingest.Input) bool { return in.Name == ingest.StdinName }) {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			fmt.Fprintln(e.stderr, "capturectl: analyze: reading the capture from standard input (paste it, then Ctrl-D)")
+		}
+	}
+	return ingest.SpoolStdin(inputs, e.stdin)
+}
+
 // analyzeError says what failed in the command's terms: a point to name
 // is named with --point.
 func analyzeError(err error, inputs []ingest.Input) error {
@@ -143,8 +162,12 @@ func analyzeError(err error, inputs []ingest.Input) error {
 		return usagef("--dropped: %v", strings.TrimPrefix(err.Error(), "ingest: "))
 	case !errors.As(err, &ie):
 		return err
-	case errors.Is(ie.Err, ingest.ErrNotCapture):
-		return usagef("%s: %w", ie.Input, ie.Err)
+	case errors.Is(ie.Err, ingest.ErrNotCapture), errors.Is(ie.Err, ingest.ErrNoBytes), errors.Is(ie.Err, ingest.ErrNoLinkHeader), errors.Is(ie.Err, ingest.ErrSpoolFull):
+		name := ie.Input
+		if name == ingest.StdinName {
+			name = "standard input"
+		}
+		return usagef("%s: %w", name, ie.Err)
 	case errors.As(ie.Err, &pe) && pe.Path == ie.Input:
 		return fmt.Errorf("analyze: %w", ie.Err) // "open FILE: ..."
 	}
@@ -168,10 +191,16 @@ func pointUsage(ne *ingest.NameError, inputs []ingest.Input) error {
 		return usagef("--point %s=%s: the file has %d interfaces: name each with --point %s#N=NAME (N from 0, as Wireshark's frame.interface_id)", file, ne.Name, ne.Count, file)
 	case ingest.TooManySessions:
 		return usagef("--point %s=%s: the transcript holds %d pktcap-uw sessions; --point names the point of a transcript of one session at one point (the banners name the others)", file, ne.Name, ne.Count)
+	case ingest.AmbiguousBanner:
+		return usagef("%s, run %d: a banner follows its frames but comes before another session's, so it could name either; it is taken to name the later run: "+
+			"paste each session with its banner before its frames (or with its summary line, which ends a session), or split the transcript and name each file with --point FILE=HOST/vmnicN/rx", file, ne.Run)
 	case ingest.NotAPoint:
 		switch {
 		case ne.Run > 0:
 			return usagef("%s, run %d: %w; the transcript lacks the banner that names the point (\"The name of the uplink is vmnicN\", \"The switch port id is 0x...\"): add it, or name the point of a one-session transcript with --point %s=HOST/vmnicN/rx", file, ne.Run, ne.Err, file)
+		case ne.Count == 1 && ne.Merged():
+			return usagef("%s: its one interface is named %q, and %s wrote the file: mergecap merged the files into one interface, so their points cannot be told apart; "+
+				"merge them again with mergecap -I none (one interface per file) and name each with --point %s#N="+how+", or give the per-point files with --point FILE="+how, file, ne.Name, ne.Application, file)
 		case ne.Count == 1:
 			return usagef("%s: its interface is named %q, not after a capture point: name it with --point %s="+how, file, ne.Name, file)
 		}
@@ -180,7 +209,20 @@ func pointUsage(ne *ingest.NameError, inputs []ingest.Input) error {
 		if ne.Count == 0 {
 			return usagef("--point %s#%d=%s: %s is not a pcapng file", file, ne.Iface, ne.Name, file)
 		}
-		return usagef("--point %s#%d=%s: the file has %d interfaces", file, ne.Iface, ne.Name, ne.Count)
+		if ne.Count > 1 && !ne.Merged() {
+			return usagef("--point %s#%d=%s: the file has %d interfaces (#0 to #%d)", file, ne.Iface, ne.Name, ne.Count, ne.Count-1)
+		}
+		n := fmt.Sprintf("%d interfaces", ne.Count)
+		if ne.Count == 1 {
+			n = "1 interface"
+		}
+		who := "if mergecap made it, it"
+		if ne.Merged() {
+			who = "mergecap (" + ne.Application + " wrote it)"
+		}
+		return usagef("--point %s#%d=%s: --point names %d interfaces of %s, but it has %s; %s merged the files into one interface (its default, -I all), "+
+			"so their points cannot be told apart: merge them again with mergecap -I none, which keeps one interface per file, or give the per-point files with --point FILE=NAME",
+			file, ne.Iface, ne.Name, ne.Named, file, n, who)
 	}
 	return &usageError{ne}
 }
