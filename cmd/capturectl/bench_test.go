@@ -35,7 +35,8 @@ var benchPoints = []struct {
 // offline: frames from testvm1 to testvm2, captured at both uplinks (one
 // mirrored), PortOutput (each frame twice) and VnicRx.
 func benchFiles(tb testing.TB, frames int) []string {
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("capturectl-bench-%d", frames))
+	// v2: each point in time order (files of an older recorder are not reused)
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("capturectl-bench-v2-%d", frames))
 	var files []string
 	for _, p := range benchPoints {
 		files = append(files, filepath.Join(dir, filepath.Base(filepath.Dir(p.name))+"-"+filepath.Base(p.name)+".pcap"))
