@@ -306,6 +306,11 @@ func (h *labHost) snapshot() hostSnapshot {
 		for _, u := range vs.uplinks {
 			uplinks = append(uplinks, u.nic.name)
 		}
+		_, _, hasVmk0 := vs.vmk0()
+		clients := len(vs.ports)
+		if hasVmk0 {
+			clients++
+		}
 		for _, pg := range vs.pgOrder {
 			pgs = append(pgs, pg.name)
 			active := 0
@@ -313,6 +318,9 @@ func (h *labHost) snapshot() hostSnapshot {
 				if p.pg == pg {
 					active++
 				}
+			}
+			if hasVmk0 && pg.name == "Management Network" {
+				active++ // vmk0 is a client of its portgroup
 			}
 			s.portgroups = append(s.portgroups, esxfmt.Portgroup{Name: pg.name, VSwitch: vs.name, ActiveClients: active, VLANID: pg.vlan})
 			pol := failoverPolicy(pg.team, vs.uplinks)
@@ -326,7 +334,7 @@ func (h *labHost) snapshot() hostSnapshot {
 		slices.Reverse(uplinks)
 		slices.Reverse(pgs)
 		s.vswitches = append(s.vswitches, esxfmt.VSwitch{Name: vs.name, Class: class, NumPorts: numPorts,
-			UsedPorts: 1 + len(vs.uplinks) + len(vs.ports), ConfiguredPorts: 128, MTU: vs.mtu, CDPStatus: "listen",
+			UsedPorts: usedPorts(len(vs.uplinks), clients), ConfiguredPorts: 128, MTU: vs.mtu, CDPStatus: "listen",
 			BeaconInterval: 1, BeaconThreshold: 3, Uplinks: uplinks, Portgroups: pgs})
 		top := team{policy: vs.cfg.Teaming.Policy, active: vs.cfg.Teaming.Active, standby: vs.cfg.Teaming.Standby, notify: true}
 		if vs.cfg.Teaming.NotifySwitches != nil {
@@ -340,12 +348,24 @@ func (h *labHost) snapshot() hostSnapshot {
 		if !nic.up {
 			link, speed, duplex = "Down", 0, "Half"
 		}
-		s.nics = append(s.nics, esxfmt.NIC{Name: nic.name, PCIDevice: fmt.Sprintf("0000:%02x:00.%d", 3+i/2, i%2), Driver: nic.driver,
+		pci := fmt.Sprintf("0000:%02x:00.%d", 3+i/2, i%2)
+		if h.version < "6.0" {
+			pci = fmt.Sprintf("0000:%03x:00.%d", 3+i/2, i%2) // 5.5 prints three digits of bus: 0000:001:00.0
+		}
+		s.nics = append(s.nics, esxfmt.NIC{Name: nic.name, PCIDevice: pci, Driver: nic.driver,
 			AdminStatus: "Up", LinkStatus: link, Speed: speed, Duplex: duplex, MAC: nic.mac.String(), MTU: 1500,
 			Description: "Intel(R) Ethernet Controller X550"})
 	}
 	return s
 }
+
+// usedPorts is a standard vSwitch's "Used Ports": one of its own, two per
+// uplink (the uplink's port and its shadow port) and one per client
+// (vmknic or vNIC). This fits every real transcript in testdata (6.7 and
+// 7.x/8.x hosts: 4 with one uplink and vmk0, 10 with three uplinks and
+// three clients, 5 with one uplink and two clients); earlier builds are
+// assumed to count the same.
+func usedPorts(uplinks, clients int) int { return 1 + 2*uplinks + clients }
 
 // netStatsPorts are the lines of net-stats -l for a vSwitch's ports:
 // uplinks (type 4), vmk0 (type 3) and VM vNICs (type 5, subtype 9).

@@ -1,11 +1,13 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/internal/testenv"
 )
 
 // The lab's esxcli and net-stats output parses with the same parsers that
@@ -37,6 +39,20 @@ func TestEsxcliOverSSH(t *testing.T) {
 	vss, err := esxi.ParseVSwitchList(strings.NewReader(run("esxcli network vswitch standard list")))
 	if err != nil || len(vss) != 2 || vss[1].Name != "vSwitch1" || strings.Join(vss[1].Uplinks, ",") != "vmnic3,vmnic2" {
 		t.Errorf("vswitch list: %+v %v", vss, err)
+	}
+	// Used Ports as real hosts count them: one of the switch's own, the
+	// uplinks with their shadow ports, and the clients (vmk0, vNICs)
+	if vss[0].UsedPorts != 4 || vss[1].UsedPorts != 6 {
+		t.Errorf("Used Ports %d and %d; want 4 (1 uplink, vmk0) and 6 (2 uplinks, testvm2)", vss[0].UsedPorts, vss[1].UsedPorts)
+	}
+	pgs, err := esxi.ParsePortgroupList(strings.NewReader(run("esxcli network vswitch standard portgroup list")))
+	for _, pg := range pgs {
+		if pg.Name == "Management Network" && pg.ActiveClients != 1 {
+			t.Errorf("Management Network has %d active clients; want 1 (vmk0)", pg.ActiveClients)
+		}
+	}
+	if err != nil || len(pgs) == 0 {
+		t.Errorf("portgroup list: %+v %v", pgs, err)
 	}
 	pol, err := esxi.ParseFailoverPolicy(strings.NewReader(run("esxcli network vswitch standard policy failover get -v vSwitch1")))
 	if err != nil || pol.LoadBalancing != "srcport" || strings.Join(pol.ActiveAdapters, ",") != "vmnic2,vmnic3" {
@@ -92,5 +108,31 @@ func TestEsxcliOverSSH(t *testing.T) {
 	r = runSSH(c, "nosuchcommand")
 	if r.err == nil || r.stderr != "sh: nosuchcommand: not found\n" {
 		t.Errorf("missing command: %v %q; want busybox's not found", r.err, r.stderr)
+	}
+}
+
+// A 5.5 host prints its NICs' PCI addresses with three digits of bus, as
+// the real 5.5 transcript shows (0000:001:00.0).
+func TestEsxcli55PCI(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`name: old
+hosts:
+  - name: esx55
+    version: "5.5"
+    vswitches:
+      - {name: vSwitch0, uplinks: [vmnic0, vmnic1], portgroups: [{name: VM Network, vlan: 0}]}
+`), "old.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckGoroutines(t)
+	l, err := Start(context.Background(), cfg, Options{NoTraffic: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	c := dial(t, l, "esx55")
+	nics, err := esxi.ParseNICList(strings.NewReader(mustRun(t, c, "esxcli network nic list")))
+	if err != nil || len(nics) != 2 || nics[0].PCIDevice != "0000:003:00.0" || nics[1].PCIDevice != "0000:003:00.1" {
+		t.Errorf("5.5 nic list: %+v %v", nics, err)
 	}
 }
