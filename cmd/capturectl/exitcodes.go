@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/session"
 )
 
 // Exit codes. exitCodeTable below is their one description: the README's
@@ -18,6 +21,8 @@ const (
 	exitVM          = 5
 	exitUnreachable = 6
 	exitTLS         = 7
+	exitHangup      = 128 + 1  // SIGHUP
+	exitReaderGone  = 128 + 13 // SIGPIPE
 )
 
 var exitCodeTable = []struct {
@@ -32,6 +37,50 @@ var exitCodeTable = []struct {
 	{exitVM, "the VM is unknown or its name is ambiguous (the message lists candidates)"},
 	{exitUnreachable, "vCenter/ESXi unreachable"},
 	{exitTLS, "the server's certificate is not trusted, or does not match the pinned thumbprint"},
+	{exitHangup, "stopped by SIGHUP (the terminal or session closed): captures stopped and the hosts cleaned up as on Ctrl-C; what was captured is kept (see Stopping)"},
+	{exitReaderGone, "the output's reader went away (`| head`, a FIFO or tshark that exited): captures stopped and the hosts cleaned up as on Ctrl-C"},
+}
+
+// interrupted is a run cut short by a signal (the cause of main's
+// context) or by its output's reader going away: the hosts were cleaned
+// up as on Ctrl-C. SIGHUP and a reader that went away exit with the
+// shell's 128 + the signal; Ctrl-C and SIGTERM keep the command's code.
+type interrupted struct {
+	sig syscall.Signal
+	err error // what the command returned
+}
+
+func (e *interrupted) Error() string {
+	what := "stopped by SIGHUP (the terminal or session closed)"
+	if e.sig == syscall.SIGPIPE {
+		what = "the output's reader went away"
+	}
+	if e.err != nil && !errors.Is(e.err, errSilent) && !errors.Is(e.err, errFiltered) && !errors.Is(e.err, context.Canceled) {
+		what = e.err.Error()
+	}
+	return what + "; the captures were stopped and the hosts cleaned up"
+}
+
+func (e *interrupted) Unwrap() error { return e.err }
+
+// signalCause is main's context's cause when a signal cancelled it.
+type signalCause struct{ sig syscall.Signal }
+
+func (c signalCause) Error() string { return "cancelled by " + c.sig.String() }
+func (c signalCause) Unwrap() error { return context.Canceled }
+
+// stoppedBy says how a command ended when main's context was cancelled
+// by SIGHUP, or its output's reader went away.
+func stoppedBy(ctx context.Context, err error) error {
+	var in *interrupted
+	var sc signalCause
+	switch {
+	case errors.As(context.Cause(ctx), &sc) && sc.sig == syscall.SIGHUP:
+		return &interrupted{sig: sc.sig, err: err}
+	case errors.Is(err, session.ErrReaderGone) && !errors.As(err, &in):
+		return &interrupted{sig: syscall.SIGPIPE, err: err}
+	}
+	return err
 }
 
 // usageError marks errors in what the user typed.
@@ -54,9 +103,14 @@ var errFiltered = errors.New("frames were filtered by reverse teaming")
 // exitCode maps a command's error to its exit code.
 func exitCode(err error) int {
 	var ue *usageError
+	var in *interrupted
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &in):
+		return 128 + int(in.sig)
+	case errors.Is(err, session.ErrReaderGone):
+		return exitReaderGone
 	case errors.Is(err, errFiltered):
 		return exitFiltered
 	case errors.As(err, &ue), errors.Is(err, errSilent):
