@@ -44,7 +44,8 @@ const outputStall = 2 * time.Second
 // OutputFile is a capture output at a path (see OpenOutput).
 type OutputFile struct {
 	f         *os.File
-	path, tmp string // tmp: "" when written directly
+	path, tmp string  // tmp: "" when written directly
+	dir       *RunDir // Commit commits it (RunDir.Create)
 	mu        sync.Mutex
 	committed bool
 	closed    bool
@@ -128,6 +129,9 @@ func (o *OutputFile) Direct() bool { return o.tmp == "" }
 // Commit renames the temporary file into place (writes go on to the same
 // file). It is idempotent and does nothing for a direct output.
 func (o *OutputFile) Commit() error {
+	if o.dir != nil {
+		return o.dir.Commit()
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.tmp == "" || o.committed {
@@ -303,13 +307,18 @@ var ErrRunDirInUse = errors.New("directory in use")
 // runs and a run that fails to start leaves an earlier one as it was.
 type RunDir struct {
 	path, tmp string
+	mu        sync.Mutex
 	committed bool
 }
 
 // CheckRunDir says whether path may receive a run whose files are named
 // names: it may not exist yet or be empty; with force it may hold an
-// earlier run (only files of those names). It changes nothing.
+// earlier run (only files of those names). It changes nothing. The path
+// "" is no directory: nil.
 func CheckRunDir(path string, force bool, names []string) error {
+	if path == "" {
+		return nil
+	}
 	ents, err := os.ReadDir(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -356,15 +365,30 @@ func OpenRunDir(path string, force bool, names []string) (*RunDir, error) {
 // Path is where the run's file name is: in the new directory, and after
 // Commit in place (files opened before Commit stay open through it).
 func (d *RunDir) Path(name string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.committed {
 		return filepath.Join(d.path, name)
 	}
 	return filepath.Join(d.tmp, name)
 }
 
+// Create creates the run's file name in the new directory, as an output
+// whose Commit commits the directory: given as Options.Output, the
+// session renames the directory into place once every point streams.
+func (d *RunDir) Create(name string) (*OutputFile, error) {
+	f, err := os.Create(d.Path(name))
+	if err != nil {
+		return nil, fmt.Errorf("session: run directory %s: %w", d.path, err)
+	}
+	return &OutputFile{f: f, path: filepath.Join(d.path, name), dir: d}, nil
+}
+
 // Commit renames the new directory into place; an earlier one is moved
 // aside first and removed after. Idempotent.
 func (d *RunDir) Commit() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.committed {
 		return nil
 	}
@@ -390,6 +414,8 @@ func (d *RunDir) Commit() error {
 
 // Close removes the new directory if it was never committed.
 func (d *RunDir) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.committed {
 		return nil
 	}

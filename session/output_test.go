@@ -82,7 +82,7 @@ func TestOutputFIFO(t *testing.T) {
 		t.Errorf("FIFO output: direct %v, pipe %v; want both", o.Direct(), pipeOf(o))
 	}
 	gone := make(chan struct{})
-	stop := WatchReader(o.File(), func() { close(gone) })
+	stop := WatchReader(o, func() { close(gone) })
 	defer stop()
 	r.Close()
 	select {

@@ -364,11 +364,9 @@ func (s *Session) openOutputs() error {
 		}
 		s.ng = ng
 		s.outputs = append(s.outputs, s.opts.Output)
-		if f := pipeOf(s.opts.Output); f != nil {
-			s.unwatch = WatchReader(f, func() {
-				s.trigger("error", fmt.Errorf("session: pcapng output: %w", ErrReaderGone))
-			})
-		}
+		s.unwatch = WatchReader(s.opts.Output, func() {
+			s.trigger("error", fmt.Errorf("session: pcapng output: %w", ErrReaderGone))
+		})
 	}
 	if s.opts.PointOutput != nil {
 		for _, pr := range s.points {

@@ -1,18 +1,22 @@
 package session
 
 import (
-	"os"
+	"io"
 	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// WatchReader calls gone once the read end of the pipe or FIFO f is
-// closed (every reader went away), even while nothing is written to f: a
+// WatchReader calls gone once the read end of the pipe or FIFO behind w
+// (an *os.File or OutputFile; anything else is not watched) is closed (every reader went away), even while nothing is written to f: a
 // capture whose filter matches nothing would otherwise only learn it at
 // its end. It polls f for POLLERR, which Linux reports on a pipe's write
 // end without readers. stop ends the watch and waits for it.
-func WatchReader(f *os.File, gone func()) (stop func()) {
+func WatchReader(w io.Writer, gone func()) (stop func()) {
+	f := pipeOf(w)
+	if f == nil {
+		return func() {}
+	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return func() {}

@@ -257,6 +257,23 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if *out == "" {
 		return usagef("capture: -o FILE or -o - is required")
 	}
+	// The outputs first: a bad path is refused before anything connects,
+	// and nothing replaces an earlier file before every point streams.
+	var w io.Writer = e.stdout
+	if *out != "-" {
+		if fi, err := os.Stat(*out); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+			fmt.Fprintf(e.stderr, "Waiting for a reader of the FIFO %s.\n", *out)
+		}
+		f, err := session.OpenOutput(ctx, *out)
+		if err != nil && ctx.Err() == nil {
+			err = &usageError{fmt.Errorf("-o %s: %w", *out, err)}
+		}
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	client, t, plan, err := cf.plan(ctx, e)
 	if err != nil {
@@ -266,15 +283,6 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	opts, err := cf.options(e, t, logger)
 	if err != nil {
 		return err
-	}
-	var w io.Writer = e.stdout
-	if *out != "-" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
 	}
 	opts.Output = w
 	if *perPoint != "" {

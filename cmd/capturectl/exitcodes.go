@@ -38,13 +38,15 @@ var exitCodeTable = []struct {
 	{exitUnreachable, "vCenter/ESXi unreachable"},
 	{exitTLS, "the server's certificate is not trusted, or does not match the pinned thumbprint"},
 	{exitHangup, "stopped by SIGHUP (the terminal or session closed): captures stopped and the hosts cleaned up as on Ctrl-C; what was captured is kept (see Stopping)"},
-	{exitReaderGone, "the output's reader went away (`| head`, a FIFO or tshark that exited): captures stopped and the hosts cleaned up as on Ctrl-C"},
+	{exitReaderGone, "the output's reader went away (a pipe into head, a FIFO or tshark that exited): captures stopped and the hosts cleaned up as on Ctrl-C"},
 }
 
-// interrupted is a run cut short by a signal (the cause of main's
-// context) or by its output's reader going away: the hosts were cleaned
-// up as on Ctrl-C. SIGHUP and a reader that went away exit with the
-// shell's 128 + the signal; Ctrl-C and SIGTERM keep the command's code.
+// errHangup is main's context's cause after SIGHUP.
+var errHangup = fmt.Errorf("%w by SIGHUP", context.Canceled)
+
+// interrupted is a run cut short by SIGHUP or by its output's reader
+// going away; the hosts were cleaned up as on Ctrl-C (which keeps the
+// command's code). It exits with the shell's 128 + the signal.
 type interrupted struct {
 	sig syscall.Signal
 	err error // what the command returned
@@ -52,9 +54,6 @@ type interrupted struct {
 
 func (e *interrupted) Error() string {
 	what := "stopped by SIGHUP (the terminal or session closed)"
-	if e.sig == syscall.SIGPIPE {
-		what = "the output's reader went away"
-	}
 	if e.err != nil && !errors.Is(e.err, errSilent) && !errors.Is(e.err, errFiltered) && !errors.Is(e.err, context.Canceled) {
 		what = e.err.Error()
 	}
@@ -63,22 +62,14 @@ func (e *interrupted) Error() string {
 
 func (e *interrupted) Unwrap() error { return e.err }
 
-// signalCause is main's context's cause when a signal cancelled it.
-type signalCause struct{ sig syscall.Signal }
-
-func (c signalCause) Error() string { return "cancelled by " + c.sig.String() }
-func (c signalCause) Unwrap() error { return context.Canceled }
-
-// stoppedBy says how a command ended when main's context was cancelled
-// by SIGHUP, or its output's reader went away.
+// stoppedBy says how a command ended when SIGHUP cancelled main's context
+// or its output's reader went away.
 func stoppedBy(ctx context.Context, err error) error {
-	var in *interrupted
-	var sc signalCause
-	switch {
-	case errors.As(context.Cause(ctx), &sc) && sc.sig == syscall.SIGHUP:
-		return &interrupted{sig: sc.sig, err: err}
-	case errors.Is(err, session.ErrReaderGone) && !errors.As(err, &in):
-		return &interrupted{sig: syscall.SIGPIPE, err: err}
+	if errors.Is(context.Cause(ctx), errHangup) {
+		return &interrupted{syscall.SIGHUP, err}
+	}
+	if errors.Is(err, session.ErrReaderGone) {
+		return &interrupted{syscall.SIGPIPE, err}
 	}
 	return err
 }

@@ -23,8 +23,7 @@ func main() {
 	err := stoppedBy(ctx, run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	stop()
 	if err != nil {
-		var in *interrupted
-		if errors.As(err, &in) || !errors.Is(err, errSilent) && !errors.Is(err, errFiltered) {
+		if errors.As(err, new(*interrupted)) || !errors.Is(err, errSilent) && !errors.Is(err, errFiltered) {
 			fmt.Fprintf(os.Stderr, "capturectl: %v\n", err)
 		}
 		os.Exit(exitCode(err))
@@ -32,8 +31,8 @@ func main() {
 }
 
 // interruptContext is cancelled by the first Ctrl-C, SIGTERM or SIGHUP:
-// commands then stop, flush and clean up the hosts (the cause is a
-// signalCause). After that Ctrl-C and SIGTERM have their default
+// commands then stop, flush and clean up the hosts (after SIGHUP
+// with the cause errHangup). After that Ctrl-C and SIGTERM have their default
 // disposition back, so a second one abandons at once; the message says
 // what may then still run. SIGPIPE is caught for good: a write to a pipe
 // without a reader fails with EPIPE instead of killing capturectl before
@@ -42,23 +41,23 @@ func main() {
 func interruptContext(stderr io.Writer) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	pipes := make(chan os.Signal, 1)
-	signal.Notify(pipes, syscall.SIGPIPE)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	done := make(chan struct{})
 	go func() {
 		for first := true; ; {
 			select {
 			case s := <-sigs:
-				if !first {
+				if s == syscall.SIGPIPE || !first {
 					continue // a second SIGHUP: already stopping
 				}
 				first = false
 				fmt.Fprintf(stderr, "\ncapturectl: %v: stopping; press Ctrl-C again to abandon (captures left on ESXi hosts "+
 					"then stop by themselves at their dead-man deadline, or run capturectl cleanup --host H)\n", s)
 				signal.Reset(os.Interrupt, syscall.SIGTERM)
-				cancel(signalCause{s.(syscall.Signal)})
-			case <-pipes:
+				if s == syscall.SIGHUP {
+					cancel(errHangup)
+				}
+				cancel(nil)
 			case <-done:
 				return
 			}
