@@ -291,12 +291,12 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		}
 		opts.PointOutput = session.PointFiles(*perPoint)
 	}
-	fmt.Fprintf(e.stderr, "Capturing %s %s (port %d on %s, team uplink %s) at %d points; Ctrl-C stops.\n",
-		t.VM, t.NIC, t.PortID, t.Host, t.TeamUplink, len(plan.Points))
 	s, err := session.Start(ctx, plan, opts)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(e.stderr, "Capturing %s %s (port %d on %s, team uplink %s): all %d points stream; Ctrl-C stops.\n",
+		t.VM, t.NIC, t.PortID, t.Host, t.TeamUplink, len(plan.Points))
 	stopLive := liveCounters(e, s)
 	res, err := s.Wait()
 	stopLive()
