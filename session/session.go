@@ -82,10 +82,18 @@ type Options struct {
 	// Output receives one pcapng with one interface per point (named by
 	// Point.Name, in plan order), flushed after every packet so that a cut
 	// file is valid; interface statistics (start, end, drops) are written
-	// when the capture ends. nil: no pcapng.
+	// when the capture ends. nil: no pcapng. An output with a Commit()
+	// error method (OutputFile) is committed once every point streams; a
+	// failed start never commits it. A reader that stops reading holds up
+	// the capture while it runs (the hosts then drop frames) but not its
+	// stop: a write not taken within 2s of the stop is abandoned
+	// (ErrOutputStalled). A reader that goes away (EPIPE; on Linux, a
+	// pipe's or FIFO's read end closed while nothing was written) ends the
+	// capture with ErrReaderGone, the hosts cleaned up as on Ctrl-C.
 	Output io.Writer
 	// PointOutput, when set, gives the writer of one classic pcap per
-	// point (see PointFiles); the session closes it at the end.
+	// point (see PointFiles), written and committed like Output; the
+	// session closes it at the end.
 	PointOutput func(Point) (io.WriteCloser, error)
 	// Consumer receives every frame as it arrives, one call at a time, in
 	// arrival order; Observation.Point is the index of the point in
@@ -181,9 +189,12 @@ type Session struct {
 	hosts  map[string]*hostConn
 	points []*pointRun
 
-	outMu sync.Mutex // serialises the outputs and the consumer
-	ng    *pktcap.NgWriter
-	total atomic.Uint64
+	outMu   sync.Mutex // serialises the outputs and the consumer
+	ng      *pktcap.NgWriter
+	ngGuard *guard
+	outputs []io.Writer // the outputs as given, to commit
+	unwatch func()      // ends WatchReader on Output
+	total   atomic.Uint64
 
 	stopOnce  sync.Once
 	stopCh    chan struct{}
@@ -216,16 +227,17 @@ type hostConn struct {
 
 // pointRun is the capture at one point.
 type pointRun struct {
-	idx     int
-	pt      Point
-	host    *hostConn
-	cmd     string
-	lease   string
-	log     *slog.Logger
-	client  *esxi.SSHClient // the connection sess belongs to
-	sess    *ssh.Session
-	pcap    *pktcap.PcapWriter
-	pcapOut io.WriteCloser
+	idx       int
+	pt        Point
+	host      *hostConn
+	cmd       string
+	lease     string
+	log       *slog.Logger
+	client    *esxi.SSHClient // the connection sess belongs to
+	sess      *ssh.Session
+	pcap      *pktcap.PcapWriter
+	pcapOut   io.WriteCloser
+	pcapGuard *guard
 
 	pid        atomic.Int64
 	pidCh      chan int
@@ -318,10 +330,14 @@ func Start(ctx context.Context, plan Plan, opts Options) (*Session, error) {
 
 	startCtx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
-	if err := s.start(startCtx, hostOrder); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("session: start: %w (%w)", context.Cause(ctx), err)
-		}
+	err := s.start(startCtx, hostOrder)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("session: start: %w (%w)", context.Cause(ctx), err)
+	}
+	if err == nil {
+		err = s.commitOutputs()
+	}
+	if err != nil {
 		s.trigger("error", err)
 		s.finish()
 		_, werr := s.Wait()
@@ -332,6 +348,7 @@ func Start(ctx context.Context, plan Plan, opts Options) (*Session, error) {
 }
 
 // openOutputs writes the pcapng header and opens the per-point pcaps.
+// Every output is written through a guard (see Options.Output).
 func (s *Session) openOutputs() error {
 	snap := s.plan.Snaplen
 	if s.opts.Output != nil {
@@ -339,21 +356,29 @@ func (s *Session) openOutputs() error {
 		for i, pr := range s.points {
 			ifaces[i] = pktcap.NgInterface{Name: pr.pt.Name(), Description: pr.cmd, Snaplen: snap}
 		}
-		ng, err := pktcap.NewNgWriter(s.opts.Output, ifaces)
+		s.ngGuard = newGuard(s.opts.Output, s.stopCh)
+		ng, err := pktcap.NewNgWriter(s.ngGuard, ifaces)
 		if err != nil {
+			s.ngGuard.close()
 			return fmt.Errorf("session: pcapng output: %w", err)
 		}
 		s.ng = ng
+		s.outputs = append(s.outputs, s.opts.Output)
+		s.unwatch = WatchReader(s.opts.Output, func() {
+			s.trigger("error", fmt.Errorf("session: pcapng output: %w", ErrReaderGone))
+		})
 	}
 	if s.opts.PointOutput != nil {
 		for _, pr := range s.points {
 			w, err := s.opts.PointOutput(pr.pt)
 			if err == nil {
 				pr.pcapOut = w
-				pr.pcap, err = pktcap.NewPcapWriter(w, snap)
+				pr.pcapGuard = newGuard(w, s.stopCh)
+				s.outputs = append(s.outputs, w)
+				pr.pcap, err = pktcap.NewPcapWriter(pr.pcapGuard, snap)
 			}
 			if err != nil {
-				s.closePointOutputs()
+				s.closeOutputs()
 				return fmt.Errorf("session: pcap output of %s: %w", pr.pt.Name(), err)
 			}
 		}
@@ -361,9 +386,33 @@ func (s *Session) openOutputs() error {
 	return nil
 }
 
-func (s *Session) closePointOutputs() error {
+// commitOutputs renames the outputs written beside their target into
+// place, once every point streams.
+func (s *Session) commitOutputs() error {
+	for _, w := range s.outputs {
+		if c, ok := w.(committer); ok {
+			if err := c.Commit(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// closeOutputs ends the guards and closes the per-point pcaps (Output is
+// the caller's to close).
+func (s *Session) closeOutputs() error {
+	if s.unwatch != nil {
+		s.unwatch()
+	}
+	if s.ngGuard != nil {
+		s.ngGuard.close()
+	}
 	var errs []error
 	for _, pr := range s.points {
+		if pr.pcapGuard != nil {
+			pr.pcapGuard.close()
+		}
 		if pr.pcapOut != nil {
 			errs = append(errs, pr.pcapOut.Close())
 			pr.pcapOut = nil
@@ -865,11 +914,13 @@ func (s *Session) finish() {
 			res.Points = append(res.Points, st)
 		}
 		if s.ng != nil {
-			if err := s.ng.Close(); err != nil {
+			// An output that failed already (its reader went away or
+			// stalled) has said so once.
+			if err := s.ng.Close(); err != nil && s.ngGuard.failed() == nil {
 				errs = append(errs, fmt.Errorf("session: pcapng output: %w", err))
 			}
 		}
-		if err := s.closePointOutputs(); err != nil {
+		if err := s.closeOutputs(); err != nil {
 			errs = append(errs, fmt.Errorf("session: pcap output: %w", err))
 		}
 		s.outMu.Unlock()
@@ -988,12 +1039,15 @@ func (s *Session) stopHost(ctx context.Context, h *hostConn) ([]string, error) {
 		left, err = stopProcs(ctx, h, procs, streamsDone)
 	}
 	// Unblock readers of streams that did not end (a lost connection, a
-	// process that could not be stopped).
+	// process that could not be stopped) after one grace for all.
+	grace := time.NewTimer(2 * time.Second)
+	defer grace.Stop()
 	for _, pr := range h.points {
 		if pr.launched {
 			select {
 			case <-pr.streamDone:
-			case <-time.After(2 * time.Second):
+			case <-grace.C:
+				grace.Reset(0)
 			}
 		}
 		if pr.sess != nil {

@@ -257,6 +257,23 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if *out == "" {
 		return usagef("capture: -o FILE or -o - is required")
 	}
+	// The outputs first: a bad path is refused before anything connects,
+	// and nothing replaces an earlier file before every point streams.
+	var w io.Writer = e.stdout
+	if *out != "-" {
+		if fi, err := os.Stat(*out); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+			fmt.Fprintf(e.stderr, "Waiting for a reader of the FIFO %s.\n", *out)
+		}
+		f, err := session.OpenOutput(ctx, *out)
+		if err != nil && ctx.Err() == nil {
+			err = &usageError{fmt.Errorf("-o %s: %w", *out, err)}
+		}
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	client, t, plan, err := cf.plan(ctx, e)
 	if err != nil {
@@ -267,15 +284,6 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var w io.Writer = e.stdout
-	if *out != "-" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
 	opts.Output = w
 	if *perPoint != "" {
 		if err := os.MkdirAll(*perPoint, 0o755); err != nil {
@@ -283,12 +291,12 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		}
 		opts.PointOutput = session.PointFiles(*perPoint)
 	}
-	fmt.Fprintf(e.stderr, "Capturing %s %s (port %d on %s, team uplink %s) at %d points; Ctrl-C stops.\n",
-		t.VM, t.NIC, t.PortID, t.Host, t.TeamUplink, len(plan.Points))
 	s, err := session.Start(ctx, plan, opts)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(e.stderr, "Capturing %s %s (port %d on %s, team uplink %s): all %d points stream; Ctrl-C stops.\n",
+		t.VM, t.NIC, t.PortID, t.Host, t.TeamUplink, len(plan.Points))
 	stopLive := liveCounters(e, s)
 	res, err := s.Wait()
 	stopLive()

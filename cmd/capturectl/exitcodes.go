@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/session"
 )
 
 // Exit codes. exitCodeTable below is their one description: the README's
@@ -18,6 +21,8 @@ const (
 	exitVM          = 5
 	exitUnreachable = 6
 	exitTLS         = 7
+	exitHangup      = 128 + 1  // SIGHUP
+	exitReaderGone  = 128 + 13 // SIGPIPE
 )
 
 var exitCodeTable = []struct {
@@ -32,6 +37,41 @@ var exitCodeTable = []struct {
 	{exitVM, "the VM is unknown or its name is ambiguous (the message lists candidates)"},
 	{exitUnreachable, "vCenter/ESXi unreachable"},
 	{exitTLS, "the server's certificate is not trusted, or does not match the pinned thumbprint"},
+	{exitHangup, "stopped by SIGHUP (the terminal or session closed): captures stopped and the hosts cleaned up as on Ctrl-C; what was captured is kept (see Stopping)"},
+	{exitReaderGone, "the output's reader went away (a pipe into head, a FIFO or tshark that exited): captures stopped and the hosts cleaned up as on Ctrl-C"},
+}
+
+// errHangup is main's context's cause after SIGHUP.
+var errHangup = fmt.Errorf("%w by SIGHUP", context.Canceled)
+
+// interrupted is a run cut short by SIGHUP or by its output's reader
+// going away; the hosts were cleaned up as on Ctrl-C (which keeps the
+// command's code). It exits with the shell's 128 + the signal.
+type interrupted struct {
+	sig syscall.Signal
+	err error // what the command returned
+}
+
+func (e *interrupted) Error() string {
+	what := "stopped by SIGHUP (the terminal or session closed)"
+	if e.err != nil && !errors.Is(e.err, errSilent) && !errors.Is(e.err, errFiltered) && !errors.Is(e.err, context.Canceled) {
+		what = e.err.Error()
+	}
+	return what + "; the captures were stopped and the hosts cleaned up"
+}
+
+func (e *interrupted) Unwrap() error { return e.err }
+
+// stoppedBy says how a command ended when SIGHUP cancelled main's context
+// or its output's reader went away.
+func stoppedBy(ctx context.Context, err error) error {
+	if errors.Is(context.Cause(ctx), errHangup) {
+		return &interrupted{syscall.SIGHUP, err}
+	}
+	if errors.Is(err, session.ErrReaderGone) {
+		return &interrupted{syscall.SIGPIPE, err}
+	}
+	return err
 }
 
 // usageError marks errors in what the user typed.
@@ -54,9 +94,14 @@ var errFiltered = errors.New("frames were filtered by reverse teaming")
 // exitCode maps a command's error to its exit code.
 func exitCode(err error) int {
 	var ue *usageError
+	var in *interrupted
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &in):
+		return 128 + int(in.sig)
+	case errors.Is(err, session.ErrReaderGone):
+		return exitReaderGone
 	case errors.Is(err, errFiltered):
 		return exitFiltered
 	case errors.As(err, &ue), errors.Is(err, errSilent):

@@ -2,12 +2,11 @@ package main
 
 import (
 	"bufio"
-	"errors"
+	"context"
 	"flag"
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/report"
+	"github.com/capturectl/capturectl/session"
 	"github.com/capturectl/capturectl/teaming"
 )
 
@@ -116,36 +116,22 @@ func (p *portFlags) port() (correlate.Port, error) {
 	return cp, nil
 }
 
-// writeAtomic writes a report file through a temporary file in the same
-// directory renamed over it, so a reader (the Prometheus textfile
-// collector, a CI job, a browser) never sees half a file and a failed
-// write leaves an earlier file as it was. A path that exists and is not
-// a regular file (a FIFO, /dev/stdout) is written directly.
+// writeAtomic writes a report file through session.OpenOutput: a
+// temporary file in the same directory renamed over it, so a reader (the
+// Prometheus textfile collector, a CI job, a browser) never sees half a
+// file and a failed write leaves an earlier file as it was. A path that
+// exists and is not a regular file (a FIFO, /dev/stdout) is written
+// directly.
 func writeAtomic(path string, write func(io.Writer) error) error {
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		return errors.Join(writeBuffered(f, write), f.Close())
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	f, err := session.OpenOutput(context.Background(), path)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if err := writeBuffered(tmp, write); err != nil {
-		tmp.Close()
+	defer f.Close()
+	if err := writeBuffered(f, write); err != nil {
 		return err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return f.Commit()
 }
 
 func writeBuffered(w io.Writer, write func(io.Writer) error) error {

@@ -22,39 +22,53 @@ import (
 
 func main() {
 	ctx, stop := interruptContext(os.Stderr)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	err := stoppedBy(ctx, run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	stop()
 	if err != nil {
-		if !errors.Is(err, errSilent) && !errors.Is(err, errFiltered) {
+		if errors.As(err, new(*interrupted)) || !errors.Is(err, errSilent) && !errors.Is(err, errFiltered) {
 			fmt.Fprintf(os.Stderr, "capturectl: %v\n", err)
 		}
 		os.Exit(exitCode(err))
 	}
 }
 
-// interruptContext is cancelled by the first Ctrl-C or SIGTERM: commands
-// then stop, flush and clean up the hosts. After that the default
-// disposition is back, so a second Ctrl-C abandons at once; the message
-// says what may then still run.
+// interruptContext is cancelled by the first Ctrl-C, SIGTERM or SIGHUP:
+// commands then stop, flush and clean up the hosts (after SIGHUP
+// with the cause errHangup). After that Ctrl-C and SIGTERM have their default
+// disposition back, so a second one abandons at once; the message says
+// what may then still run. SIGPIPE is caught for good: a write to a pipe
+// without a reader fails with EPIPE instead of killing capturectl before
+// it cleans up (the output then ends the capture, session.ErrReaderGone;
+// an SSH socket's EPIPE is a lost connection, never taken for it).
 func interruptContext(stderr io.Writer) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	done := make(chan struct{})
 	go func() {
-		select {
-		case s := <-sigs:
-			fmt.Fprintf(stderr, "\ncapturectl: %v: stopping; press Ctrl-C again to abandon (captures left on ESXi hosts "+
-				"then stop by themselves at their dead-man deadline, or run capturectl cleanup --host H)\n", s)
-			signal.Reset(os.Interrupt, syscall.SIGTERM)
-			cancel()
-		case <-done:
+		for first := true; ; {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGPIPE || !first {
+					continue // a second SIGHUP: already stopping
+				}
+				first = false
+				fmt.Fprintf(stderr, "\ncapturectl: %v: stopping; press Ctrl-C again to abandon (captures left on ESXi hosts "+
+					"then stop by themselves at their dead-man deadline, or run capturectl cleanup --host H)\n", s)
+				signal.Reset(os.Interrupt, syscall.SIGTERM)
+				if s == syscall.SIGHUP {
+					cancel(errHangup)
+				}
+				cancel(nil)
+			case <-done:
+				return
+			}
 		}
 	}()
 	return ctx, func() {
 		signal.Stop(sigs)
 		close(done)
-		cancel()
+		cancel(nil)
 	}
 }
 

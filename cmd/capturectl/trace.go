@@ -9,14 +9,15 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/report"
+	"github.com/capturectl/capturectl/session"
 	"github.com/capturectl/capturectl/trace"
 )
 
@@ -42,6 +43,9 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 	case *poll < 0:
 		return usagef("trace: --poll %v: want 0 (never) or a positive duration", *poll)
 	}
+	if err := ro.check(); err != nil {
+		return err
+	}
 	if cf.duration == 0 && cf.count == 0 && !isTerminal(e.stderr) {
 		cf.duration = 10 * time.Second // unattended: never run forever
 	}
@@ -66,11 +70,24 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 type reportFlags struct {
 	out    string
 	asJSON bool
+	force  bool
 }
 
 func (r *reportFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&r.out, "out", "", "keep the pcapng, JSON and HTML report in `dir`")
+	fs.StringVar(&r.out, "out", "", "keep the pcapng, JSON and HTML report in `dir` (a new or empty one; see --force)")
 	fs.BoolVar(&r.asJSON, "json", false, "write the JSON report to stdout (the summary goes nowhere)")
+	fs.BoolVar(&r.force, "force", false, "let --out replace an earlier run's directory (once every point of the new run streams)")
+}
+
+// runFiles are the files of a trace's --out directory.
+var runFiles = []string{"trace.pcapng", "trace.json", "trace.html"}
+
+// check refuses an --out directory in use before anything connects.
+func (r *reportFlags) check() error {
+	if err := session.CheckRunDir(r.out, r.force, runFiles); err != nil {
+		return usagef("--out: %w (pick another directory, or --force replaces an earlier run)", err)
+	}
+	return nil
 }
 
 // traceAndReport runs a trace (trace and demo), shows live counts on a
@@ -79,13 +96,16 @@ func (r *reportFlags) register(fs *flag.FlagSet) {
 func traceAndReport(ctx context.Context, e *env, cfg trace.Config, ro reportFlags) error {
 	t := cfg.Target
 	var notes *report.PcapngNotes
-	var pcapng string
+	var dir *session.RunDir
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	if ro.out != "" {
-		if err := os.MkdirAll(ro.out, 0o755); err != nil {
+		var err error
+		if dir, err = session.OpenRunDir(ro.out, ro.force, runFiles); err != nil {
 			return err
 		}
-		pcapng = filepath.Join(ro.out, "trace.pcapng")
-		f, err := os.Create(pcapng)
+		defer dir.Close()
+		f, err := dir.Create("trace.pcapng") // committed once every point streams
 		if err != nil {
 			return err
 		}
@@ -94,6 +114,8 @@ func traceAndReport(ctx context.Context, e *env, cfg trace.Config, ro reportFlag
 		notes = report.NewPcapngNotes()
 		cfg.OnInstance = notes.Add
 	}
+	// the report's reader (| head) may go away
+	defer session.WatchReader(e.stdout, func() { cancel(fmt.Errorf("stdout: %w", session.ErrReaderGone)) })()
 	stopStatus := func() {}
 	cfg.OnStart = func(lv *trace.Live) { stopStatus = statusLine(e, func() string { return liveText(lv) }) }
 	fmt.Fprintf(e.stderr, "Tracing %s %s: port %d on %s, VLAN %d, %s, team uplink %s; %d capture points.\n",
@@ -107,8 +129,11 @@ func traceAndReport(ctx context.Context, e *env, cfg trace.Config, ro reportFlag
 	if len(res.Session.Remaining) > 0 {
 		fmt.Fprintf(e.stderr, "capturectl: may still run on the hosts: %s (run capturectl cleanup)\n", strings.Join(res.Session.Remaining, "; "))
 	}
+	if cause := context.Cause(ctx); ctx.Err() != nil && !errors.Is(cause, context.Canceled) {
+		werr = cause // stdout's reader went away
+	}
 	early := werr != nil && !errors.Is(werr, context.Canceled)
-	if early {
+	if early && !errors.Is(werr, session.ErrReaderGone) {
 		fmt.Fprintf(e.stderr, "capturectl: capture ended early: %v (the report covers what was captured)\n", werr)
 	}
 	meta := report.Meta{Title: fmt.Sprintf("capturectl trace of %s %s on %s", t.VM, t.NIC, t.Host), Host: t.Host, PortID: t.PortID}
@@ -116,7 +141,8 @@ func traceAndReport(ctx context.Context, e *env, cfg trace.Config, ro reportFlag
 		c := res.Session.Clocks[h]
 		meta.Clocks = append(meta.Clocks, report.HostClock{Host: h, Offset: c.Offset, Uncertainty: c.Uncertainty})
 	}
-	if ro.out != "" {
+	if dir != nil {
+		pcapng := dir.Path("trace.pcapng")
 		if err := annotatePcapng(pcapng, notes, result); err != nil {
 			fmt.Fprintf(e.stderr, "capturectl: verdict comments not added to %s: %v\n", pcapng, err)
 		}
@@ -125,7 +151,7 @@ func traceAndReport(ctx context.Context, e *env, cfg trace.Config, ro reportFlag
 			name  string
 			write func(io.Writer, *correlate.Result, report.Meta) error
 		}{{"trace.json", report.JSON}, {"trace.html", report.HTML}} {
-			path := filepath.Join(ro.out, f.name)
+			path := dir.Path(f.name)
 			if err := writeAtomic(path, func(w io.Writer) error { return f.write(w, result, meta) }); err != nil {
 				return err
 			}
@@ -133,12 +159,17 @@ func traceAndReport(ctx context.Context, e *env, cfg trace.Config, ro reportFlag
 		}
 	}
 	var err error
+	if errors.Is(werr, session.ErrReaderGone) {
+		return werr // nobody reads the report
+	}
 	if ro.asJSON {
 		err = report.JSON(e.stdout, result, meta)
 	} else {
 		err = report.Text(e.stdout, result, meta)
 	}
 	switch {
+	case errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("stdout: %w: %w", session.ErrReaderGone, err)
 	case err != nil:
 		return err
 	case early:
