@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -27,12 +29,14 @@ import (
 // nothing is a filter no lab frame matches.
 var nothing = []string{"--srcip", "10.255.255.1"}
 
-// buildCapturectl builds the command for tests that signal it.
+// buildCapturectl is the command for tests that signal it: this test
+// binary, which runs capturectl's main when started with beMain set (see
+// extcap_test.go), so that no separate build is needed.
 func buildCapturectl(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "capturectl")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -50,6 +54,7 @@ type proc struct {
 func startBin(t *testing.T, bin string, stdout io.Writer, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), beMain+"=1")
 	p.cmd.Stdout = stdout
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
