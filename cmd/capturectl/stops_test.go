@@ -135,9 +135,8 @@ func hostClean(t *testing.T, l *lab.Lab, kh, host string, within time.Duration) 
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var left []string
-	waitFor(t, nil, within, "clean host "+host+" (left: "+strings.Join(left, "; ")+")", func() bool {
-		left = left[:0]
+	leftover := func() []string {
+		var left []string
 		procs, err := l.Processes(host)
 		if err != nil {
 			t.Fatal(err)
@@ -151,12 +150,19 @@ func hostClean(t *testing.T, l *lab.Lab, kh, host string, within time.Duration) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		left = append(left, strings.Fields(string(out))...)
-		if len(left) > 0 && time.Now().Add(30*time.Millisecond).After(time.Now().Add(within)) {
-			t.Logf("left on %s: %v", host, left)
+		return append(left, strings.Fields(string(out))...)
+	}
+	deadline := time.Now().Add(within)
+	for {
+		left := leftover()
+		if len(left) == 0 {
+			return
 		}
-		return len(left) == 0
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("host %s not clean %v after the stop; left: %s", host, within, strings.Join(left, "; "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // validPcapng reads a pcapng to its end: every block whole, the points'
@@ -305,4 +311,60 @@ func TestStops(t *testing.T) {
 			return f
 		})
 	})
+}
+
+// A run that fails before every point streams (here: the host's key
+// changed, so SSH refuses it) destroys nothing: an earlier -o file, the
+// --per-point files and an earlier run's --out directory stay as they
+// were, with no temporary file beside them; --out onto an earlier run
+// without --force is refused before anything connects.
+func TestFailedRunKeepsOutput(t *testing.T) {
+	l, kh := labEnv(t, "../../configs/lab-article.yaml", false)
+	dir := t.TempDir()
+	file, pp, out := filepath.Join(dir, "c.pcapng"), filepath.Join(dir, "pp"), filepath.Join(dir, "run")
+	if err := os.MkdirAll(pp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	earlier := map[string]string{file: "an earlier capture"}
+	for _, f := range runFiles {
+		earlier[filepath.Join(out, f)] = "an earlier run's " + f
+	}
+	earlier[filepath.Join(pp, "esx02-vmnic2-rx.pcap")] = "an earlier point file"
+	for f, content := range earlier {
+		if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// refused before connecting: an earlier run's directory, no --force
+	_, stderr, err := runCmd(t, context.Background(), "trace", "--vm", "testvm2", "--known-hosts", kh, "--duration", "1s", "--out", out)
+	if exitCode(err) != exitUsage || !strings.Contains(stderr+err.Error(), "--force") {
+		t.Errorf("--out onto an earlier run: exit %d (%v); want %d naming --force", exitCode(err), err, exitUsage)
+	}
+	if err := l.ChangeHostKey("esx02"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"capture", "--vm", "testvm2", "--known-hosts", kh, "--duration", "1s", "-o", file, "--per-point", pp},
+		{"trace", "--vm", "testvm2", "--known-hosts", kh, "--duration", "1s", "--out", out, "--force"},
+	} {
+		if _, _, err := runCmd(t, context.Background(), args...); err == nil {
+			t.Fatalf("%s with a changed host key succeeded", args[0])
+		}
+	}
+	for f, content := range earlier {
+		if b, err := os.ReadFile(f); err != nil || string(b) != content {
+			t.Errorf("%s after the failed runs: %q, %v; want it unchanged", f, b, err)
+		}
+	}
+	for _, d := range []string{dir, pp, out} {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if strings.Contains(e.Name(), ".tmp-") {
+				t.Errorf("a temporary file is left: %s", filepath.Join(d, e.Name()))
+			}
+		}
+	}
 }
