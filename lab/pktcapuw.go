@@ -296,6 +296,7 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 	if c, ok := o.Count.Get(); ok && c > 0 {
 		count = c
 	}
+	hostClock := &h.n.hostBy[h.name].clock
 	dumped := 0
 	signalled := false
 	writeFailed := false
@@ -324,6 +325,7 @@ loop:
 		}
 		c := heads[first]
 		has[first] = false
+		c.Time = hostClock.at(c.Time) // the host stamps frames with its own clock
 		if err := emit(c, sels[first].label, dumped+1); err != nil {
 			writeFailed = true
 			break loop

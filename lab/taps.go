@@ -56,6 +56,7 @@ type Tap struct {
 	matched atomic.Uint64
 	close   func()
 	once    sync.Once
+	host    *host
 }
 
 // Dropped is the number of matching frames lost because the buffer was full.
@@ -75,6 +76,10 @@ func (tl tapList) emit(c Captured) {
 			continue
 		}
 		t.matched.Add(1)
+		if t.host != nil && t.host.burst.dropping(c.Time) {
+			t.dropped.Add(1)
+			continue
+		}
 		select {
 		case t.ch <- c:
 		default:
@@ -130,7 +135,7 @@ func (n *Network) Subscribe(hostName string, sel Selector, filter func(frame []b
 		}
 	}
 	ch := make(chan Captured, buf)
-	t := &Tap{C: ch, ch: ch, filter: filter}
+	t := &Tap{C: ch, ch: ch, filter: filter, host: h}
 	*list = append(append(tapList(nil), *list...), t)
 	t.close = func() {
 		n.mu.Lock()

@@ -62,6 +62,9 @@ func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]R
 	if err := topo.ValidateTraffic(sc.file, "traffic", sc.Traffic); err != nil {
 		return nil, err
 	}
+	if err := checkActions(sc, topo); err != nil {
+		return nil, err
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -163,6 +166,41 @@ func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]R
 	return compare(sc, res.Correlation), nil
 }
 
+// checkActions checks that the actions name hosts and switch ports of the
+// topology (before anything starts).
+func checkActions(sc *Scenario, topo *lab.Config) error {
+	hosts, ports := map[string]bool{}, map[string]bool{}
+	for _, h := range topo.Hosts {
+		hosts[h.Name] = true
+	}
+	for _, p := range topo.Switch.Ports {
+		ports[p.Name] = true
+	}
+	var errs []error
+	for i, a := range sc.Actions {
+		host := ""
+		switch {
+		case a.SetLink != nil:
+			host = a.SetLink.Host
+		case a.SetClock != nil:
+			host = a.SetClock.Host
+		case a.SetManagementLink != nil:
+			host = a.SetManagementLink.Host
+			if err := a.SetManagementLink.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: actions[%d]: setManagementLink: %w", sc.file, i, err))
+			}
+		case a.DropBurst != nil:
+			host = a.DropBurst.Host
+		case a.SetLoss != nil && !ports[a.SetLoss.Port]:
+			errs = append(errs, fmt.Errorf("%s: actions[%d]: setLoss: no switch port %q in the topology", sc.file, i, a.SetLoss.Port))
+		}
+		if host != "" && !hosts[host] {
+			errs = append(errs, fmt.Errorf("%s: actions[%d]: no host %q in the topology", sc.file, i, host))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func apply(l *lab.Lab, a Action) error {
 	switch {
 	case a.SetTeamUplink != nil:
@@ -173,6 +211,19 @@ func apply(l *lab.Lab, a Action) error {
 		return l.Net.SetTeamUplink(host, port.PortID, a.SetTeamUplink.Uplink)
 	case a.SetLink != nil:
 		return l.Net.SetLink(a.SetLink.Host, a.SetLink.NIC, a.SetLink.Up)
+	case a.SetClock != nil:
+		var drift *float64
+		if a.SetClock.Drift != nil {
+			d := float64(*a.SetClock.Drift)
+			drift = &d
+		}
+		return l.Net.SetHostClock(a.SetClock.Host, a.SetClock.Offset, drift)
+	case a.SetManagementLink != nil:
+		return l.SetManagementLink(a.SetManagementLink.Host, a.SetManagementLink.LinkConfig)
+	case a.SetLoss != nil:
+		return l.Net.SetPortLoss(a.SetLoss.Port, a.SetLoss.Loss)
+	case a.DropBurst != nil:
+		return l.Net.DropBurst(a.DropBurst.Host, a.DropBurst.Length)
 	}
 	return nil
 }

@@ -52,6 +52,44 @@ type Action struct {
 	SetTeamUplink *SetTeamUplink `yaml:"setTeamUplink"`
 	// SetLink sets an uplink's link state (host, nic, up).
 	SetLink *SetLink `yaml:"setLink"`
+	// SetClock steps or re-rates a host's clock (host, offset, drift).
+	SetClock *SetClock `yaml:"setClock"`
+	// SetManagementLink changes a host's management link (host, latency,
+	// jitter, bandwidth).
+	SetManagementLink *SetManagementLink `yaml:"setManagementLink"`
+	// SetLoss sets a physical switch port's loss (port, loss).
+	SetLoss *SetLoss `yaml:"setLoss"`
+	// DropBurst makes every capture on a host drop for a while (host,
+	// length).
+	DropBurst *DropBurst `yaml:"dropBurst"`
+}
+
+// SetClock sets a host's clock from the action on: offset against the
+// lab's clock (omitted: it keeps reading what it reads) and drift
+// (omitted: unchanged).
+type SetClock struct {
+	Host   string         `yaml:"host"`
+	Offset *time.Duration `yaml:"offset"`
+	Drift  *lab.PPM       `yaml:"drift"`
+}
+
+// SetManagementLink replaces a host's management link (all of it: a field
+// left out is none).
+type SetManagementLink struct {
+	Host           string `yaml:"host"`
+	lab.LinkConfig `yaml:",inline"`
+}
+
+// SetLoss sets the loss of a physical switch port.
+type SetLoss struct {
+	Port string  `yaml:"port"`
+	Loss float64 `yaml:"loss"`
+}
+
+// DropBurst is a drop burst on a host's captures.
+type DropBurst struct {
+	Host   string        `yaml:"host"`
+	Length time.Duration `yaml:"length"`
 }
 
 // SetTeamUplink moves the team uplink of a VM's first vNIC.
@@ -193,15 +231,21 @@ func Parse(data []byte, file string) (*Scenario, error) {
 	}
 	for i, a := range s.Actions {
 		n := 0
-		if a.SetTeamUplink != nil {
-			n++
-		}
-		if a.SetLink != nil {
-			n++
+		for _, set := range []bool{a.SetTeamUplink != nil, a.SetLink != nil, a.SetClock != nil, a.SetManagementLink != nil,
+			a.SetLoss != nil, a.DropBurst != nil} {
+			if set {
+				n++
+			}
 		}
 		switch {
 		case n != 1:
-			return nil, errf("actions[%d]: want exactly one of setTeamUplink, setLink", i)
+			return nil, errf("actions[%d]: want exactly one of setTeamUplink, setLink, setClock, setManagementLink, setLoss, dropBurst", i)
+		case a.SetClock != nil && a.SetClock.Offset == nil && a.SetClock.Drift == nil:
+			return nil, errf("actions[%d]: setClock changes nothing (want offset, drift or both)", i)
+		case a.SetLoss != nil && (a.SetLoss.Loss < 0 || a.SetLoss.Loss > 1):
+			return nil, errf("actions[%d]: setLoss: loss %v: want a fraction from 0 to 1", i, a.SetLoss.Loss)
+		case a.DropBurst != nil && a.DropBurst.Length <= 0:
+			return nil, errf("actions[%d]: dropBurst: want a positive length", i)
 		case a.At < 0 || a.At >= s.Duration:
 			return nil, errf("actions[%d]: at %v: want a time within the duration (0 to %v)", i, a.At, s.Duration)
 		}
