@@ -23,6 +23,7 @@ type Network struct {
 	queue      []func()
 	busy       bool
 	seed       uint64
+	truth      *truth // nil unless RecordTruth
 
 	wg     sync.WaitGroup
 	ctx    context.Context

@@ -243,9 +243,15 @@ func (s *pswitch) transmit(out *swPort, frame []byte, vlan int, at time.Time) {
 // deliver puts a frame on the wire of port out towards what is plugged in.
 func (s *pswitch) deliver(out *swPort, frame []byte, tag int, at time.Time) {
 	if !out.up() {
+		if s.n.truth != nil {
+			s.n.record(frame, Event{At: at, Kind: Stopped, SwitchPort: out.name, Reason: LinkDown})
+		}
 		return
 	}
 	if out.lost() {
+		if s.n.truth != nil {
+			s.n.record(frame, Event{At: at, Kind: Stopped, SwitchPort: out.name, Reason: LostOnWire})
+		}
 		return
 	}
 	switch {
