@@ -49,6 +49,11 @@ type Options struct {
 	// Poll is how often the trace re-reads the team uplink (default
 	// 500ms, so a change of the scenario's is seen soon).
 	Poll time.Duration
+	// OnLab, when set, is called with the running lab before the trace
+	// starts (e.g. to record its ground truth: lab.Network.RecordTruth).
+	OnLab func(*lab.Lab)
+	// OnInstance is the trace's (trace.Config.OnInstance).
+	OnInstance func(*correlate.Instance)
 }
 
 // Run starts topo as a lab with its vCenter, traces the scenario's VM with
@@ -59,6 +64,16 @@ type Options struct {
 // trace or an action failed); a failed expectation is a Result with Pass
 // false.
 func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]Result, error) {
+	res, err := Trace(ctx, sc, topo, opts)
+	if err != nil {
+		return nil, err
+	}
+	return compare(sc, res.Correlation), nil
+}
+
+// Trace is Run without the comparison: it runs the scenario and returns
+// the trace's result.
+func Trace(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) (*trace.Result, error) {
 	if err := topo.ValidateTraffic(sc.file, "traffic", sc.Traffic); err != nil {
 		return nil, err
 	}
@@ -81,6 +96,9 @@ func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]R
 		return nil, err
 	}
 	defer l.Close()
+	if opts.OnLab != nil {
+		opts.OnLab(l)
+	}
 	known := filepath.Join(state, "known_hosts")
 	hosts := map[string]lab.HostInfo{}
 	for _, h := range l.Hosts() {
@@ -154,7 +172,7 @@ func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]R
 		}
 	}
 	res, err := trace.Run(ctx, trace.Config{Target: t, Plan: plan, Session: session.Options{Dial: dial, Logger: opts.Logger},
-		Poll: opts.Poll, TeamUplink: trace.Rediscover(client, sc.VM, nic), OnStart: live})
+		Poll: opts.Poll, TeamUplink: trace.Rediscover(client, sc.VM, nic), OnStart: live, OnInstance: opts.OnInstance})
 	cancel()
 	wg.Wait()
 	if err != nil {
@@ -163,7 +181,7 @@ func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]R
 	if actErr != nil {
 		return nil, actErr
 	}
-	return compare(sc, res.Correlation), nil
+	return res, nil
 }
 
 // checkActions checks that the actions name hosts and switch ports of the

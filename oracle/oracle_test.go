@@ -1,0 +1,64 @@
+package oracle
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/capturectl/capturectl/internal/testenv"
+)
+
+var (
+	sweepN    = flag.Int("oracle.n", 0, "scenarios in TestSweep (default 24, 6 with -short)")
+	sweepSeed = flag.Uint64("oracle.seed", 1, "first seed of TestSweep")
+	sweepPar  = flag.Int("oracle.parallel", 4, "scenarios run at once")
+)
+
+// The sweep: randomized scenarios through the real path, every frame
+// instance's verdict compared with the lab's truth. It fails on any false
+// definite verdict, on a team-uplink disagreement the lab did not cause,
+// and on a case that could not run; it prints the confusion matrix.
+func TestSweep(t *testing.T) {
+	testenv.CheckGoroutines(t)
+	n := *sweepN
+	if n == 0 {
+		n = 24
+		if testing.Short() {
+			n = 6
+		}
+	}
+	rep := Sweep(t.Context(), *sweepSeed, n, *sweepPar, nil)
+	var b strings.Builder
+	rep.Print(&b)
+	t.Log("\n" + b.String())
+	if os.Getenv("ORACLE_REPORT") != "" {
+		os.WriteFile(os.Getenv("ORACLE_REPORT"), []byte(b.String()), 0o644)
+	}
+	if rep.Matrix.Total() == 0 {
+		t.Fatal("no frame instance compared")
+	}
+	for _, e := range rep.Errors {
+		t.Error(e)
+	}
+	for _, f := range rep.False {
+		t.Error("false verdict: ", f)
+	}
+	for _, d := range rep.TeamDisagree {
+		t.Error("team-uplink disagreement: ", d)
+	}
+}
+
+// Generate is deterministic and every case passes the strict parsers.
+func TestGenerate(t *testing.T) {
+	for s := uint64(1); s <= 300; s++ {
+		a, err := Generate(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := Generate(s)
+		if a.YAML != b.YAML || a.Summary != b.Summary || len(a.Scenario.Actions) != len(b.Scenario.Actions) {
+			t.Fatalf("seed %d: two cases", s)
+		}
+	}
+}
