@@ -582,9 +582,18 @@ func (c *Correlator) judge(inst *Instance) {
 			inst.Verdict, inst.mask = DroppedAfterPortOutput, rxMask
 		}
 	case R < P:
-		if reverse && fromTeam > 0 && len(inst.Arrivals) > 1 {
+		switch arrived := sum(inst, c.up); {
+		case reverse && fromTeam > 0 && len(inst.Arrivals) > 1:
 			inst.Verdict, inst.mask = DeliveredDupsRemoved, rxMask
-		} else {
+		case reverse && inst.Team != "" && fromTeam == 0 && P-arrived == R:
+			// PortOutput saw more copies than the uplinks: the others
+			// came from a port of this vSwitch (a local VM's broadcast,
+			// flooded back by the physical switch onto another uplink),
+			// were delivered, and the copies from non-team uplinks were
+			// removed (an uplink's capture that missed a copy would make
+			// it look local)
+			inst.Verdict, inst.mask = DeliveredDupsRemoved, rxMask|allUplinks
+		default:
 			// an arrival an uplink's capture missed could make these
 			// duplicates removed by reverse teaming
 			inst.Verdict, inst.mask = Delivered, rxMask|allUplinks
