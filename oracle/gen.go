@@ -174,18 +174,20 @@ switch:
 	dur := time.Duration(1500+r.IntN(1000)) * time.Millisecond
 	sc := &scenario.Scenario{Name: fmt.Sprintf("oracle-%d", seed), VM: tracedVM, Duration: dur}
 	every := func() time.Duration { return time.Duration(40+r.IntN(160)) * time.Millisecond }
+	add := func(t lab.TrafficConfig) func() { return func() { sc.Traffic = append(sc.Traffic, t) } }
+	ping := func(from, to string) func() {
+		return func() {
+			sc.Traffic = append(sc.Traffic, lab.TrafficConfig{Kind: "ping", From: from, To: to, Interval: every()})
+		}
+	}
 	kinds := []func(){
-		func() { sc.Traffic = append(sc.Traffic, lab.TrafficConfig{Kind: "ping", From: "src1", To: tracedVM, Interval: every()}) },
-		func() { sc.Traffic = append(sc.Traffic, lab.TrafficConfig{Kind: "ping", From: "ext1", To: tracedVM, Interval: every()}) },
-		func() { sc.Traffic = append(sc.Traffic, lab.TrafficConfig{Kind: "ping", From: "peer2", To: tracedVM, Interval: every()}) },
-		func() { sc.Traffic = append(sc.Traffic, lab.TrafficConfig{Kind: "ping", From: tracedVM, To: "ext1", Interval: every()}) },
-		func() { sc.Traffic = append(sc.Traffic, lab.TrafficConfig{Kind: "ping", From: "src1", To: "peer2", Interval: every()}) },
-		func() { sc.Traffic = append(sc.Traffic, lab.TrafficConfig{Kind: "ping", From: "ext2", To: "other200", Interval: every()}) },
+		ping("src1", tracedVM), ping("ext1", tracedVM), ping("peer2", tracedVM), ping(tracedVM, "ext1"),
+		ping("src1", "peer2"), ping("ext2", "other200"),
 		func() {
-			sc.Traffic = append(sc.Traffic, lab.TrafficConfig{Kind: "broadcast", From: pick("ext1", "src1", "peer2"), To: "192.168.100.99", Interval: every()})
+			add(lab.TrafficConfig{Kind: "broadcast", From: pick("ext1", "src1", "peer2"), To: "192.168.100.99", Interval: every()})()
 		},
 		func() {
-			sc.Traffic = append(sc.Traffic, lab.TrafficConfig{Kind: "udp", From: pick("ext1", "src1"), To: tracedVM, Rate: 100 + r.IntN(900), Size: 100 + r.IntN(900)})
+			add(lab.TrafficConfig{Kind: "udp", From: pick("ext1", "src1"), To: tracedVM, Rate: 100 + r.IntN(900), Size: 100 + r.IntN(900)})()
 		},
 	}
 	for range 2 + r.IntN(4) {
