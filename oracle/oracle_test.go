@@ -9,8 +9,11 @@ import (
 	"github.com/capturectl/capturectl/internal/testenv"
 )
 
+// raceEnabled: under -race (make test) the default sweep is smaller.
+var raceEnabled bool
+
 var (
-	sweepN    = flag.Int("oracle.n", 0, "scenarios in TestSweep (default 24, 6 with -short)")
+	sweepN    = flag.Int("oracle.n", 0, "scenarios in TestSweep (default 24, 8 under -race, 4 with -short)")
 	sweepSeed = flag.Uint64("oracle.seed", 1, "first seed of TestSweep")
 	sweepPar  = flag.Int("oracle.parallel", 4, "scenarios run at once")
 )
@@ -23,9 +26,13 @@ func TestSweep(t *testing.T) {
 	testenv.CheckGoroutines(t)
 	n := *sweepN
 	if n == 0 {
-		n = 24
-		if testing.Short() {
-			n = 6
+		switch {
+		case testing.Short():
+			n = 4
+		case raceEnabled:
+			n = 8
+		default:
+			n = 24
 		}
 	}
 	rep := Sweep(t.Context(), *sweepSeed, n, *sweepPar, nil)

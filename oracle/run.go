@@ -245,12 +245,35 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%d cases in %v, %d frame instances (%d untagged not compared), %d inconclusive (%.1f%%), %d false definite verdicts (!), %d errors\n",
 		r.Cases, r.Elapsed.Round(time.Second), total, r.Untagged, inc, share, r.Matrix.False(), len(r.Errors))
-	for i, f := range r.False {
-		if i == 20 {
-			fmt.Fprintf(w, "... and %d more false verdicts\n", len(r.False)-i)
-			break
+	// the false verdicts by truth and verdict: the count, the seeds, and
+	// the first three of each kind
+	type kind struct {
+		t Truth
+		v correlate.Verdict
+	}
+	byKind := map[kind][]FalseVerdict{}
+	var kinds []kind
+	for _, f := range r.False {
+		k := kind{f.Truth, f.Verdict}
+		if byKind[k] == nil {
+			kinds = append(kinds, k)
 		}
-		fmt.Fprintln(w, "FALSE:", f)
+		byKind[k] = append(byKind[k], f)
+	}
+	for _, k := range kinds {
+		fs := byKind[k]
+		seeds := map[uint64]bool{}
+		var list []string
+		for _, f := range fs {
+			if !seeds[f.Seed] {
+				seeds[f.Seed] = true
+				list = append(list, fmt.Sprint(f.Seed))
+			}
+		}
+		fmt.Fprintf(w, "%d false %q for truth %q, seeds %s\n", len(fs), k.v, k.t, strings.Join(list, " "))
+		for _, f := range fs[:min(3, len(fs))] {
+			fmt.Fprintln(w, "  FALSE:", f)
+		}
 	}
 	for _, d := range r.TeamDisagree {
 		fmt.Fprintln(w, "TEAM-UPLINK DISAGREEMENT:", d)
