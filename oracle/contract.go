@@ -74,8 +74,11 @@ var Allowed = map[Truth][]correlate.Verdict{
 	TruthNotForwarded:           {correlate.NotForwarded},
 	TruthDroppedAfterPortOutput: {correlate.DroppedAfterPortOutput},
 	TruthLocal:                  {correlate.Local},
-	TruthTransmitted:            {correlate.Transmitted},
-	TruthOther:                  nil,
+	// a frame the port sent that came back in on an uplink (flooded, or
+	// mirrored back by a SPAN of both directions) was, as it says, not
+	// forwarded to the port: the vSwitch does not loop a frame back
+	TruthTransmitted: {correlate.Transmitted, correlate.NotForwarded},
+	TruthOther:       nil,
 }
 
 // Allows reports whether truth t allows verdict v.
