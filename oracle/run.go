@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -170,42 +171,56 @@ type Report struct {
 	// TeamDisagree lists the cases whose team-uplink check disagreed with
 	// an unchanged team uplink.
 	TeamDisagree []string
-	Elapsed      time.Duration
+	// Retried lists the cases that could not run at first (run again
+	// alone; an error then is in Errors).
+	Retried []uint64
+	Elapsed time.Duration
 }
 
-// Sweep runs the cases of seeds first..first+n-1, parallel at a time.
+// Sweep runs the cases of seeds first..first+n-1, parallel at a time. A
+// case whose trace could not run (on a loaded machine a start can time
+// out: the host's clock loop, points that do not stream in time) is run
+// again once, alone, after the others; Retried says which.
 func Sweep(ctx context.Context, first uint64, n, parallel int, logger *slog.Logger) *Report {
 	start := time.Now()
 	rep := &Report{}
 	var mu sync.Mutex
+	var again []uint64
 	sem := make(chan struct{}, max(parallel, 1))
 	var wg sync.WaitGroup
+	run := func(s uint64, last bool) {
+		c, err := Generate(s)
+		var cr *CaseResult
+		if err == nil {
+			cr = RunCase(ctx, c, logger)
+			err = cr.Err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && cr != nil && !last && ctx.Err() == nil {
+			again = append(again, s)
+			return
+		}
+		rep.Cases++
+		if err != nil {
+			rep.Errors = append(rep.Errors, err)
+			return
+		}
+		rep.add(s, cr)
+	}
 	for s := first; s < first+uint64(n); s++ {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, err := Generate(s)
-			var cr *CaseResult
-			if err == nil {
-				cr = RunCase(ctx, c, logger)
-				err = cr.Err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			rep.Cases++
-			if err != nil {
-				rep.Errors = append(rep.Errors, err)
-				return
-			}
-			rep.Matrix.Add(&cr.Matrix)
-			rep.False = append(rep.False, cr.False...)
-			rep.Untagged += cr.Untagged
-			if cr.TeamDisagree != "" {
-				rep.TeamDisagree = append(rep.TeamDisagree, fmt.Sprintf("seed %d: %s", s, cr.TeamDisagree))
-			}
+			run(s, false)
 		})
 	}
 	wg.Wait()
+	slices.Sort(again)
+	for _, s := range again {
+		rep.Retried = append(rep.Retried, s)
+		run(s, true)
+	}
 	sort.Slice(rep.False, func(i, j int) bool {
 		if rep.False[i].Seed != rep.False[j].Seed {
 			return rep.False[i].Seed < rep.False[j].Seed
@@ -214,6 +229,15 @@ func Sweep(ctx context.Context, first uint64, n, parallel int, logger *slog.Logg
 	})
 	rep.Elapsed = time.Since(start)
 	return rep
+}
+
+func (rep *Report) add(s uint64, cr *CaseResult) {
+	rep.Matrix.Add(&cr.Matrix)
+	rep.False = append(rep.False, cr.False...)
+	rep.Untagged += cr.Untagged
+	if cr.TeamDisagree != "" {
+		rep.TeamDisagree = append(rep.TeamDisagree, fmt.Sprintf("seed %d: %s", s, cr.TeamDisagree))
+	}
 }
 
 // Print writes the confusion matrix (truth rows, verdict columns), the
@@ -277,6 +301,9 @@ func (r *Report) Print(w io.Writer) {
 	}
 	for _, d := range r.TeamDisagree {
 		fmt.Fprintln(w, "TEAM-UPLINK DISAGREEMENT:", d)
+	}
+	if len(r.Retried) > 0 {
+		fmt.Fprintf(w, "retried alone (could not run at first): %v\n", r.Retried)
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintln(w, "ERROR:", e)
