@@ -22,12 +22,12 @@ func (i *Instance) Head() []byte { return append([]byte(nil), i.hdr[:i.hdrLen]..
 
 // Settle is the verdict v (an instance's as judged, with its Evidence e)
 // once r's drop counts are applied, as Close applies them to the counts:
-// Inconclusive when a point it rests on dropped frames or reported no drop
-// count, v otherwise.
+// Inconclusive when a point it rests on dropped frames, reported no drop
+// count or fell behind (PointStats.Late), v otherwise.
 func (r *Result) Settle(v Verdict, e Evidence) Verdict {
 	var dropped uint64
 	for i, p := range r.Points {
-		if p.Dropped > 0 || p.DropsUnknown {
+		if p.Dropped > 0 || p.DropsUnknown || p.Late > 0 {
 			dropped |= 1 << i
 		}
 	}
