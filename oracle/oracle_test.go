@@ -21,7 +21,9 @@ var (
 // The sweep: randomized scenarios through the real path, every frame
 // instance's verdict compared with the lab's truth. It fails on any false
 // definite verdict, on a team-uplink disagreement the lab did not cause,
-// and on a case that could not run; it prints the confusion matrix.
+// on a host clock estimate that missed the lab's offset by more than its
+// uncertainty, and on a case that could not run; it prints the confusion
+// matrix.
 func TestSweep(t *testing.T) {
 	testenv.CheckGoroutines(t)
 	n := *sweepN
@@ -53,6 +55,9 @@ func TestSweep(t *testing.T) {
 	}
 	for _, d := range rep.TeamDisagree {
 		t.Error("team-uplink disagreement: ", d)
+	}
+	for _, m := range rep.ClockMisses {
+		t.Error("clock estimate outside its bound: ", m)
 	}
 }
 

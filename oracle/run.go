@@ -98,7 +98,11 @@ type CaseResult struct {
 	// TeamDisagree: the correlator said the team uplink disagreed with
 	// discovery although the case never changed it.
 	TeamDisagree string
-	Err          error
+	// ClockMiss says that capturectl's estimate of the traced host's
+	// clock missed the lab's true offset by more than its uncertainty
+	// (everything it put on that clock may be off by more than it allows).
+	ClockMiss string
+	Err       error
 }
 
 type judged struct {
@@ -158,6 +162,13 @@ func RunCase(ctx context.Context, c *Case, logger *slog.Logger) *CaseResult {
 	if tc := r.TeamUplinkCheck; tc.Disagree && !c.TeamChanges {
 		out.TeamDisagree = tc.Detail
 	}
+	if ck, ok := res.Session.Clocks[host]; ok && ck.Known() {
+		truth := l.Net.HostTime(host, ck.At).Sub(ck.At)
+		if miss := (ck.Offset - truth).Abs(); miss > ck.Uncertainty {
+			out.ClockMiss = fmt.Sprintf("%s read as %v ± %v (round trip %v); the lab's offset is %v: off by %v",
+				host, ck.Offset, ck.Uncertainty, ck.RTT, truth, miss)
+		}
+	}
 	return out
 }
 
@@ -171,6 +182,9 @@ type Report struct {
 	// TeamDisagree lists the cases whose team-uplink check disagreed with
 	// an unchanged team uplink.
 	TeamDisagree []string
+	// ClockMisses lists the cases whose host clock estimate missed the
+	// truth by more than its uncertainty.
+	ClockMisses []string
 	// Retried lists the cases that could not run at first (run again
 	// alone; an error then is in Errors).
 	Retried []uint64
@@ -238,6 +252,9 @@ func (rep *Report) add(s uint64, cr *CaseResult) {
 	if cr.TeamDisagree != "" {
 		rep.TeamDisagree = append(rep.TeamDisagree, fmt.Sprintf("seed %d: %s", s, cr.TeamDisagree))
 	}
+	if cr.ClockMiss != "" {
+		rep.ClockMisses = append(rep.ClockMisses, fmt.Sprintf("seed %d: %s", s, cr.ClockMiss))
+	}
 }
 
 // Print writes the confusion matrix (truth rows, verdict columns), the
@@ -301,6 +318,9 @@ func (r *Report) Print(w io.Writer) {
 	}
 	for _, d := range r.TeamDisagree {
 		fmt.Fprintln(w, "TEAM-UPLINK DISAGREEMENT:", d)
+	}
+	for _, m := range r.ClockMisses {
+		fmt.Fprintln(w, "CLOCK ESTIMATE OUTSIDE ITS BOUND:", m)
 	}
 	if len(r.Retried) > 0 {
 		fmt.Fprintf(w, "retried alone (could not run at first): %v\n", r.Retried)
