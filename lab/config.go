@@ -79,6 +79,10 @@ type HostConfig struct {
 	// top of the drops of a full CaptureBuffer; pktcap-uw counts them in
 	// its summary as it counts those.
 	DropBursts DropBurstConfig `yaml:"dropBursts"`
+	// CaptureStartDelay makes each pktcap-uw on the host take a random
+	// time up to it (seeded) to start capturing, before its banner (a
+	// busy host; the points of one trace then start apart).
+	CaptureStartDelay time.Duration `yaml:"captureStartDelay"`
 	// Clock is the host's clock against the lab's (which is capturectl's):
 	// pktcap-uw's timestamps, date, ps and file times follow it.
 	Clock ClockConfig `yaml:"clock"`
@@ -644,6 +648,9 @@ func (v *validator) knobs(hp string, h *HostConfig) {
 	}
 	if err := h.DropBursts.Validate(); err != nil {
 		v.errf(hp+".dropBursts", "%v", err)
+	}
+	if h.CaptureStartDelay < 0 || h.CaptureStartDelay > time.Minute {
+		v.errf(hp+".captureStartDelay", "captureStartDelay %v: want 0 to 1m", h.CaptureStartDelay)
 	}
 }
 

@@ -210,6 +210,7 @@ switch:
 		{"    managementLink: {bandwidth: fast}", "", "", "bandwidth"},
 		{"    managementLink: {latency: -1s}", "", "", "latency -1s"},
 		{"    dropBursts: {every: 1s}", "", "", "both every and length"},
+		{"    captureStartDelay: -1s", "", "", "captureStartDelay -1s"},
 		{"    dropBursts: {every: 1s, length: 2s}", "", "", "would drop everything"},
 		{"", ", loss: 1.5", "", "loss 1.5"},
 		{"", "", "    - {name: p4, loss: 0.5}", "nothing connected"},

@@ -225,6 +225,15 @@ switch:
 			sum = append(sum, "link change")
 		}
 	}
+	if r.IntN(4) == 0 {
+		// late-starting points: each pktcap-uw on esx02 takes up to this
+		// long to start (drawn last, so that adding it kept the other
+		// cases of each seed as they were)
+		d := time.Duration(50+r.IntN(400)) * time.Millisecond
+		c.Topology.Hosts[1].CaptureStartDelay = d
+		c.YAML += fmt.Sprintf("# esx02 captureStartDelay: %v\n", d)
+		sum = append(sum, "late starts")
+	}
 	if err := sc.Validate(fmt.Sprintf("oracle-%d", seed)); err != nil {
 		return nil, fmt.Errorf("oracle: seed %d: generated scenario: %w", seed, err)
 	}
