@@ -72,9 +72,15 @@
 //     Network.SetHostClock), its management link as capturectl sees it
 //     (HostConfig.ManagementLink: latency and jitter each way, bandwidth;
 //     Lab.SetManagementLink), capture drop bursts besides a full
-//     CaptureBuffer (HostConfig.DropBursts, Network.DropBurst), and loss
+//     CaptureBuffer (HostConfig.DropBursts, Network.DropBurst), late
+//     capture starts (HostConfig.CaptureStartDelay), and loss
 //     on physical switch ports (SwitchPortConfig.Loss, seeded by
 //     Config.Seed; Network.SetPortLoss).
+//   - Ground truth (truth.go): with Network.RecordTruth every frame the
+//     VMs and stations send carries a unique tag (FrameID reads it from a
+//     capture) and the network records each copy's fate — arrivals,
+//     PortOutput, VnicRx, where and why it stopped, which captures
+//     dropped it (Network.Fate, Network.PortFate).
 //   - Faults on a running Lab: CutConnections (SSH dropped mid-stream),
 //     SetSlowLink (SSH output bandwidth), SetRefuseAuth, ChangeHostKey and
 //     SetUnreachable; link state (Network.SetLink) and team uplink changes.

@@ -133,7 +133,7 @@ func RunCase(ctx context.Context, c *Case, logger *slog.Logger) *CaseResult {
 		out.Err = fmt.Errorf("oracle: seed %d: %w", c.Seed, err)
 		return out
 	}
-	host, port, err := l.Net.FindPort(tracedVM, 0)
+	host, port, err := l.Net.FindPort(c.Scenario.VM, c.Scenario.NIC)
 	if err != nil {
 		out.Err = err
 		return out
