@@ -52,6 +52,7 @@ type linkConn struct {
 	closed   chan struct{}
 	closeOne sync.Once
 	werr     atomic.Pointer[error]
+	wpending atomic.Int64 // chunks queued and not yet written
 	wg       sync.WaitGroup
 }
 
@@ -99,6 +100,10 @@ func (c *linkConn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	l := c.s.currentLink()
+	if l == (Link{}) && c.wpending.Load() == 0 {
+		// no link and nothing queued ahead: straight through
+		return c.Conn.Write(b)
+	}
 	now := time.Now()
 	start := c.wFree
 	if start.Before(now) {
@@ -119,6 +124,7 @@ func (c *linkConn) Write(b []byte) (int, error) {
 		due = c.wLast
 	}
 	c.wLast = due
+	c.wpending.Add(1)
 	select {
 	case c.wq <- chunk{b: append([]byte(nil), b...), due: due}:
 		return len(b), nil
@@ -136,7 +142,9 @@ func (c *linkConn) writer() {
 			if !sleepUntil(ch.due, c.closed) {
 				return
 			}
-			if _, err := c.Conn.Write(ch.b); err != nil {
+			_, err := c.Conn.Write(ch.b)
+			c.wpending.Add(-1)
+			if err != nil {
 				c.werr.Store(&err)
 				c.Close()
 				return
