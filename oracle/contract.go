@@ -28,7 +28,8 @@ type Truth int
 // Truths.
 const (
 	// TruthDelivered: a copy that came in on an uplink reached the vNIC,
-	// and no copy was stopped by reverse teaming.
+	// and no copy was stopped by reverse teaming (others may have been,
+	// for another reason).
 	TruthDelivered Truth = iota
 	// TruthDeliveredDupsRemoved: a copy reached the vNIC and another,
 	// from another uplink, was stopped by reverse teaming.
@@ -98,7 +99,9 @@ func Classify(f lab.PortFate) Truth {
 		return TruthLocal
 	case f.VnicRx > 0 && rt > 0:
 		return TruthDeliveredDupsRemoved
-	case f.VnicRx > 0 && f.VnicRx == f.PortOutput:
+	case f.VnicRx > 0 && (f.VnicRx == f.PortOutput || other > 0):
+		// every copy delivered, or the others stopped for another reason
+		// than reverse teaming (ReversePathFwdCheckPromisc)
 		return TruthDelivered
 	case f.VnicRx > 0:
 		return TruthOther

@@ -24,6 +24,8 @@ func TestClassify(t *testing.T) {
 		{"from a neighbour", lab.PortFate{PortOutput: 1, VnicRx: 1, FromLocal: 1}, TruthLocal},
 		{"a neighbour's broadcast back on vmnic3", lab.PortFate{Arrivals: []string{"vmnic3"}, PortOutput: 2, VnicRx: 1, FromLocal: 1, Stops: rt}, TruthDeliveredDupsRemoved},
 		{"sent by the port, back on vmnic3", lab.PortFate{Arrivals: []string{"vmnic3"}, SentByPort: true, Stops: map[lab.StopReason]int{lab.NotForPort: 1}}, TruthTransmitted},
+		{"a neighbour's broadcast back on the team uplink, RPF", lab.PortFate{Arrivals: []string{"vmnic3"}, PortOutput: 2, VnicRx: 1, FromLocal: 1,
+			Stops: map[lab.StopReason]int{lab.RPFPromisc: 1}}, TruthDelivered},
 		{"never here", lab.PortFate{}, TruthOther},
 	} {
 		if got := Classify(c.f); got != c.want {
