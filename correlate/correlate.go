@@ -259,7 +259,14 @@ func (c *Correlator) AddKeyed(point int, ns int64, k Key, head []byte) {
 	if point < 0 || point >= len(c.stats) || c.closed {
 		return
 	}
+	late := false
 	if ns < c.now {
+		// Out of order: the point's stream fell further behind than the
+		// merge waits (trace's Merger, a second). The instances of its
+		// time may have been judged without this sighting: such a point
+		// is treated as one that dropped, and a sighting that starts an
+		// instance of its own is not judged.
+		late = c.now-ns > int64(c.cfg.Window) || c.pending.get(k) == nil
 		ns = c.now
 	}
 	c.now = ns
@@ -268,6 +275,9 @@ func (c *Correlator) AddKeyed(point int, ns int64, k Key, head []byte) {
 	}
 	st := &c.stats[point]
 	st.Observations++
+	if late {
+		st.Late++
+	}
 	if st.Observations == 1 {
 		c.first[point] = ns
 	}
@@ -275,6 +285,7 @@ func (c *Correlator) AddKeyed(point int, ns int64, k Key, head []byte) {
 	inst := c.pending.get(k)
 	if inst == nil {
 		inst = c.newInstance(k, ns, head)
+		inst.late = late
 		c.pending.put(k, inst)
 		c.queue = append(c.queue, inst)
 	} else if inst.counts[point] > 0 {
@@ -298,7 +309,7 @@ func (c *Correlator) newInstance(k Key, ns int64, data []byte) *Instance {
 		clear(inst.counts)
 		inst.Sightings, inst.Arrivals = inst.Sightings[:0], inst.Arrivals[:0]
 		inst.Team, inst.PortOutput, inst.VnicRx, inst.Verdict = "", 0, 0, 0
-		inst.why, inst.mask, inst.nSight = "", 0, 0
+		inst.why, inst.mask, inst.nSight, inst.late = "", 0, 0, false
 	} else {
 		inst = &Instance{counts: make([]uint16, len(c.cfg.Points))}
 	}
@@ -368,7 +379,7 @@ func (c *Correlator) Close() *Result {
 		if c.stats[i].Observations > 0 {
 			c.stats[i].First, c.stats[i].Last = time.Unix(0, c.first[i]).UTC(), time.Unix(0, c.last[i]).UTC()
 		}
-		if p.Dropped > 0 || p.DropsUnknown {
+		if p.Dropped > 0 || p.DropsUnknown || c.stats[i].Late > 0 {
 			dropMask |= 1 << i
 		}
 	}
@@ -548,6 +559,10 @@ func (c *Correlator) judge(inst *Instance) {
 	inst.VnicRx = sum(inst, c.rx)
 	inst.Arrivals = c.arrivals(inst)
 	tx := sum(inst, c.tx)
+	if inst.late {
+		inst.Verdict, inst.why = Inconclusive, "its first sighting came late, out of order (a capture point's stream fell behind): the others may have been judged already"
+		return
+	}
 	if why := c.notLive(inst); why != "" {
 		inst.Verdict, inst.why = Inconclusive, why
 		return
@@ -640,9 +655,18 @@ func (c *Correlator) judge(inst *Instance) {
 			inst.Verdict, inst.mask = DroppedAfterPortOutput, rxMask
 		}
 	case R < P:
-		if reverse && fromTeam > 0 && len(inst.Arrivals) > 1 {
+		switch arrived := sum(inst, c.up); {
+		case reverse && fromTeam > 0 && len(inst.Arrivals) > 1:
 			inst.Verdict, inst.mask = DeliveredDupsRemoved, rxMask
-		} else {
+		case reverse && inst.Team != "" && fromTeam == 0 && P-arrived == R:
+			// PortOutput saw more copies than the uplinks: the others
+			// came from a port of this vSwitch (a local VM's broadcast,
+			// flooded back by the physical switch onto another uplink),
+			// were delivered, and the copies from non-team uplinks were
+			// removed (an uplink's capture that missed a copy would make
+			// it look local)
+			inst.Verdict, inst.mask = DeliveredDupsRemoved, rxMask|allUplinks
+		default:
 			// an arrival an uplink's capture missed could make these
 			// duplicates removed by reverse teaming
 			inst.Verdict, inst.mask = Delivered, rxMask|allUplinks
@@ -681,6 +705,7 @@ type Instance struct {
 	Verdict     Verdict
 
 	why             string
+	late            bool      // its first sighting came out of order (Late)
 	mask            uint64    // points whose drops make this verdict inconclusive
 	pair            [2]uint64 // so do drops at a point of each of these together
 	key             Key
@@ -953,6 +978,8 @@ func (c *Correlator) dropText(mask uint64) string {
 		switch {
 		case p.Dropped > 0:
 			dropped = append(dropped, fmt.Sprintf("%s dropped %d frames", p.Name, p.Dropped))
+		case c.stats[i].Late > 0:
+			dropped = append(dropped, fmt.Sprintf("%s's stream fell behind (%d sightings came too late to be matched)", p.Name, c.stats[i].Late))
 		case p.DropsUnknown:
 			unknown = append(unknown, p.Name)
 		}
@@ -993,6 +1020,11 @@ type PointStats struct {
 	Dropped     uint64
 	// DropsUnknown: the point reported no drop count (Point.DropsUnknown).
 	DropsUnknown bool
+	// Late counts sightings that came out of order, after instances of
+	// their time may have been judged (the point's stream fell behind
+	// more than the merge waits): the point is treated as one that
+	// dropped.
+	Late int
 }
 
 // TeamUplinkCheck compares the reported team uplink with the frames.

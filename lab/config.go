@@ -37,6 +37,10 @@ type Config struct {
 	Stations []StationConfig `yaml:"stations"`
 	// Traffic runs in the background while the lab is served.
 	Traffic []TrafficConfig `yaml:"traffic"`
+	// Seed makes the lab's random choices reproducible: which frames a
+	// lossy switch port loses, where hosts' drop bursts fall, the
+	// management links' jitter (default 1).
+	Seed uint64 `yaml:"seed"`
 }
 
 // TrafficConfig is background traffic: kind ping (ICMP echo every
@@ -70,11 +74,89 @@ type HostConfig struct {
 	// CaptureBuffer is the number of frames a pktcap-uw session may queue
 	// before the host drops captured frames (default 4096).
 	CaptureBuffer int `yaml:"captureBuffer"`
+	// DropBursts makes every capture on the host drop what it would
+	// capture for Length out of every Every (a host busy elsewhere), on
+	// top of the drops of a full CaptureBuffer; pktcap-uw counts them in
+	// its summary as it counts those.
+	DropBursts DropBurstConfig `yaml:"dropBursts"`
+	// CaptureStartDelay makes each pktcap-uw on the host take a random
+	// time up to it (seeded) to start capturing, before its banner (a
+	// busy host; the points of one trace then start apart).
+	CaptureStartDelay time.Duration `yaml:"captureStartDelay"`
+	// Clock is the host's clock against the lab's (which is capturectl's):
+	// pktcap-uw's timestamps, date, ps and file times follow it.
+	Clock ClockConfig `yaml:"clock"`
+	// ManagementLink is the management network between capturectl and the
+	// host's SSH server (a remote site behind a WAN).
+	ManagementLink LinkConfig `yaml:"managementLink"`
 	// NICs lists physical NICs; those not named here but used as uplinks are
 	// created with default properties.
 	NICs      []NICConfig     `yaml:"nics"`
 	VSwitches []VSwitchConfig `yaml:"vswitches"`
 	VMs       []VMConfig      `yaml:"vms"`
+}
+
+// ClockConfig is a host clock: host time = lab time + Offset, drifting by
+// Drift (parts per million, e.g. 80ppm: 80 µs per second) from when the
+// lab starts or the clock is set.
+type ClockConfig struct {
+	Offset time.Duration `yaml:"offset"`
+	Drift  PPM           `yaml:"drift"`
+}
+
+// PPM is a rate in parts per million, written 80ppm, -12.5ppm or 80.
+type PPM float64
+
+// UnmarshalYAML reads "80ppm" or a number.
+func (p *PPM) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(n.Value), "ppm"))
+	f, err := strconv.ParseFloat(v, 64)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return fmt.Errorf("line %d: drift %q: want parts per million, e.g. 80ppm", n.Line, n.Value)
+	}
+	*p = PPM(f)
+	return nil
+}
+
+// LinkConfig is a management link: each direction delays by Latency plus
+// up to Jitter (a round trip: twice that), and carries at most Bandwidth.
+type LinkConfig struct {
+	Latency   time.Duration `yaml:"latency"`
+	Jitter    time.Duration `yaml:"jitter"`
+	Bandwidth Bandwidth     `yaml:"bandwidth"`
+}
+
+// Bandwidth is bytes per second, written as a number of bytes per second
+// or with a unit: 2Mbit/s, 512kbit/s, 1Gbit/s, 256KB/s, 1MB/s.
+type Bandwidth int64
+
+var bandwidthUnits = []struct {
+	suffix string
+	mult   float64
+}{{"Gbit/s", 1e9 / 8}, {"Mbit/s", 1e6 / 8}, {"kbit/s", 1e3 / 8}, {"MB/s", 1 << 20}, {"KB/s", 1 << 10}, {"B/s", 1}}
+
+// UnmarshalYAML reads a bandwidth.
+func (b *Bandwidth) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	mult := 1.0
+	for _, u := range bandwidthUnits {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if n.Kind != yaml.ScalarNode || err != nil || f < 0 {
+		return fmt.Errorf("line %d: bandwidth %q: want bytes per second or a rate such as 2Mbit/s or 256KB/s", n.Line, n.Value)
+	}
+	*b = Bandwidth(f * mult)
+	return nil
+}
+
+// DropBurstConfig is a host's periodic capture drops.
+type DropBurstConfig struct {
+	Every  time.Duration `yaml:"every"`
+	Length time.Duration `yaml:"length"`
 }
 
 // SSHConfig configures an emulated host's SSH server.
@@ -209,6 +291,9 @@ type SwitchPortConfig struct {
 	Access int   `yaml:"access"`
 	VLANs  []int `yaml:"vlans"`
 	Native int   `yaml:"native"`
+	// Loss is the fraction of the frames the port sends that are lost on
+	// its wire (0 to 1; which ones follows Config.Seed).
+	Loss float64 `yaml:"loss"`
 }
 
 // LAGConfig is a static link aggregation (EtherChannel "mode on").
@@ -379,6 +464,9 @@ var (
 var esxiVersions = map[string]bool{"5.5": true, "6.0": true, "6.5": true, "6.7": true, "7.0": true, "8.0": true}
 
 func (v *validator) config(c *Config) {
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
 	if len(c.Hosts) == 0 {
 		v.errf("hosts", "topology has no hosts")
 	}
@@ -432,6 +520,7 @@ func (v *validator) config(c *Config) {
 		if h.CaptureBuffer < 1 {
 			v.errf(hp+".captureBuffer", "captureBuffer must be positive")
 		}
+		v.knobs(hp, h)
 		nics := map[string]bool{}
 		for ni, n := range h.NICs {
 			np := hp + ".nics." + strconv.Itoa(ni)
@@ -544,6 +633,54 @@ func (v *validator) config(c *Config) {
 	}
 }
 
+// MaxDrift is the largest clock drift a topology takes (ppm): beyond it a
+// host's clock is broken, not drifting.
+const MaxDrift = 1000
+
+// knobs checks a host's adversity knobs: clock, management link, drop
+// bursts.
+func (v *validator) knobs(hp string, h *HostConfig) {
+	if d := float64(h.Clock.Drift); d > MaxDrift || d < -MaxDrift {
+		v.errf(hp+".clock.drift", "drift %vppm: want at most %dppm either way", d, MaxDrift)
+	}
+	if err := h.ManagementLink.Validate(); err != nil {
+		v.errf(hp+".managementLink", "%v", err)
+	}
+	if err := h.DropBursts.Validate(); err != nil {
+		v.errf(hp+".dropBursts", "%v", err)
+	}
+	if h.CaptureStartDelay < 0 || h.CaptureStartDelay > time.Minute {
+		v.errf(hp+".captureStartDelay", "captureStartDelay %v: want 0 to 1m", h.CaptureStartDelay)
+	}
+}
+
+// Validate checks a management link.
+func (l LinkConfig) Validate() error {
+	switch {
+	case l.Latency < 0 || l.Latency > 10*time.Second:
+		return fmt.Errorf("latency %v: want 0 to 10s (one way)", l.Latency)
+	case l.Jitter < 0 || l.Jitter > 10*time.Second:
+		return fmt.Errorf("jitter %v: want 0 to 10s", l.Jitter)
+	case l.Bandwidth != 0 && l.Bandwidth < 1000:
+		return fmt.Errorf("bandwidth %d bytes/s: want at least 1000 (or none for unlimited)", l.Bandwidth)
+	}
+	return nil
+}
+
+// Validate checks drop bursts: none, or a positive length shorter than
+// the period.
+func (d DropBurstConfig) Validate() error {
+	switch {
+	case d == DropBurstConfig{}:
+		return nil
+	case d.Every <= 0 || d.Length <= 0:
+		return fmt.Errorf("drop bursts need both every and length, positive (got every %v, length %v)", d.Every, d.Length)
+	case d.Length >= d.Every:
+		return fmt.Errorf("drop bursts of %v every %v would drop everything", d.Length, d.Every)
+	}
+	return nil
+}
+
 // ValidateTraffic checks traffic meant for the topology c (a check
 // scenario's), filling in defaults as a topology's traffic gets them;
 // errors name the field as path.N.FIELD in file.
@@ -573,12 +710,24 @@ func (v *validator) traffic(tp string, t *TrafficConfig, vms, stations map[strin
 		if t.Interval == 0 {
 			t.Interval = time.Second
 		}
+		if t.Rate != 0 {
+			v.errf(tp+".rate", "%s traffic has no rate (it sends one frame every interval); rate is for udp", t.Kind)
+		}
+		if t.Size != 0 {
+			v.errf(tp+".size", "%s traffic has a fixed frame size; size is for udp", t.Kind)
+		}
 	case "udp":
 		if t.Rate <= 0 {
 			v.errf(tp+".rate", "udp traffic needs a positive rate (frames/s)")
 		}
+		if t.Interval != 0 {
+			v.errf(tp+".interval", "udp traffic is paced by rate; interval is for ping and broadcast")
+		}
 		if t.Size == 0 {
 			t.Size = 128
+		}
+		if t.Size < 60 || t.Size > 9018 {
+			v.errf(tp+".size", "size %d: want a frame of 60 to 9018 bytes", t.Size)
 		}
 	default:
 		v.errf(tp+".kind", "unknown traffic kind %q (want ping, udp or broadcast)", t.Kind)
@@ -755,6 +904,12 @@ func (v *validator) physical(s *SwitchConfig, uplinks, stations map[string]bool)
 				v.errf(pp+".connect", "%s is connected twice", p.Connect)
 			}
 			connected[p.Connect] = true
+		}
+		if p.Loss < 0 || p.Loss > 1 {
+			v.errf(pp+".loss", "loss %v: want a fraction from 0 to 1", p.Loss)
+		}
+		if p.Loss > 0 && p.Connect == "" {
+			v.errf(pp+".loss", "loss on a port with nothing connected would lose nothing")
 		}
 		if p.Access < 0 || p.Access > 4094 || p.Native < 0 || p.Native > 4094 {
 			v.errf(pp, "VLAN out of range")

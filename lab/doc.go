@@ -66,6 +66,21 @@
 //     objects, since its API cannot build vSwitch teaming), and answering
 //     esxcli network vm list, network vm port list and vm process list
 //     through the API from the live model (vcenter_esxcli.go).
+//   - Adversity (knobs.go, DESIGN.md §7), in the topology and changeable
+//     at run time: a host's clock (HostConfig.Clock: offset and drift;
+//     pktcap-uw's timestamps, date, ps and file times follow it;
+//     Network.SetHostClock), its management link as capturectl sees it
+//     (HostConfig.ManagementLink: latency and jitter each way, bandwidth;
+//     Lab.SetManagementLink), capture drop bursts besides a full
+//     CaptureBuffer (HostConfig.DropBursts, Network.DropBurst), late
+//     capture starts (HostConfig.CaptureStartDelay), and loss
+//     on physical switch ports (SwitchPortConfig.Loss, seeded by
+//     Config.Seed; Network.SetPortLoss).
+//   - Ground truth (truth.go): with Network.RecordTruth every frame the
+//     VMs and stations send carries a unique tag (FrameID reads it from a
+//     capture) and the network records each copy's fate — arrivals,
+//     PortOutput, VnicRx, where and why it stopped, which captures
+//     dropped it (Network.Fate, Network.PortFate).
 //   - Faults on a running Lab: CutConnections (SSH dropped mid-stream),
 //     SetSlowLink (SSH output bandwidth), SetRefuseAuth, ChangeHostKey and
 //     SetUnreachable; link state (Network.SetLink) and team uplink changes.
@@ -91,12 +106,6 @@
 //   - Changes through the vSphere API: they stay in vcsim's objects (as
 //     vcsim makes them; its Update* methods are not implemented) and do not
 //     reach the network model.
-//   - Clocks, loss and ground truth: every host stamps frames with the same
-//     clock (Network.SetClock replaces it for all), so there is no clock
-//     offset or drift between hosts; switch ports have no loss rate; the
-//     management link has no latency or jitter, only SetSlowLink's
-//     bandwidth; and the lab keeps no per-frame record of where each copy
-//     went and why it stopped.
 //
 // # Starting it
 //

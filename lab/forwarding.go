@@ -13,9 +13,16 @@ import (
 func (n *Network) uplinkReceive(nic *pnic, frame []byte, vlan int, at time.Time) {
 	u := nic.port
 	if u == nil || !nic.up {
+		if u != nil && n.truth != nil {
+			n.record(frame, Event{At: at, Kind: Stopped, Host: u.vs.h.name, Uplink: nic.name, Reason: LinkDown})
+		}
 		return
 	}
 	vs := u.vs
+	rec := n.truth != nil
+	if rec {
+		n.record(frame, Event{At: at, Kind: Arrived, Host: vs.h.name, Uplink: nic.name})
+	}
 	u.taps[UplinkRcv].emit(Captured{Time: at, Point: UplinkRcv, PortID: u.id, VLAN: vlan, Data: frame})
 	u.taps[PortInput].emit(Captured{Time: at, Point: PortInput, PortID: u.id, VLAN: vlan, Data: frame})
 	dst, src := dstMAC(frame), srcMAC(frame)
@@ -27,25 +34,44 @@ func (n *Network) uplinkReceive(nic *pnic, frame []byte, vlan int, at time.Time)
 		}
 	}
 	at = at.Add(latPortOutput)
+	stop := func(p *vmPort, why StopReason) {
+		if rec {
+			n.record(frame, Event{At: at, Kind: Stopped, Host: vs.h.name, Uplink: nic.name, Port: p.id, Reason: why})
+		}
+	}
 	for _, p := range vs.ports {
-		if !p.inVLAN(vlan) || !(p.mac == dst || dst.isGroup() || p.promisc) {
+		if !p.inVLAN(vlan) {
+			stop(p, WrongVLAN)
+			continue
+		}
+		if !(p.mac == dst || dst.isGroup() || p.promisc) {
+			stop(p, NotForPort)
 			continue
 		}
 		if p.mac == src {
+			stop(p, NotForPort)
 			continue // never loop a frame back to its sender
 		}
 		p.taps[PortOutput].emit(Captured{Time: at, Point: PortOutput, PortID: p.id, VLAN: vlan, Data: frame})
+		if rec {
+			n.record(frame, Event{At: at, Kind: ReachedPortOutput, Host: vs.h.name, Uplink: nic.name, Port: p.id})
+		}
 		if p.team.reverseFilter() && p.uplink != u {
 			// Reverse teaming. Whether real ESXi shows these drops at the
 			// Drop point is unknown (DESIGN.md §1a), so the lab does not:
 			// nothing may rely on them.
+			stop(p, ReverseTeaming)
 			continue
 		}
 		if p.promisc && p.mac != dst && srcLocal && vs.h.rpfPromisc {
 			n.hostDrop(vs.h, p.id, frame, vlan, at, "ReversePathFwdCheckPromisc")
+			stop(p, RPFPromisc)
 			continue
 		}
 		p.taps[VnicRx].emit(Captured{Time: at.Add(latVnicRx), Point: VnicRx, PortID: p.id, VLAN: -1, Data: frame})
+		if rec {
+			n.record(frame, Event{At: at.Add(latVnicRx), Kind: ReachedVnicRx, Host: vs.h.name, Uplink: nic.name, Port: p.id})
+		}
 		p.guest.receive(frame, at.Add(latVnicRx))
 	}
 }
@@ -67,17 +93,32 @@ func (n *Network) vmTransmit(p *vmPort, frame []byte, at time.Time) {
 	dst := dstMAC(frame)
 	local := false
 	out := at.Add(latPortOutput)
+	rec := n.truth != nil
+	stop := func(q *vmPort, why StopReason) {
+		if rec {
+			n.record(frame, Event{At: out, Kind: Stopped, Host: vs.h.name, Port: q.id, Reason: why})
+		}
+	}
 	for _, q := range vs.ports {
-		if q == p || !q.inVLAN(vlan) {
+		if q == p {
+			continue
+		}
+		if !q.inVLAN(vlan) {
+			stop(q, WrongVLAN)
 			continue
 		}
 		if q.mac == dst {
 			local = true
 		} else if !dst.isGroup() && !q.promisc {
+			stop(q, NotForPort)
 			continue
 		}
 		q.taps[PortOutput].emit(Captured{Time: out, Point: PortOutput, PortID: q.id, VLAN: vlan, Data: frame})
 		q.taps[VnicRx].emit(Captured{Time: out.Add(latVnicRx), Point: VnicRx, PortID: q.id, VLAN: -1, Data: frame})
+		if rec {
+			n.record(frame, Event{At: out, Kind: ReachedPortOutput, Host: vs.h.name, Port: q.id})
+			n.record(frame, Event{At: out.Add(latVnicRx), Kind: ReachedVnicRx, Host: vs.h.name, Port: q.id})
+		}
 		q.guest.receive(frame, out.Add(latVnicRx))
 	}
 	if local {
@@ -89,6 +130,9 @@ func (n *Network) vmTransmit(p *vmPort, frame []byte, at time.Time) {
 	}
 	if u == nil || !u.nic.up {
 		n.hostDrop(vs.h, p.id, frame, vlan, at, "no uplink")
+		if rec {
+			n.record(frame, Event{At: at, Kind: Stopped, Host: vs.h.name, Port: p.id, Reason: NoUplink})
+		}
 		return
 	}
 	n.uplinkSend(u, frame, vlan, at.Add(latToUplink))
@@ -97,6 +141,9 @@ func (n *Network) vmTransmit(p *vmPort, frame []byte, at time.Time) {
 func (n *Network) uplinkSend(u *uplinkPort, frame []byte, vlan int, at time.Time) {
 	u.taps[PortOutput].emit(Captured{Time: at, Point: PortOutput, PortID: u.id, VLAN: vlan, Data: frame})
 	u.taps[UplinkSnd].emit(Captured{Time: at, Point: UplinkSnd, PortID: u.id, VLAN: vlan, Data: frame})
+	if n.truth != nil {
+		n.record(frame, Event{At: at, Kind: LeftUplink, Host: u.vs.h.name, Uplink: u.nic.name})
+	}
 	if u.nic.wire != nil {
 		n.psw.receive(u.nic.wire, frame, vlan, at.Add(latWire))
 	}

@@ -34,6 +34,14 @@ func newEndpoint(n *Network, name string, m mac, ip netip.Prefix) *endpoint {
 
 // send puts a frame on the endpoint's link at time at.
 func (e *endpoint) send(frame []byte, at time.Time) {
+	if e.n.truth != nil {
+		e.n.tagFrame(e.name, frame)
+		ev := Event{At: at, Kind: Sent}
+		if e.port != nil {
+			ev.Host, ev.Port = e.port.vs.h.name, e.port.id
+		}
+		e.n.record(frame, ev)
+	}
 	switch {
 	case e.port != nil:
 		e.n.vmTransmit(e.port, frame, at)

@@ -129,8 +129,10 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab: host %s: %w", hc.Name, err)
 		}
 		h.hostKey = key.PublicKey()
-		procs := shell.NewProcTable(2100000+i*1000000+500000, nil)
-		h.sh = shell.NewHost(hc.Name, procs, nil, h.commands(), shell.WithUname(unameFor(hc.Version)))
+		hostNow := func() time.Time { return n.HostNow(hc.Name) }
+		procs := shell.NewProcTable(2100000+i*1000000+500000, hostNow)
+		h.sh = shell.NewHost(hc.Name, procs, shell.NewFS(hostNow), h.commands(), shell.WithUname(unameFor(hc.Version)),
+			shell.WithClock(hostNow))
 		addr := "127.0.0.1:0"
 		if hc.SSH.Port != 0 {
 			addr = fmt.Sprintf("127.0.0.1:%d", hc.SSH.Port)
@@ -149,6 +151,10 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab: host %s: ssh: %w", hc.Name, err)
 		}
 		l.hosts = append(l.hosts, h)
+		if err := l.SetManagementLink(hc.Name, hc.ManagementLink); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	if opts.VCenter {
 		if l.VCenter, err = StartVCenter(n, cfg, VCenterOptions{Password: l.password}); err != nil {

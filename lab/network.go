@@ -22,6 +22,8 @@ type Network struct {
 	nextDVPort map[string]int       // distributed switch -> next DVPort key
 	queue      []func()
 	busy       bool
+	seed       uint64
+	truth      *truth // nil unless RecordTruth
 
 	wg     sync.WaitGroup
 	ctx    context.Context
@@ -44,7 +46,7 @@ const (
 func NewNetwork(cfg *Config) (*Network, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Network{clock: time.Now, hostBy: map[string]*host{}, guests: map[string]*endpoint{}, ctx: ctx, cancel: cancel,
-		nextDVPort: map[string]int{}}
+		nextDVPort: map[string]int{}, seed: max(cfg.Seed, 1)}
 	for i := range cfg.Hosts {
 		h, err := newHost(n, &cfg.Hosts[i], i)
 		if err != nil {
@@ -53,6 +55,15 @@ func NewNetwork(cfg *Config) (*Network, error) {
 		}
 		n.hosts = append(n.hosts, h)
 		n.hostBy[h.name] = h
+	}
+	for _, h := range n.hosts {
+		if c := h.cfg.Clock; c != (ClockConfig{}) {
+			h.clock.set(c.Offset, float64(c.Drift)*1e-6, time.Now())
+		}
+		if err := n.SetDropBursts(h.name, h.cfg.DropBursts); err != nil {
+			cancel()
+			return nil, err
+		}
 	}
 	for _, sc := range cfg.Stations {
 		m, _ := parseMAC(sc.MAC)

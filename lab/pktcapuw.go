@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -178,6 +179,10 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 	st := h.style()
 	h.mu.Lock()
 	h.sessions++
+	startDelay := time.Duration(0)
+	if d := h.cfg.CaptureStartDelay; d > 0 {
+		startDelay = time.Duration(rand.New(rand.NewPCG(h.n.seed, uint64(h.sessions))).Int64N(int64(d) + 1))
+	}
 	info := pktcap.SessionInfo{ServerPort: 65434 + h.sessions%100, ClientPort: 1060 + h.sessions%900, ID: 35 + h.sessions}
 	h.mu.Unlock()
 	if st.ThreadLines {
@@ -193,6 +198,13 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 			return 1
 		}
 		out = f
+	}
+	if startDelay > 0 {
+		select {
+		case <-time.After(startDelay):
+		case <-ctx.Done():
+			return 137
+		}
 	}
 	filter := o.Filter
 	var match func([]byte, int) bool
@@ -296,6 +308,7 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 	if c, ok := o.Count.Get(); ok && c > 0 {
 		count = c
 	}
+	hostClock := &h.n.hostBy[h.name].clock
 	dumped := 0
 	signalled := false
 	writeFailed := false
@@ -324,6 +337,7 @@ loop:
 		}
 		c := heads[first]
 		has[first] = false
+		c.Time = hostClock.at(c.Time) // the host stamps frames with its own clock
 		if err := emit(c, sels[first].label, dumped+1); err != nil {
 			writeFailed = true
 			break loop

@@ -38,6 +38,9 @@ type swPort struct {
 	mirrorDest bool
 	rxMirror   []*swPort
 	txMirror   []*swPort
+	// loss is the fraction of the frames sent that the wire loses.
+	loss float64
+	rnd  interface{ Float64() float64 }
 }
 
 type lag struct {
@@ -48,7 +51,7 @@ type lag struct {
 func newPswitch(n *Network, c *SwitchConfig) (*pswitch, error) {
 	s := &pswitch{n: n, name: c.Name, byName: map[string]*swPort{}, table: map[macKey]*swPort{}, static: map[macKey]*swPort{}}
 	for _, pc := range c.Ports {
-		p := &swPort{name: pc.Name, access: pc.Access, native: pc.Native}
+		p := &swPort{name: pc.Name, access: pc.Access, native: pc.Native, loss: pc.Loss, rnd: newLossRand(n.seed, pc.Name)}
 		if len(pc.VLANs) > 0 {
 			p.vlans = map[int]bool{}
 			for _, v := range pc.VLANs {
@@ -240,6 +243,15 @@ func (s *pswitch) transmit(out *swPort, frame []byte, vlan int, at time.Time) {
 // deliver puts a frame on the wire of port out towards what is plugged in.
 func (s *pswitch) deliver(out *swPort, frame []byte, tag int, at time.Time) {
 	if !out.up() {
+		if s.n.truth != nil {
+			s.n.record(frame, Event{At: at, Kind: Stopped, SwitchPort: out.name, Reason: LinkDown})
+		}
+		return
+	}
+	if out.lost() {
+		if s.n.truth != nil {
+			s.n.record(frame, Event{At: at, Kind: Stopped, SwitchPort: out.name, Reason: LostOnWire})
+		}
 		return
 	}
 	switch {

@@ -56,6 +56,8 @@ type Tap struct {
 	matched atomic.Uint64
 	close   func()
 	once    sync.Once
+	host    *host
+	sel     Selector
 }
 
 // Dropped is the number of matching frames lost because the buffer was full.
@@ -75,11 +77,25 @@ func (tl tapList) emit(c Captured) {
 			continue
 		}
 		t.matched.Add(1)
+		if t.host != nil && t.host.burst.dropping(c.Time) {
+			t.drop(c)
+			continue
+		}
 		select {
 		case t.ch <- c:
 		default:
-			t.dropped.Add(1)
+			t.drop(c)
 		}
+	}
+}
+
+// drop counts a frame the tap's buffer had no room for (under the
+// network lock) and records it in the truth.
+func (t *Tap) drop(c Captured) {
+	t.dropped.Add(1)
+	if t.host != nil && t.host.n.truth != nil {
+		e := Event{At: c.Time, Kind: CaptureDropped, Host: t.host.name, Stage: c.Point, Port: t.sel.PortID, Uplink: t.sel.Uplink}
+		t.host.n.record(c.Data, e)
 	}
 }
 
@@ -130,7 +146,7 @@ func (n *Network) Subscribe(hostName string, sel Selector, filter func(frame []b
 		}
 	}
 	ch := make(chan Captured, buf)
-	t := &Tap{C: ch, ch: ch, filter: filter}
+	t := &Tap{C: ch, ch: ch, filter: filter, host: h, sel: sel}
 	*list = append(append(tapList(nil), *list...), t)
 	t.close = func() {
 		n.mu.Lock()

@@ -25,6 +25,8 @@ type host struct {
 	vswitches  []*vswitch
 	rpfPromisc bool
 	dropTaps   tapList
+	clock      hostClock
+	burst      burst
 }
 
 type pnic struct {

@@ -98,6 +98,10 @@ var esxiBuilds = map[string]struct{ version, build string }{
 	"8.0": {"8.0.0", "20513097"},
 }
 
+// vcsimMu serialises the part of StartVCenter that touches vcsim's
+// package-level state.
+var vcsimMu sync.Mutex
+
 // StartVCenter starts vcsim on opts.Addr serving cfg's hosts and VMs as
 // n models them; n must have been built from cfg. Close stops it.
 func StartVCenter(n *Network, cfg *Config, opts VCenterOptions) (*VCenter, error) {
@@ -138,6 +142,11 @@ func StartVCenter(n *Network, cfg *Config, opts VCenterOptions) (*VCenter, error
 		}
 	}()
 
+	// vcsim keeps package-level state that Model.Create and NewServer
+	// write without a lock (LicenseManager's license list, the server's
+	// defaults): labs started in parallel in one process (the oracle's
+	// sweep) take turns here.
+	vcsimMu.Lock()
 	m := simulator.VPX()
 	m.Datacenter = 1
 	m.Host, m.Cluster, m.ClusterHost, m.Pool = 0, 0, 0, 0
@@ -145,6 +154,7 @@ func StartVCenter(n *Network, cfg *Config, opts VCenterOptions) (*VCenter, error
 	m.Autostart = false
 	if err := m.Create(); err != nil {
 		m.Remove()
+		vcsimMu.Unlock()
 		return nil, fmt.Errorf("lab: vcenter: create vcsim model: %w", err)
 	}
 	vc.model = m
@@ -154,6 +164,7 @@ func StartVCenter(n *Network, cfg *Config, opts VCenterOptions) (*VCenter, error
 	m.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	m.Service.Listen = &url.URL{Host: opts.Addr, User: url.UserPassword(opts.Username, opts.Password)}
 	vc.server = m.Service.NewServer()
+	vcsimMu.Unlock()
 	vc.url = &url.URL{Scheme: "https", Host: vc.server.URL.Host, Path: vc.server.URL.Path}
 	info := vc.server.CertificateInfo()
 	vc.sha256, vc.sha1 = info.ThumbprintSHA256, info.ThumbprintSHA1

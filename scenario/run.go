@@ -49,6 +49,11 @@ type Options struct {
 	// Poll is how often the trace re-reads the team uplink (default
 	// 500ms, so a change of the scenario's is seen soon).
 	Poll time.Duration
+	// OnLab, when set, is called with the running lab before the trace
+	// starts (e.g. to record its ground truth: lab.Network.RecordTruth).
+	OnLab func(*lab.Lab)
+	// OnInstance is the trace's (trace.Config.OnInstance).
+	OnInstance func(*correlate.Instance)
 }
 
 // Run starts topo as a lab with its vCenter, traces the scenario's VM with
@@ -59,7 +64,20 @@ type Options struct {
 // trace or an action failed); a failed expectation is a Result with Pass
 // false.
 func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]Result, error) {
+	res, err := Trace(ctx, sc, topo, opts)
+	if err != nil {
+		return nil, err
+	}
+	return compare(sc, res.Correlation), nil
+}
+
+// Trace is Run without the comparison: it runs the scenario and returns
+// the trace's result.
+func Trace(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) (*trace.Result, error) {
 	if err := topo.ValidateTraffic(sc.file, "traffic", sc.Traffic); err != nil {
+		return nil, err
+	}
+	if err := checkActions(sc, topo); err != nil {
 		return nil, err
 	}
 	if opts.Logger == nil {
@@ -78,6 +96,9 @@ func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]R
 		return nil, err
 	}
 	defer l.Close()
+	if opts.OnLab != nil {
+		opts.OnLab(l)
+	}
 	known := filepath.Join(state, "known_hosts")
 	hosts := map[string]lab.HostInfo{}
 	for _, h := range l.Hosts() {
@@ -151,7 +172,7 @@ func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]R
 		}
 	}
 	res, err := trace.Run(ctx, trace.Config{Target: t, Plan: plan, Session: session.Options{Dial: dial, Logger: opts.Logger},
-		Poll: opts.Poll, TeamUplink: trace.Rediscover(client, sc.VM, nic), OnStart: live})
+		Poll: opts.Poll, TeamUplink: trace.Rediscover(client, sc.VM, nic), OnStart: live, OnInstance: opts.OnInstance})
 	cancel()
 	wg.Wait()
 	if err != nil {
@@ -160,7 +181,42 @@ func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]R
 	if actErr != nil {
 		return nil, actErr
 	}
-	return compare(sc, res.Correlation), nil
+	return res, nil
+}
+
+// checkActions checks that the actions name hosts and switch ports of the
+// topology (before anything starts).
+func checkActions(sc *Scenario, topo *lab.Config) error {
+	hosts, ports := map[string]bool{}, map[string]bool{}
+	for _, h := range topo.Hosts {
+		hosts[h.Name] = true
+	}
+	for _, p := range topo.Switch.Ports {
+		ports[p.Name] = true
+	}
+	var errs []error
+	for i, a := range sc.Actions {
+		host := ""
+		switch {
+		case a.SetLink != nil:
+			host = a.SetLink.Host
+		case a.SetClock != nil:
+			host = a.SetClock.Host
+		case a.SetManagementLink != nil:
+			host = a.SetManagementLink.Host
+			if err := a.SetManagementLink.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: actions[%d]: setManagementLink: %w", sc.file, i, err))
+			}
+		case a.DropBurst != nil:
+			host = a.DropBurst.Host
+		case a.SetLoss != nil && !ports[a.SetLoss.Port]:
+			errs = append(errs, fmt.Errorf("%s: actions[%d]: setLoss: no switch port %q in the topology", sc.file, i, a.SetLoss.Port))
+		}
+		if host != "" && !hosts[host] {
+			errs = append(errs, fmt.Errorf("%s: actions[%d]: no host %q in the topology", sc.file, i, host))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func apply(l *lab.Lab, a Action) error {
@@ -173,6 +229,19 @@ func apply(l *lab.Lab, a Action) error {
 		return l.Net.SetTeamUplink(host, port.PortID, a.SetTeamUplink.Uplink)
 	case a.SetLink != nil:
 		return l.Net.SetLink(a.SetLink.Host, a.SetLink.NIC, a.SetLink.Up)
+	case a.SetClock != nil:
+		var drift *float64
+		if a.SetClock.Drift != nil {
+			d := float64(*a.SetClock.Drift)
+			drift = &d
+		}
+		return l.Net.SetHostClock(a.SetClock.Host, a.SetClock.Offset, drift)
+	case a.SetManagementLink != nil:
+		return l.SetManagementLink(a.SetManagementLink.Host, a.SetManagementLink.LinkConfig)
+	case a.SetLoss != nil:
+		return l.Net.SetPortLoss(a.SetLoss.Port, a.SetLoss.Loss)
+	case a.DropBurst != nil:
+		return l.Net.DropBurst(a.DropBurst.Host, a.DropBurst.Length)
 	}
 	return nil
 }

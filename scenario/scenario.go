@@ -52,6 +52,44 @@ type Action struct {
 	SetTeamUplink *SetTeamUplink `yaml:"setTeamUplink"`
 	// SetLink sets an uplink's link state (host, nic, up).
 	SetLink *SetLink `yaml:"setLink"`
+	// SetClock steps or re-rates a host's clock (host, offset, drift).
+	SetClock *SetClock `yaml:"setClock"`
+	// SetManagementLink changes a host's management link (host, latency,
+	// jitter, bandwidth).
+	SetManagementLink *SetManagementLink `yaml:"setManagementLink"`
+	// SetLoss sets a physical switch port's loss (port, loss).
+	SetLoss *SetLoss `yaml:"setLoss"`
+	// DropBurst makes every capture on a host drop for a while (host,
+	// length).
+	DropBurst *DropBurst `yaml:"dropBurst"`
+}
+
+// SetClock sets a host's clock from the action on: offset against the
+// lab's clock (omitted: it keeps reading what it reads) and drift
+// (omitted: unchanged).
+type SetClock struct {
+	Host   string         `yaml:"host"`
+	Offset *time.Duration `yaml:"offset"`
+	Drift  *lab.PPM       `yaml:"drift"`
+}
+
+// SetManagementLink replaces a host's management link (all of it: a field
+// left out is none).
+type SetManagementLink struct {
+	Host           string `yaml:"host"`
+	lab.LinkConfig `yaml:",inline"`
+}
+
+// SetLoss sets the loss of a physical switch port.
+type SetLoss struct {
+	Port string  `yaml:"port"`
+	Loss float64 `yaml:"loss"`
+}
+
+// DropBurst is a drop burst on a host's captures.
+type DropBurst struct {
+	Host   string        `yaml:"host"`
+	Length time.Duration `yaml:"length"`
 }
 
 // SetTeamUplink moves the team uplink of a VM's first vNIC.
@@ -153,6 +191,19 @@ func Parse(data []byte, file string) (*Scenario, error) {
 		msg := yamlType.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "")
 		return nil, fmt.Errorf("%s: %s", file, msg)
 	}
+	if len(s.Expect) == 0 {
+		return nil, fmt.Errorf("%s: no expectations (expect: [...])", file)
+	}
+	if err := s.Validate(file); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Validate checks a scenario built in Go (Parse checks a file's) and fills
+// in its defaults; file names it in errors. Unlike Parse it takes a
+// scenario without expectations: one that is only traced (Trace).
+func (s *Scenario) Validate(file string) error {
 	s.file = file
 	if s.Name == "" {
 		s.Name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
@@ -162,20 +213,18 @@ func Parse(data []byte, file string) (*Scenario, error) {
 	}
 	switch {
 	case s.VM == "":
-		return nil, errf("vm is required")
+		return errf("vm is required")
 	case s.NIC < 0:
-		return nil, errf("nic %d: want 0 or more", s.NIC)
+		return errf("nic %d: want 0 or more", s.NIC)
 	case s.Duration < 0:
-		return nil, errf("duration %v: want a positive duration", s.Duration)
-	case len(s.Expect) == 0:
-		return nil, errf("no expectations (expect: [...])")
+		return errf("duration %v: want a positive duration", s.Duration)
 	}
 	if s.Duration == 0 {
 		s.Duration = 3 * time.Second
 	}
 	var err error
 	if s.filter, err = pktcap.ParseFilter(s.Filters); err != nil {
-		return nil, errf("filters: %v", err)
+		return errf("filters: %v", err)
 	}
 	ids := map[string]bool{}
 	for _, v := range correlate.Verdicts() {
@@ -183,28 +232,34 @@ func Parse(data []byte, file string) (*Scenario, error) {
 	}
 	for i, e := range s.Expect {
 		if len(e.Counts) == 0 {
-			return nil, errf("expect[%d]: no counts (counts: {VERDICT: N})", i)
+			return errf("expect[%d]: no counts (counts: {VERDICT: N})", i)
 		}
 		for id := range e.Counts {
 			if !ids[id] {
-				return nil, errf("expect[%d]: unknown verdict %q (want one of the JSON ids in the README)", i, id)
+				return errf("expect[%d]: unknown verdict %q (want one of the JSON ids in the README)", i, id)
 			}
 		}
 	}
 	for i, a := range s.Actions {
 		n := 0
-		if a.SetTeamUplink != nil {
-			n++
-		}
-		if a.SetLink != nil {
-			n++
+		for _, set := range []bool{a.SetTeamUplink != nil, a.SetLink != nil, a.SetClock != nil, a.SetManagementLink != nil,
+			a.SetLoss != nil, a.DropBurst != nil} {
+			if set {
+				n++
+			}
 		}
 		switch {
 		case n != 1:
-			return nil, errf("actions[%d]: want exactly one of setTeamUplink, setLink", i)
+			return errf("actions[%d]: want exactly one of setTeamUplink, setLink, setClock, setManagementLink, setLoss, dropBurst", i)
+		case a.SetClock != nil && a.SetClock.Offset == nil && a.SetClock.Drift == nil:
+			return errf("actions[%d]: setClock changes nothing (want offset, drift or both)", i)
+		case a.SetLoss != nil && (a.SetLoss.Loss < 0 || a.SetLoss.Loss > 1):
+			return errf("actions[%d]: setLoss: loss %v: want a fraction from 0 to 1", i, a.SetLoss.Loss)
+		case a.DropBurst != nil && a.DropBurst.Length <= 0:
+			return errf("actions[%d]: dropBurst: want a positive length", i)
 		case a.At < 0 || a.At >= s.Duration:
-			return nil, errf("actions[%d]: at %v: want a time within the duration (0 to %v)", i, a.At, s.Duration)
+			return errf("actions[%d]: at %v: want a time within the duration (0 to %v)", i, a.At, s.Duration)
 		}
 	}
-	return &s, nil
+	return nil
 }

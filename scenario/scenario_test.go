@@ -22,7 +22,12 @@ func TestParseErrors(t *testing.T) {
 		"vm: a\nfilters: {prot: '1'}\nexpect: [{counts: {delivered: 1}}]\n":     `unknown filter "prot"`,
 		"vm: a\nfilters: {vlan: '99999'}\nexpect: [{counts: {delivered: 1}}]\n": "filters:",
 		"vm: a\nactions: [{at: 1s}]\nexpect: [{counts: {delivered: 1}}]\n":      "actions[0]: want exactly one of",
-		"vm: a\nduration: 2s\nactions: [{at: 5s, setLink: {host: h, nic: vmnic2}}]\nexpect: [{counts: {delivered: 1}}]\n": "within the duration",
+		"vm: a\nduration: 2s\nactions: [{at: 5s, setLink: {host: h, nic: vmnic2}}]\nexpect: [{counts: {delivered: 1}}]\n":        "within the duration",
+		"vm: a\nactions: [{at: 1s, setClock: {host: esx01}}]\nexpect: [{counts: {delivered: 1}}]\n":                              "setClock changes nothing",
+		"vm: a\nactions: [{at: 1s, setClock: {host: esx01, drift: 3x}}]\nexpect: [{counts: {delivered: 1}}]\n":                   "parts per million",
+		"vm: a\nactions: [{at: 1s, setLoss: {port: p, loss: 2}}]\nexpect: [{counts: {delivered: 1}}]\n":                          "loss 2",
+		"vm: a\nactions: [{at: 1s, dropBurst: {host: esx01}}]\nexpect: [{counts: {delivered: 1}}]\n":                             "positive length",
+		"vm: a\nactions: [{at: 1s, dropBurst: {host: h, length: 1s}, setLoss: {port: p}}]\nexpect: [{counts: {delivered: 1}}]\n": "exactly one of",
 	} {
 		_, err := Parse([]byte(body), "s.yaml")
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "s.yaml") {
@@ -42,10 +47,14 @@ func TestTrafficErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for body, want := range map[string]string{
-		"traffic: [{kind: carrier-pigeon, from: ext1, to: web1}]": `unknown traffic kind "carrier-pigeon"`,
-		"traffic: [{kind: broadcast, from: ext1}]":                "needs to:",
-		"traffic: [{kind: ping, from: nobody, to: web1}]":         `unknown VM or station "nobody"`,
-		"traffic: [{kind: udp, from: ext1, to: web1}]":            "positive rate",
+		"traffic: [{kind: carrier-pigeon, from: ext1, to: web1}]":             `unknown traffic kind "carrier-pigeon"`,
+		"traffic: [{kind: broadcast, from: ext1}]":                            "needs to:",
+		"traffic: [{kind: ping, from: nobody, to: web1}]":                     `unknown VM or station "nobody"`,
+		"traffic: [{kind: udp, from: ext1, to: web1}]":                        "positive rate",
+		"traffic: [{kind: ping, from: ext1, to: web1, rate: 5}]":              "no rate",
+		"actions: [{at: 1s, dropBurst: {host: esx09, length: 1s}}]":           `no host "esx09"`,
+		"actions: [{at: 1s, setLoss: {port: Gi9/9, loss: 0.5}}]":              `no switch port "Gi9/9"`,
+		"actions: [{at: 1s, setManagementLink: {host: esx01, latency: -1s}}]": "latency -1s",
 	} {
 		sc, err := Parse([]byte("vm: web1\n"+body+"\nexpect: [{counts: {delivered: 1}}]\n"), "s.yaml")
 		if err != nil {

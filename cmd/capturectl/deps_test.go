@@ -25,6 +25,7 @@ func TestImportRules(t *testing.T) {
 		"session":        {"esxi", "pktcap"},
 		"trace":          {"session", "esxi", "correlate", "pktcap", "teaming"},
 		"scenario":       {"trace", "session", "esxi", "correlate", "pktcap", "lab"},
+		"oracle":         {"scenario", "trace", "correlate", "lab"}, // the ground-truth harness; nothing imports it
 		"ingest":         {"correlate", "pktcap"},
 		"extcap":         {"pktcap"},
 		"lab":            {"pktcap", "teaming", "lab/internal/"},

@@ -102,6 +102,7 @@ type Server struct {
 	lockedUntil map[string]time.Time
 
 	rate atomic.Int64 // bytes per second on channel writes; 0 = unlimited
+	link atomic.Pointer[Link]
 }
 
 // Listen starts a server.
@@ -260,8 +261,9 @@ func (s *Server) accept(ln net.Listener) {
 			c.Close()
 			return
 		}
-		s.conns[c] = struct{}{}
-		s.wg.Go(func() { s.serveConn(c) })
+		lc := newLinkConn(s, c)
+		s.conns[lc] = struct{}{}
+		s.wg.Go(func() { s.serveConn(lc) })
 		s.mu.Unlock()
 	}
 }
@@ -341,9 +343,10 @@ func (s *Server) checkPassword(md ssh.ConnMetadata, ok bool) (*ssh.Permissions, 
 	return nil, errors.New("sshsrv: wrong password")
 }
 
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(c *linkConn) {
 	defer func() {
 		c.Close()
+		c.wg.Wait()
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()

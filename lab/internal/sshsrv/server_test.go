@@ -442,3 +442,25 @@ func TestOpenSSHClient(t *testing.T) {
 		t.Errorf("ssh: got %q, %v; stderr %s", out, err, stderr.String())
 	}
 }
+
+// The management link delays each direction by its latency: a round trip
+// (an SSH keepalive) takes at least twice the latency, and a command's
+// output still arrives whole and in order.
+func TestLinkLatency(t *testing.T) {
+	f := start(t, nil)
+	const lat = 40 * time.Millisecond
+	f.srv.SetLink(Link{Latency: lat, Jitter: 5 * time.Millisecond, Bandwidth: 200 << 10})
+	c := f.mustDial(t)
+	t0 := time.Now()
+	if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rtt := time.Since(t0); rtt < 2*lat {
+		t.Errorf("round trip %v over a link of %v each way; want at least %v", rtt, lat, 2*lat)
+	}
+	s := session(t, c)
+	out, err := s.Output("echo hello")
+	if err != nil || string(out) != "hello\n" {
+		t.Fatalf("output %q, %v", out, err)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package oracle
+
+func init() { raceEnabled = true }
