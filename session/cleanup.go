@@ -44,7 +44,8 @@ type CleanupReport struct {
 // process whose PID and pktcap-uw command line both match a lease (never a
 // host-wide kill of pktcap-uw), SIGINT first, then SIGTERM and SIGKILL;
 // then it removes the leases whose process is gone and the deadlines of
-// runs without leases.
+// runs without leases. A deadline file that holds no number (empty, or a
+// write cut short) is not taken as expired: its run's leases are Live.
 func Cleanup(ctx context.Context, c *esxi.SSHClient, opts CleanupOptions) (*CleanupReport, error) {
 	log := opts.Logger
 	if log == nil {
@@ -66,7 +67,7 @@ func Cleanup(ctx context.Context, c *esxi.SSHClient, opts CleanupOptions) (*Clea
 		case l.Run == opts.ExceptRun:
 		// A run is live before its deadline; from it on, as for the
 		// watchdog on the host, it has expired.
-		case !opts.All && l.Deadline > 0 && ls.now < l.Deadline:
+		case !opts.All && (l.Deadline == deadlineUnknown || l.Deadline > 0 && ls.now < l.Deadline):
 			rep.Live = append(rep.Live, l)
 		default:
 			targets = append(targets, l)
@@ -94,14 +95,22 @@ func Cleanup(ctx context.Context, c *esxi.SSHClient, opts CleanupOptions) (*Clea
 		return rep, fmt.Errorf("session: cleanup on %s: %w", c.Host, err)
 	}
 	// Deadlines of runs that keep no lease any more, when expired (or All).
-	for run, d := range ls.deadlines {
-		if run == opts.ExceptRun || !opts.All && d > 0 && ls.now < d {
-			continue
-		}
-		keep := slices.ContainsFunc(rep.Live, func(l Lease) bool { return l.Run == run }) ||
+	// An unknown deadline (a file without a number) of a run without
+	// leases is left over too.
+	keep := func(run string) bool {
+		return run == opts.ExceptRun || slices.ContainsFunc(rep.Live, func(l Lease) bool { return l.Run == run }) ||
 			slices.ContainsFunc(rep.StillRunning, func(l Lease) bool { return l.Run == run })
-		if !keep {
+	}
+	for run, d := range ls.deadlines {
+		if !keep(run) && (opts.All || d <= 0 || ls.now >= d) {
 			rep.Removed = append(rep.Removed, deadlineFile(run))
+		}
+	}
+	// Temporary deadline files a write left when cut short, of runs that
+	// are over (a live run's may be in the middle of a renewal).
+	for run, files := range ls.temps {
+		if d, ok := ls.deadlines[run]; !keep(run) && (opts.All || !ok || d <= 0 || ls.now >= d) {
+			rep.Removed = append(rep.Removed, files...)
 		}
 	}
 	if len(rep.Removed) > 0 {

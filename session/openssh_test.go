@@ -141,7 +141,7 @@ func startSSHD(t *testing.T, l *lab.Lab, labHost string) *sshdHost {
 	must(os.Chmod(dir, 0o755))
 	bin := filepath.Join(dir, "bin")
 	must(os.Mkdir(bin, 0o755))
-	for _, applet := range []string{"sh", "ps", "kill", "sleep", "date", "cat", "grep", "rm", "echo", "ls"} {
+	for _, applet := range []string{"sh", "ps", "kill", "sleep", "date", "cat", "grep", "rm", "echo", "ls", "mv"} {
 		must(os.Symlink(busybox, filepath.Join(bin, applet)))
 	}
 	// The shim: this test binary, named pktcap-uw (TestMain dispatches).

@@ -2,8 +2,6 @@ package session
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capturectl/capturectl/internal/testenv"
 	"github.com/capturectl/capturectl/pktcap"
 )
 
@@ -142,6 +139,7 @@ func TestParseListing(t *testing.T) {
 		"file /tmp/capturectl-a;rm -rf x.lease capturectl-lease v1 pid=77 start=1 run=abcd1234 point=x deadline=y cmd=pktcap-uw -o -\n" +
 		"file /tmp/capturectl-abcd1234.deadline 1700000060\n" +
 		"file /tmp/capturectl-ffff0000.deadline junk\n" +
+		"file /tmp/capturectl-ffff0000.deadline.4711 17\n" +
 		"now 1700000030\nps\n" + esxiPS
 	ls, err := parseListing(out)
 	if err != nil {
@@ -155,8 +153,12 @@ func TestParseListing(t *testing.T) {
 	if !slices.Equal(ls.bad, []string{"/tmp/capturectl-abcd1234-1.lease", "/tmp/capturectl-zzzz9999-0.lease"}) {
 		t.Errorf("bad leases %v", ls.bad)
 	}
-	if ls.now != 1700000030 || ls.deadlines["ffff0000"] != 0 || len(ls.deadlines) != 2 || len(ls.ps) != 4 {
-		t.Errorf("now %d deadlines %v ps %d", ls.now, ls.deadlines, len(ls.ps))
+	// A deadline that holds no number is unknown, not expired (0).
+	if ls.now != 1700000030 || ls.deadlines["ffff0000"] != deadlineUnknown || len(ls.deadlines) != 2 || len(ls.ps) != 4 {
+		t.Errorf("now %d deadlines %v ps %d; want ffff0000 unknown (%d)", ls.now, ls.deadlines, len(ls.ps), deadlineUnknown)
+	}
+	if !slices.Equal(ls.temps["ffff0000"], []string{"/tmp/capturectl-ffff0000.deadline.4711"}) || len(ls.temps) != 1 {
+		t.Errorf("temporary deadline files %v; want ffff0000's", ls.temps)
 	}
 	for _, bad := range []string{"", "now 1\n", "file x y\nps\n", "now x\nps\n"} {
 		if _, err := parseListing(bad); err == nil {
@@ -191,49 +193,14 @@ func FuzzParseListing(f *testing.F) {
 // ash as they do in ESXi's (the lab): the watchdog stops a "pktcap-uw"
 // past the run's deadline and removes its lease; the listing finds leases.
 func TestScriptsInBusybox(t *testing.T) {
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		testenv.Missing(t, "busybox not installed")
-	}
-	bin := t.TempDir()
-	for _, applet := range []string{"sh", "ps", "kill", "sleep", "date", "cat", "grep", "rm", "echo"} {
-		if err := os.Symlink(busybox, filepath.Join(bin, applet)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A stand-in pktcap-uw that runs until a signal: this test binary,
-	// named pktcap-uw (TestMain), so that its command line is
-	// "pktcap-uw ARGS" as the real one's is.
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bin, "pktcap-uw"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run := "t" + strconv.Itoa(os.Getpid())
-	t.Cleanup(func() {
-		files, _ := filepath.Glob("/tmp/capturectl-" + run + "*")
-		for _, f := range files {
-			os.Remove(f)
-		}
-	})
-	sh := func(script string) *exec.Cmd {
-		c := exec.Command(filepath.Join(bin, "sh"), "-c", script)
-		c.Env = []string{"PATH=" + bin, standInEnv + "=1"}
-		return c
-	}
+	_, run, sh := busyboxSandbox(t)
 	if out, err := sh(setDeadlineScript(run, 3)).Output(); err != nil {
 		t.Fatalf("deadline: %v", err)
 	} else if _, err := strconv.Atoi(strings.TrimSpace(string(out))); err != nil {
 		t.Fatalf("deadline script printed %q", out)
 	}
 	cmdline := "pktcap-uw --uplink vmnic2 -s 0 -o -"
-	c := sh(startScript(run, 0, "h/vmnic2/rx", time.Now().Unix(), cmdline))
+	c := sh(startScript(run, 0, "h/vmnic2/rx", time.Now().Unix(), 3, cmdline))
 	stderr, _ := c.StderrPipe()
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -276,6 +243,17 @@ func TestScriptsInBusybox(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the watchdog did not remove the lease")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The last (here the only) capture of the run ended: its watchdog
+	// removes the run's deadline too, after the lease.
+	for {
+		if _, err := os.Stat(deadlineFile(run)); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watchdog of the run's last capture did not remove the deadline file")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -332,7 +332,7 @@ func Start(ctx context.Context, plan Plan, opts Options) (*Session, error) {
 	defer cancel()
 	err := s.start(startCtx, hostOrder)
 	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("session: start: %w (%w)", context.Cause(ctx), err)
+		err = startCancelled(context.Cause(ctx), err)
 	}
 	if err == nil {
 		err = s.commitOutputs()
@@ -340,11 +340,22 @@ func Start(ctx context.Context, plan Plan, opts Options) (*Session, error) {
 	if err != nil {
 		s.trigger("error", err)
 		s.finish()
+		// Wait's error begins with err (the session's fatal error): it is
+		// returned once, with what the stop added.
 		_, werr := s.Wait()
-		return nil, errors.Join(err, werr)
+		return nil, werr
 	}
 	s.wg.Go(func() { s.supervise(ctx) })
 	return s, nil
+}
+
+// startCancelled is the error of a start the caller cancelled (Ctrl-C):
+// it says so, and keeps err only when it is more than the cancellation.
+func startCancelled(cause, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, cause) {
+		return fmt.Errorf("session: cancelled while starting the captures: %w", cause)
+	}
+	return fmt.Errorf("session: cancelled while starting the captures: %w (meanwhile: %w)", cause, err)
 }
 
 // openOutputs writes the pcapng header and opens the per-point pcaps.
@@ -465,6 +476,9 @@ func (s *Session) start(ctx context.Context, hostOrder []string) error {
 				return err
 			}
 		case <-ctx.Done():
+			if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				return context.Cause(ctx) // the caller's cancel: Start says so
+			}
 			return fmt.Errorf("session: start: not every point streams after %v: %w", s.opts.StartTimeout, context.Cause(ctx))
 		}
 	}
@@ -580,7 +594,7 @@ func (s *Session) runPoint(pr *pointRun, startErr chan<- error) {
 		report(fmt.Errorf("session: point %s: %w", pr.pt.Name(), err))
 		return
 	}
-	script := startScript(s.runID, pr.idx, pr.pt.Name(), pr.host.clock, pr.cmd)
+	script := startScript(s.runID, pr.idx, pr.pt.Name(), pr.host.clock, int(s.opts.DeadMan/time.Second), pr.cmd)
 	if err := pr.sess.Start(script); err != nil {
 		close(pr.errDone)
 		report(fmt.Errorf("session: point %s: start pktcap-uw: %w", pr.pt.Name(), err))
