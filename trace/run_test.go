@@ -25,15 +25,8 @@ import (
 //     poller and recorded in the result, and the frames after it are
 //     judged against the new uplink.
 func TestRunLive(t *testing.T) {
-	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{VCenter: true, NoTraffic: true})
-	known := labtest.KnownHostsFile(t, l)
+	l, client, dial := startLab(t, "../configs/lab-article.yaml")
 	ctx := t.Context()
-	vc := l.VCenter
-	client, err := esxi.Connect(ctx, esxi.Config{URL: vc.URL().String(), Username: vc.Username(), Password: vc.Password(), CACerts: vc.CertificateFile()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(context.Background()) })
 	const vm = "testvm2"
 	targets, err := client.Discover(ctx, vm, esxi.DiscoverOptions{})
 	if err != nil {
@@ -50,15 +43,6 @@ func TestRunLive(t *testing.T) {
 	plan, err := DefaultPlan(target, session.Plan{Duration: 3 * time.Second, Filter: pktcap.Filter{Proto: pktcap.Some[uint8](1)}})
 	if err != nil {
 		t.Fatal(err)
-	}
-	hosts := map[string]lab.HostInfo{}
-	for _, h := range l.Hosts() {
-		hosts[h.Name] = h
-	}
-	dial := func(ctx context.Context, host string) (*esxi.SSHClient, error) {
-		h := hosts[host]
-		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: h.Addr, Password: h.Password, KnownHostsFile: known,
-			NoAgent: true, Getenv: func(string) string { return "" }})
 	}
 
 	var starts atomic.Int32
@@ -166,15 +150,8 @@ func TestRunLive(t *testing.T) {
 // promiscuous monitor (team uplink vmnic2) — the article's blind spot,
 // both sides of it from one capture.
 func TestRunTwoVMs(t *testing.T) {
-	l := labtest.Start(t, "../configs/lab-promiscuous-monitor.yaml", lab.Options{VCenter: true, NoTraffic: true})
-	known := labtest.KnownHostsFile(t, l)
+	l, client, dial := startLab(t, "../configs/lab-promiscuous-monitor.yaml")
 	ctx := t.Context()
-	vc := l.VCenter
-	client, err := esxi.Connect(ctx, esxi.Config{URL: vc.URL().String(), Username: vc.Username(), Password: vc.Password(), CACerts: vc.CertificateFile()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(context.Background()) })
 	var targets []esxi.Target
 	for _, vm := range []string{"monitor", "app2"} {
 		ts, err := client.Discover(ctx, vm, esxi.DiscoverOptions{})
@@ -189,15 +166,6 @@ func TestRunTwoVMs(t *testing.T) {
 	}
 	if len(plan.Points) != 6 {
 		t.Fatalf("plan %d points; want the 2 uplinks once and PortOutput and VnicRx of each port", len(plan.Points))
-	}
-	hosts := map[string]lab.HostInfo{}
-	for _, h := range l.Hosts() {
-		hosts[h.Name] = h
-	}
-	dial := func(ctx context.Context, host string) (*esxi.SSHClient, error) {
-		h := hosts[host]
-		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: h.Addr, Password: h.Password, KnownHostsFile: known,
-			NoAgent: true, Getenv: func(string) string { return "" }})
 	}
 	var live *Live
 	onStart := func(lv *Live) {
@@ -245,4 +213,28 @@ func TestRunTwoVMs(t *testing.T) {
 	if a, b, all := sum(live.VMVerdicts(0)), sum(live.VMVerdicts(1)), sum(live.Verdicts()); a == 0 || b == 0 || a+b != all {
 		t.Errorf("live verdicts: %d + %d, all %d", a, b, all)
 	}
+}
+
+// startLab starts a lab with its vCenter and returns it, an API client
+// logged in to it and a session.Dialer for its hosts.
+func startLab(t *testing.T, topology string) (*lab.Lab, *esxi.Client, session.Dialer) {
+	t.Helper()
+	l := labtest.Start(t, topology, lab.Options{VCenter: true, NoTraffic: true})
+	known := labtest.KnownHostsFile(t, l)
+	vc := l.VCenter
+	client, err := esxi.Connect(t.Context(), esxi.Config{URL: vc.URL().String(), Username: vc.Username(), Password: vc.Password(), CACerts: vc.CertificateFile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(context.Background()) })
+	hosts := map[string]lab.HostInfo{}
+	for _, h := range l.Hosts() {
+		hosts[h.Name] = h
+	}
+	dial := func(ctx context.Context, host string) (*esxi.SSHClient, error) {
+		h := hosts[host]
+		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: h.Addr, Password: h.Password, KnownHostsFile: known,
+			NoAgent: true, Getenv: func(string) string { return "" }})
+	}
+	return l, client, dial
 }
