@@ -158,6 +158,15 @@ func StartVCenter(n *Network, cfg *Config, opts VCenterOptions) (*VCenter, error
 		return nil, fmt.Errorf("lab: vcenter: create vcsim model: %w", err)
 	}
 	vc.model = m
+	// The license assignment manager copies vcsim's package-level
+	// EvalLicense into an assignment for every host added, in the task's
+	// own goroutine, while another lab's Model.Create appends to it: no
+	// lock of ours can order the two. capturectl never asks for license
+	// assignments, so the lab's vCenter does not keep them.
+	lamRef := types.ManagedObjectReference{Type: "LicenseAssignmentManager", Value: "LicenseAssignmentManager"}
+	if lam, isHandler := m.Map().Get(lamRef).(simulator.RegisterObject); isHandler {
+		m.Map().RemoveHandler(lam)
+	}
 	// Before any client can ask for a host's ManagedMethodExecuter.
 	m.Map().AddHandler(&esxcliHook{vc: vc, n: n})
 
