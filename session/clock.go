@@ -1,8 +1,10 @@
 package session
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -29,11 +31,6 @@ type Clock struct {
 // (100 ppm, twice a typical crystal's tolerance; NTP refuses worse):
 // Clock.Bound adds it for the time since the clock was read.
 const MaxDrift = 100e-6
-
-// tickSlack bounds how late the host's tick loop sees a new second: one
-// iteration of the loop (a fork and exec of date in busybox ash, about a
-// millisecond on ESXi) plus the echo; 10 ms leaves room for a busy host.
-const tickSlack = 10 * time.Millisecond
 
 // Known reports whether the clock was read.
 func (c Clock) Known() bool { return !c.At.IsZero() }
@@ -93,53 +90,98 @@ func round(d time.Duration) time.Duration {
 	return d.Round(time.Microsecond)
 }
 
-// tickScript waits on the host until its clock's second changes and prints
-// the second it started in and the new one: the new one printed at most
-// tickSlack after the host's clock read it. The caller bounds it in time
-// (a clock that does not tick); the loop ends with its channel.
-const tickScript = `s=$(date +%s); n=$s; while [ "$n" = "$s" ]; do n=$(date +%s); done; echo $s $n`
+// How a host's clock is read. `date +%s` gives whole seconds; what makes
+// the reading fine is causality. capturectl sends the host one line at a
+// time on a channel running clockScript, which answers each line with
+// date +%s. An answer v to a line sent at local time s and received at r
+// was read by the host at some local time in [s, r] (it read the line
+// first, and the answer cannot arrive before it is printed), when the
+// host's clock was in [v, v+1): so the offset lies in (v-r, v+1-s). The
+// intersection over all answers is the estimate. Lines go every
+// clockGap, pipelined, until an answer shows the next second: then the
+// answer before it and the first answer after the tick bound the offset
+// to the gap between their lines plus the second's round trip — about
+// half the round trip plus a few milliseconds either way. Nothing is
+// assumed about how fast the host answers: a loaded host or a slow link
+// only widens the bound, it cannot make it wrong.
+const clockScript = `while read x; do date +%s; done`
 
-// clockProbe is how a clock is read: the SSH round trip, and a run of
-// tickScript with the local times of its start and its output's arrival.
-type clockProbe interface {
-	roundTrip(ctx context.Context) (time.Duration, error)
-	tick(ctx context.Context) (second int64, sent, received time.Time, err error)
+const (
+	// clockGap is the spacing of the lines; the bound is at least half of it.
+	clockGap = 4 * time.Millisecond
+	// clockInFlight bounds the lines sent and not yet answered (a slow
+	// host's backlog widens the bound without limit otherwise).
+	clockInFlight = 64
+	// clockWait bounds the reading: a clock ticks within a second.
+	clockWait = 3 * time.Second
+)
+
+// clockSample is one answer: the host's second, the local time its line
+// was sent (before the write began) and the local time the answer arrived.
+type clockSample struct {
+	sent, recv time.Time
+	second     int64
 }
 
-// readClock reads a host's clock. The host printed second N at a host time
-// in [N, N+tickSlack]; the output left it at a local time in [received-RTT,
-// received] (its one-way delay is at most the round trip); so the offset
-// lies in [N-received, N+tickSlack-received+RTT]: the middle, ± half the
-// width. RTT is the largest of three SSH request-replies around the tick,
-// so that jitter widens the bound instead of breaking it.
+// clockFromSamples intersects the answers' bounds. The host's clock may
+// drift against capturectl's by MaxDrift while the reading lasts, so each
+// answer's bound is widened by the drift between it and At, the middle of
+// the tick's bracket. It needs an answer on each side of a tick.
+func clockFromSamples(samples []clockSample, rtt time.Duration) (Clock, error) {
+	tick := -1
+	for i := 1; i < len(samples); i++ {
+		if samples[i].second > samples[i-1].second {
+			tick = i
+			break
+		}
+	}
+	if tick < 0 {
+		return Clock{}, fmt.Errorf("the host's clock did not tick in %d answers", len(samples))
+	}
+	at := samples[tick-1].sent.Add(samples[tick].recv.Sub(samples[tick-1].sent) / 2)
+	drift := func(t time.Time) time.Duration {
+		d := t.Sub(at).Abs()
+		return time.Duration(float64(d)*MaxDrift) + 1
+	}
+	var lo, hi time.Duration
+	for i, c := range samples {
+		l := time.Unix(c.second, 0).Sub(c.recv) - drift(c.recv)
+		h := time.Unix(c.second+1, 0).Sub(c.sent) + drift(c.sent)
+		if i == 0 || l > lo {
+			lo = l
+		}
+		if i == 0 || h < hi {
+			hi = h
+		}
+	}
+	if lo > hi {
+		return Clock{}, fmt.Errorf("the host's clock answers contradict each other (%v > %v): did its clock step while it was read?", lo, hi)
+	}
+	return Clock{Offset: lo + (hi-lo)/2, Uncertainty: (hi - lo + 1) / 2, At: at, RTT: rtt}, nil
+}
+
+// clockProbe is how a clock is read: the SSH round trip (reported with the
+// clock), and the answers of a clockScript channel.
+type clockProbe interface {
+	roundTrip(ctx context.Context) (time.Duration, error)
+	samples(ctx context.Context) ([]clockSample, error)
+}
+
+// readClock reads a host's clock through p.
 func readClock(ctx context.Context, p clockProbe) (Clock, error) {
-	var rtt time.Duration
-	sample := func() error {
-		d, err := p.roundTrip(ctx)
-		rtt = max(rtt, d)
-		return err
-	}
-	if err := sample(); err != nil {
-		return Clock{}, err
-	}
-	if err := sample(); err != nil {
-		return Clock{}, err
-	}
-	n, sent, recv, err := p.tick(ctx)
+	rtt, err := p.roundTrip(ctx)
 	if err != nil {
 		return Clock{}, err
 	}
-	if err := sample(); err != nil {
+	samples, err := p.samples(ctx)
+	if err != nil {
 		return Clock{}, err
 	}
-	if recv.Sub(sent) > 3*time.Second+3*rtt {
-		// the loop cannot have waited for a tick that long: the second
-		// printed is not the one just begun
-		return Clock{}, fmt.Errorf("the host's clock did not tick within %v", recv.Sub(sent).Round(time.Millisecond))
+	after, err := p.roundTrip(ctx)
+	if err != nil {
+		return Clock{}, err
 	}
-	lo := time.Unix(n, 0).Sub(recv)
-	hi := lo + tickSlack + rtt
-	return Clock{Offset: (lo + hi) / 2, Uncertainty: (hi - lo + 1) / 2, At: recv, RTT: rtt}, nil
+	return clockFromSamples(samples, max(rtt, after))
 }
 
 // sshProbe reads a host's clock over the session's connection to it.
@@ -153,27 +195,83 @@ func (p sshProbe) roundTrip(ctx context.Context) (time.Duration, error) {
 	return c.RoundTrip(ctx)
 }
 
-func (p sshProbe) tick(ctx context.Context) (int64, time.Time, time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	sent := time.Now()
-	out, err := p.h.run(ctx, tickScript)
-	recv := time.Now()
+// samples runs clockScript on the host and sends it a line every clockGap
+// (at most clockInFlight unanswered) until an answer shows a tick.
+func (p sshProbe) samples(ctx context.Context) ([]clockSample, error) {
+	c, err := p.h.conn(ctx)
 	if err != nil {
-		return 0, sent, recv, err
+		return nil, err
 	}
-	f := strings.Fields(out)
-	var s, n int64
-	if len(f) == 2 {
-		s, err = strconv.ParseInt(f[0], 10, 64)
+	p.h.ctl.Lock()
+	defer p.h.ctl.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, clockWait)
+	defer cancel()
+	sess, err := c.NewSession()
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := sess.Start(clockScript); err != nil {
+		return nil, fmt.Errorf("the host's clock: start %q: %w", clockScript, err)
+	}
+	type answer struct {
+		line string
+		recv time.Time
+		err  error
+	}
+	answers := make(chan answer, clockInFlight+1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			answers <- answer{line: sc.Text(), recv: time.Now()}
+		}
+		err := sc.Err()
 		if err == nil {
-			n, err = strconv.ParseInt(f[1], 10, 64)
+			err = io.ErrUnexpectedEOF
+		}
+		answers <- answer{err: err}
+	}()
+	tick := time.NewTicker(clockGap)
+	defer tick.Stop()
+	var sent []time.Time // lines not yet answered, oldest first
+	var out []clockSample
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the host's clock did not tick within %v (%d answers)", clockWait, len(out))
+		case <-tick.C:
+			if len(sent) >= clockInFlight {
+				continue
+			}
+			t := time.Now()
+			if _, err := io.WriteString(stdin, "\n"); err != nil {
+				return nil, fmt.Errorf("the host's clock: write: %w", err)
+			}
+			sent = append(sent, t)
+		case a := <-answers:
+			if a.err != nil {
+				return nil, fmt.Errorf("the host's clock: %q ended: %w", clockScript, a.err)
+			}
+			v, err := strconv.ParseInt(strings.TrimSpace(a.line), 10, 64)
+			if err != nil || len(sent) == 0 {
+				return nil, fmt.Errorf("the host's clock: %q is not an answer of date +%%s", a.line)
+			}
+			out = append(out, clockSample{sent: sent[0], recv: a.recv, second: v})
+			sent = sent[1:]
+			if n := len(out); n > 1 && out[n-1].second > out[n-2].second {
+				_ = stdin.Close()
+				return out, nil
+			}
 		}
 	}
-	if len(f) != 2 || err != nil || n <= s {
-		return 0, sent, recv, fmt.Errorf("the host's clock: %q is not two seconds of date +%%s, the second later", strings.TrimSpace(out))
-	}
-	return n, sent, recv, nil
 }
 
 // readClock reads the host's clock (Options.Clocks).
