@@ -155,6 +155,14 @@ type PointStats struct {
 	// Dumped and Dropped are pktcap-uw's summary ("Dumped N packet to file
 	// -, dropped M packets."); Dropped is -1 while no summary was read.
 	Dumped, Dropped int
+	// Stalls counts the times delivery — the outputs' writes and the
+	// Consumer — held the point's stream for stallMin or more (a slow disk,
+	// a blocked FIFO, a busy correlator), and Stalled is their total. The
+	// session never drops a frame itself: while it does not read, pktcap-uw
+	// buffers on the host and drops there when the buffer fills, so drops
+	// at a point that stalled may be capturectl's own doing.
+	Stalls  int
+	Stalled time.Duration
 	// Banner holds the lines pktcap-uw wrote to stderr (at most 100).
 	Banner []string
 	Err    error
@@ -179,6 +187,14 @@ type Result struct {
 	// Clocks is each host's clock, by host name (Options.Clocks).
 	Clocks map[string]Clock
 }
+
+// stallMin is the shortest hold-up of a stream counted as a stall
+// (PointStats.Stalls): long against a frame's delivery (microseconds),
+// short against what a pktcap-uw buffer holds at a high rate.
+const stallMin = 10 * time.Millisecond
+
+// stallRun is the most frames delivered between two reads of the clock.
+const stallRun = 64
 
 // Session is a running capture.
 type Session struct {
@@ -626,6 +642,8 @@ func (s *Session) runPoint(pr *pointRun, startErr chan<- error) {
 	close(pr.started)
 	report(nil)
 	pr.log.Debug("capture started", "pid", pr.pid.Load())
+	var runStart time.Time
+	run := 0
 	for {
 		pkt, err := cr.Next()
 		if err != nil {
@@ -659,8 +677,26 @@ func (s *Session) runPoint(pr *pointRun, startErr chan<- error) {
 			}
 			return
 		}
-		// Flush the outputs before every wait for input.
-		if err := s.deliver(pr, pkt, !cr.NextBuffered()); err != nil {
+		// Flush the outputs before every wait for input. Delivery is timed
+		// by runs of at most stallRun frames read without a wait for input
+		// (a clock read per frame would cost more than the rest of it):
+		// such a run takes microseconds unless an output or the consumer
+		// held it up.
+		if run == 0 {
+			runStart = time.Now()
+		}
+		flush := !cr.NextBuffered()
+		err = s.deliver(pr, pkt, flush)
+		if run++; flush || run == stallRun || err != nil {
+			if d := time.Since(runStart); d >= stallMin {
+				pr.mu.Lock()
+				pr.stats.Stalls++
+				pr.stats.Stalled += d
+				pr.mu.Unlock()
+			}
+			run = 0
+		}
+		if err != nil {
 			pr.setErr(err)
 			s.trigger("error", err)
 			// Keep reading so that pktcap-uw is not blocked; drop frames.
