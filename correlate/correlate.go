@@ -90,8 +90,15 @@ type Correlator struct {
 	egress   map[string]int
 	ingress  map[string]int
 	closed   bool
-	byStage  map[pktcap.Stage][]int
-	uplinkOf map[string]int
+
+	// team uplink confirmations (teamconfirm.go)
+	teamTracked bool
+	confirmedNS int64
+	epochs      []epochState
+	epoch       int32 // the open epoch, 0 when none
+	epochMax    int64
+	byStage     map[pktcap.Stage][]int
+	uplinkOf    map[string]int
 	// the points of each stage on the receive path, and their masks
 	up, po, rx, tx         []int
 	portTx                 []int // the port's own transmit points (VnicTx, PortInput of the port)
@@ -310,6 +317,7 @@ func (c *Correlator) newInstance(k Key, ns int64, data []byte) *Instance {
 		inst.Sightings, inst.Arrivals = inst.Sightings[:0], inst.Arrivals[:0]
 		inst.Team, inst.PortOutput, inst.VnicRx, inst.Verdict = "", 0, 0, 0
 		inst.why, inst.mask, inst.nSight, inst.late = "", 0, 0, false
+		inst.epoch, inst.teamDep = 0, false
 	} else {
 		inst = &Instance{counts: make([]uint16, len(c.cfg.Points))}
 	}
@@ -371,6 +379,7 @@ func (c *Correlator) Close() *Result {
 			c.qhead++
 			c.finish(inst)
 		}
+		c.closeEpochs()
 		c.closed = true
 	}
 	var dropMask uint64
@@ -383,7 +392,7 @@ func (c *Correlator) Close() *Result {
 			dropMask |= 1 << i
 		}
 	}
-	r := &Result{Port: c.cfg.Port, Points: c.stats, TeamUplinks: c.timeline, Window: c.cfg.Window}
+	r := &Result{Port: c.cfg.Port, Points: c.stats, TeamUplinks: c.timeline, Window: c.cfg.Window, epochs: c.epochs}
 	for _, i := range c.byStage[pktcap.StageUplinkRx] {
 		r.Uplinks = append(r.Uplinks, c.cfg.Points[i].Uplink)
 	}
@@ -576,8 +585,11 @@ func (c *Correlator) judge(inst *Instance) {
 	}
 	if ch, ok := c.uncertainTeam(inst.First); ok && len(inst.Arrivals) > 0 {
 		inst.Verdict = Inconclusive
-		inst.why = fmt.Sprintf("the team uplink changed to %s between %s and %s", ch.Uplink,
-			ch.After.UTC().Format("15:04:05.000"), ch.At.UTC().Format("15:04:05.000"))
+		after := ch.After
+		if after.UnixNano() <= 1 {
+			after = time.Time{} // never confirmed before the change
+		}
+		inst.why = fmt.Sprintf("the team uplink changed to %s %s", ch.Uplink, since(after, ch.At))
 		return
 	}
 	uplinkPoints := len(c.up) > 0
@@ -650,9 +662,9 @@ func (c *Correlator) judge(inst *Instance) {
 		case reverse && inst.Team == "":
 			inst.Verdict, inst.why = Inconclusive, "not delivered; the port's team uplink is not known, so reverse teaming cannot be told from other drops"
 		case reverse && fromTeam == 0:
-			inst.Verdict, inst.mask = FilteredReverseTeaming, rxMask|allUplinks
+			inst.Verdict, inst.mask, inst.teamDep = FilteredReverseTeaming, rxMask|allUplinks, true
 		default:
-			inst.Verdict, inst.mask = DroppedAfterPortOutput, rxMask
+			inst.Verdict, inst.mask, inst.teamDep = DroppedAfterPortOutput, rxMask, reverse
 		}
 	case R < P:
 		switch arrived := sum(inst, c.up); {
@@ -665,7 +677,7 @@ func (c *Correlator) judge(inst *Instance) {
 			// were delivered, and the copies from non-team uplinks were
 			// removed (an uplink's capture that missed a copy would make
 			// it look local)
-			inst.Verdict, inst.mask = DeliveredDupsRemoved, rxMask|allUplinks
+			inst.Verdict, inst.mask, inst.teamDep = DeliveredDupsRemoved, rxMask|allUplinks, true
 		default:
 			// an arrival an uplink's capture missed could make these
 			// duplicates removed by reverse teaming
@@ -691,6 +703,9 @@ func (c *Correlator) judge(inst *Instance) {
 				inst.Arrivals[0], inst.Team, inst.Arrivals[0])
 		}
 	}
+	if inst.teamDep {
+		c.teamEpoch(inst)
+	}
 }
 
 // Instance is one frame instance: the sightings of the same bytes within
@@ -708,6 +723,8 @@ type Instance struct {
 	late            bool      // its first sighting came out of order (Late)
 	mask            uint64    // points whose drops make this verdict inconclusive
 	pair            [2]uint64 // so do drops at a point of each of these together
+	epoch           int32     // the team-uplink epoch it rests on (teamconfirm.go), 0 none
+	teamDep         bool      // the verdict rests on which uplink was the team uplink
 	key             Key
 	firstNS, lastNS int64
 	counts          []uint16
@@ -846,6 +863,7 @@ type Example struct {
 	Sightings []Sighting
 	mask      uint64
 	pair      [2]uint64
+	epoch     int32
 }
 
 // Flow is the frames of one flow key and their verdict counts.
@@ -865,9 +883,10 @@ type Flow struct {
 }
 
 type maskedKey struct {
-	v    Verdict
-	mask uint64
-	pair [2]uint64
+	v     Verdict
+	mask  uint64
+	pair  [2]uint64
+	epoch int32
 }
 
 // missed is the points among dropped whose drops leave a verdict resting
@@ -887,8 +906,8 @@ func (f *Flow) add(inst *Instance, c *Correlator) {
 	}
 	f.Path.PortOutput += inst.PortOutput
 	f.Path.VnicRx += inst.VnicRx
-	key := maskedKey{inst.Verdict, inst.mask, inst.pair}
-	provisional := inst.mask != 0 || inst.pair[0] != 0
+	key := maskedKey{inst.Verdict, inst.mask, inst.pair, inst.epoch}
+	provisional := inst.mask != 0 || inst.pair[0] != 0 || inst.epoch != 0
 	delivered, filtered := f.Path.Delivered, f.Path.Filtered
 	if provisional && len(up) > 0 {
 		// what the copies are said to have met holds only if the verdict
@@ -939,7 +958,7 @@ func (f *Flow) add(inst *Instance, c *Correlator) {
 	}
 	if n < c.cfg.Examples {
 		f.Examples = append(f.Examples, Example{First: inst.First, Verdict: inst.Verdict, Reason: inst.Reason(),
-			Sightings: inst.cloneSightings(), mask: inst.mask, pair: inst.pair})
+			Sightings: inst.cloneSightings(), mask: inst.mask, pair: inst.pair, epoch: inst.epoch})
 	}
 }
 
@@ -947,7 +966,7 @@ func (f *Flow) add(inst *Instance, c *Correlator) {
 // point that dropped frames becomes inconclusive.
 func (f *Flow) settle(dropped uint64, c *Correlator) {
 	for k, n := range f.masked {
-		if missed(dropped, k.mask, k.pair) != 0 {
+		if _, no := unconfirmed(c.epochs, k.epoch); no || missed(dropped, k.mask, k.pair) != 0 {
 			f.Counts[Inconclusive] += n
 			continue
 		}
@@ -964,6 +983,9 @@ func (f *Flow) settle(dropped uint64, c *Correlator) {
 		e := &f.Examples[i]
 		if m := missed(dropped, e.mask, e.pair); m != 0 {
 			e.Reason = fmt.Sprintf("would be %q, but %s", e.Verdict, c.dropText(m))
+			e.Verdict = Inconclusive
+		} else if why, no := unconfirmed(c.epochs, e.epoch); no {
+			e.Reason = fmt.Sprintf("would be %q, but %s", e.Verdict, why)
 			e.Verdict = Inconclusive
 		}
 	}
@@ -1056,6 +1078,8 @@ type Result struct {
 	TeamUplinkCheck         TeamUplinkCheck
 	CommonStart, CommonStop time.Time
 	Window                  time.Duration
+
+	epochs []epochState // the team-uplink epochs (teamconfirm.go)
 }
 
 // Filtered reports whether any frame was filtered by reverse teaming.

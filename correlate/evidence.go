@@ -8,13 +8,14 @@ package correlate
 // Evidence is what a judged instance's verdict rests on: the capture
 // points whose drops would leave it unproven.
 type Evidence struct {
-	mask uint64
-	pair [2]uint64
+	mask  uint64
+	pair  [2]uint64
+	epoch int32 // the team-uplink epoch (teamconfirm.go)
 }
 
 // Evidence returns what the instance's verdict rests on (valid after the
 // instance was judged; it is a value, so it may be kept).
-func (i *Instance) Evidence() Evidence { return Evidence{i.mask, i.pair} }
+func (i *Instance) Evidence() Evidence { return Evidence{i.mask, i.pair, i.epoch} }
 
 // Head returns a copy of the instance's first HeadLen bytes (fewer for a
 // shorter frame).
@@ -23,7 +24,8 @@ func (i *Instance) Head() []byte { return append([]byte(nil), i.hdr[:i.hdrLen]..
 // Settle is the verdict v (an instance's as judged, with its Evidence e)
 // once r's drop counts are applied, as Close applies them to the counts:
 // Inconclusive when a point it rests on dropped frames, reported no drop
-// count or fell behind (PointStats.Late), v otherwise.
+// count or fell behind (PointStats.Late), or when it rests on a team
+// uplink no poll confirmed (TrackTeam), v otherwise.
 func (r *Result) Settle(v Verdict, e Evidence) Verdict {
 	var dropped uint64
 	for i, p := range r.Points {
@@ -31,7 +33,7 @@ func (r *Result) Settle(v Verdict, e Evidence) Verdict {
 			dropped |= 1 << i
 		}
 	}
-	if missed(dropped, e.mask, e.pair) != 0 {
+	if _, no := unconfirmed(r.epochs, e.epoch); no || missed(dropped, e.mask, e.pair) != 0 {
 		return Inconclusive
 	}
 	return v

@@ -452,41 +452,50 @@ func (lv *Live) VMVerdicts(i int) map[correlate.Verdict]int {
 // Done is closed when the capture has ended.
 func (lv *Live) Done() <-chan struct{} { return lv.session.Done() }
 
-// poll re-reads the team uplink every interval until the session ends.
+// poll re-reads the team uplink every interval until the session ends,
+// and once more after it ended (so the frames after the last poll are
+// vouched for, or found to have met another uplink). Each answer confirms
+// the uplink or records a change (correlate.TrackTeam): a verdict that
+// rests on the team uplink holds only once a poll after its frame saw the
+// same uplink.
 func (lv *Live) poll(ctx context.Context, vm int, get func(context.Context) (string, error), every time.Duration, host, initial string) (stop func()) {
 	if get == nil || every < 0 {
 		return func() {}
+	}
+	lv.mu.Lock()
+	// discovery read the uplink before the capture, at a time not known
+	// here: nothing is confirmed before the first poll
+	lv.views[vm].c.TrackTeam(time.Time{})
+	lv.mu.Unlock()
+	ask := func() {
+		asked := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, every)
+		u, err := get(pctx)
+		cancel()
+		if err != nil || u == "" {
+			return
+		}
+		lv.mu.Lock()
+		// the host read it between the question and the answer: on the
+		// port's host's clock, widened by its uncertainty
+		lv.views[vm].c.ConfirmTeamUplink(lv.onHost(host, asked, false), lv.onHost(host, time.Now(), true), u, "esxcli network vm port list")
+		lv.mu.Unlock()
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		tick := time.NewTicker(every)
 		defer tick.Stop()
-		last, lastUplink := time.Now(), initial
 		for {
 			select {
 			case <-done:
 				return
 			case <-lv.session.Done():
+				ask()
 				return
 			case <-tick.C:
 			}
-			asked := time.Now()
-			pctx, cancel := context.WithTimeout(ctx, every)
-			u, err := get(pctx)
-			cancel()
-			if err != nil {
-				continue
-			}
-			if u != "" && u != lastUplink {
-				lv.mu.Lock()
-				// between the answers, on the port's host's clock and
-				// widened by its uncertainty
-				lv.views[vm].c.SetTeamUplinkBetween(lv.onHost(host, last, false), lv.onHost(host, time.Now(), true), u, "esxcli network vm port list")
-				lv.mu.Unlock()
-				lastUplink = u
-			}
-			last = asked
+			ask()
 		}
 	})
 	return func() { close(done); wg.Wait() }

@@ -1,0 +1,128 @@
+package correlate
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Team uplink confirmations. A poll of the port's team uplink says what it
+// was when the host answered, nothing about the time since the poll
+// before: a change made and noticed only at the next poll, or one made
+// after the last poll of a run, leaves the frames of that time judged
+// against the wrong uplink. So when polls are tracked (TrackTeam), a
+// verdict that rests on which uplink was the team uplink — filtered by
+// reverse teaming, dropped after PortOutput, duplicates removed after a
+// local port's broadcast came back — for a frame later than the last poll
+// that confirmed the uplink is provisional: it joins the open epoch, which
+// the next poll confirms (the same uplink, and no frame of the epoch later
+// than the poll) or fails (another uplink: the change happened somewhere
+// after the last confirmation, where every such verdict was judged
+// against the old one). At Close an epoch not confirmed makes its verdicts
+// inconclusive, as a point's drops do (Result.Settle, the flows' counts).
+//
+// What polling cannot see is a change undone between two polls that both
+// saw the same uplink; a shorter poll interval narrows it.
+
+// epochState is what became of an epoch.
+type epochState struct {
+	confirmed bool
+	why       string // when not confirmed
+}
+
+// TrackTeam says the team uplink will be confirmed by polls
+// (ConfirmTeamUplink): the uplink the Correlator was given was read at at
+// (host clock), and holds for frames after it only once a poll confirms it.
+// A zero at: the uplink was never confirmed; the first poll confirms it
+// or finds a change before it.
+func (c *Correlator) TrackTeam(at time.Time) {
+	c.teamTracked = true
+	c.confirmedNS = math.MinInt64
+	if !at.IsZero() {
+		c.confirmedNS = at.UnixNano()
+	}
+}
+
+// confirmedAt is the last confirmation (host clock), zero when none.
+func (c *Correlator) confirmedAt() time.Time {
+	if c.confirmedNS == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, c.confirmedNS).UTC()
+}
+
+// since says "between T and U" or, never confirmed, "before U".
+func since(after, until time.Time) string {
+	if after.IsZero() {
+		return "before " + until.UTC().Format("15:04:05.000")
+	}
+	return fmt.Sprintf("between %s and %s", after.UTC().Format("15:04:05.000"), until.UTC().Format("15:04:05.000"))
+}
+
+// ConfirmTeamUplink records a poll of the team uplink: the host answered
+// uplink at some time after at (host clock). A different uplink than the
+// current one is a change somewhere after the last confirmation, recorded
+// as SetTeamUplinkBetween would, up to until (the poll's answer, host
+// clock).
+func (c *Correlator) ConfirmTeamUplink(at, until time.Time, uplink, source string) {
+	if !c.teamTracked || uplink == "" {
+		return
+	}
+	ns := at.UnixNano()
+	if n := len(c.timeline); n == 0 || c.timeline[n-1].Uplink != uplink {
+		after := c.confirmedAt()
+		// never confirmed: the change may have come at any time before
+		span := after
+		if span.IsZero() {
+			span = time.Unix(0, 1)
+		}
+		c.SetTeamUplinkBetween(span, until, uplink, source)
+		if c.epoch != 0 {
+			c.epochs[c.epoch-1].why = fmt.Sprintf("the team uplink changed to %s %s; this was judged against the one before",
+				uplink, since(after, until))
+			c.epoch = 0
+		}
+		c.confirmedNS = max(c.confirmedNS, until.UnixNano())
+		return
+	}
+	c.confirmedNS = max(c.confirmedNS, ns)
+	if c.epoch != 0 && c.epochMax <= ns {
+		c.epochs[c.epoch-1].confirmed = true
+		c.epoch = 0
+	}
+}
+
+// teamEpoch puts a verdict that rests on the team uplink, judged for a
+// frame later than the last confirmation, into the open epoch.
+func (c *Correlator) teamEpoch(inst *Instance) {
+	if !c.teamTracked || inst.lastNS <= c.confirmedNS {
+		return
+	}
+	if c.epoch == 0 {
+		c.epochs = append(c.epochs, epochState{})
+		c.epoch = int32(len(c.epochs))
+	}
+	inst.epoch = c.epoch
+	c.epochMax = max(c.epochMax, inst.lastNS)
+}
+
+// closeEpochs fails the epoch left open at Close.
+func (c *Correlator) closeEpochs() {
+	if c.epoch != 0 {
+		why := "no poll confirmed the team uplink %s"
+		if at := c.confirmedAt(); !at.IsZero() {
+			why += " after " + at.Format("15:04:05.000")
+		}
+		c.epochs[c.epoch-1].why = fmt.Sprintf(why+", and this was judged against it (the trace ended, or a poll failed, before another)",
+			c.teamUplinkAt(time.Unix(0, c.epochMax)))
+		c.epoch = 0
+	}
+}
+
+// unconfirmed reports whether epoch e (0: none) was not confirmed, and why.
+func unconfirmed(epochs []epochState, e int32) (string, bool) {
+	if e == 0 || int(e) > len(epochs) || epochs[e-1].confirmed {
+		return "", false
+	}
+	return epochs[e-1].why, true
+}
