@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -54,6 +55,9 @@ type Options struct {
 	OnLab func(*lab.Lab)
 	// OnInstance is the trace's (trace.Config.OnInstance).
 	OnInstance func(*correlate.Instance)
+	// Output, when set, receives the trace's multi-point pcapng
+	// (session.Options.Output).
+	Output io.Writer
 }
 
 // Run starts topo as a lab with its vCenter, traces the scenario's VM with
@@ -171,7 +175,7 @@ func Trace(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) (*
 			})
 		}
 	}
-	res, err := trace.Run(ctx, trace.Config{Target: t, Plan: plan, Session: session.Options{Dial: dial, Logger: opts.Logger},
+	res, err := trace.Run(ctx, trace.Config{Target: t, Plan: plan, Session: session.Options{Dial: dial, Logger: opts.Logger, Output: opts.Output},
 		Poll: opts.Poll, TeamUplink: trace.Rediscover(client, sc.VM, nic), OnStart: live, OnInstance: opts.OnInstance})
 	cancel()
 	wg.Wait()
