@@ -701,6 +701,7 @@ func (c *Correlator) judge(inst *Instance) {
 			c.ingress[inst.Arrivals[0]]++
 			inst.why = fmt.Sprintf("arrived only on %s, not on the reported team uplink %s: the port's team uplink is %s at this time",
 				inst.Arrivals[0], inst.Team, inst.Arrivals[0])
+			c.teamContradicted(inst)
 		}
 	}
 	if inst.teamDep {

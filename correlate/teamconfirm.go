@@ -27,6 +27,7 @@ import (
 // epochState is what became of an epoch.
 type epochState struct {
 	confirmed bool
+	doomed    bool   // a frame contradicted the team uplink: no poll confirms it
 	why       string // when not confirmed
 }
 
@@ -87,9 +88,33 @@ func (c *Correlator) ConfirmTeamUplink(at, until time.Time, uplink, source strin
 	}
 	c.confirmedNS = max(c.confirmedNS, ns)
 	if c.epoch != 0 && c.epochMax <= ns {
-		c.epochs[c.epoch-1].confirmed = true
+		c.epochs[c.epoch-1].confirmed = !c.epochs[c.epoch-1].doomed
 		c.epoch = 0
 	}
+}
+
+// teamContradicted records a frame that arrived on one uplink alone, not
+// the team uplink, and was delivered: that uplink acted as the team uplink
+// then, so the uplink the polls report did not hold throughout — a change
+// and its undoing between two polls that both saw the old one. Every
+// verdict that rests on the team uplink and is not yet confirmed, up to
+// the next poll, becomes inconclusive. (It may also be the team uplink's
+// capture that missed the copy; then this only costs verdicts.)
+func (c *Correlator) teamContradicted(inst *Instance) {
+	if !c.teamTracked || inst.lastNS <= c.confirmedNS {
+		return
+	}
+	if c.epoch == 0 {
+		c.epochs = append(c.epochs, epochState{})
+		c.epoch = int32(len(c.epochs))
+	}
+	e := &c.epochs[c.epoch-1]
+	if !e.doomed {
+		e.doomed = true
+		e.why = fmt.Sprintf("a frame at %s that arrived only on %s was delivered, so %s acted as the team uplink then, not %s as the polls said",
+			inst.First.Format("15:04:05.000000"), inst.Arrivals[0], inst.Arrivals[0], inst.Team)
+	}
+	c.epochMax = max(c.epochMax, inst.lastNS)
 }
 
 // teamEpoch puts a verdict that rests on the team uplink, judged for a
@@ -108,15 +133,15 @@ func (c *Correlator) teamEpoch(inst *Instance) {
 
 // closeEpochs fails the epoch left open at Close.
 func (c *Correlator) closeEpochs() {
-	if c.epoch != 0 {
+	if c.epoch != 0 && !c.epochs[c.epoch-1].doomed {
 		why := "no poll confirmed the team uplink %s"
 		if at := c.confirmedAt(); !at.IsZero() {
 			why += " after " + at.Format("15:04:05.000")
 		}
 		c.epochs[c.epoch-1].why = fmt.Sprintf(why+", and this was judged against it (the trace ended, or a poll failed, before another)",
 			c.teamUplinkAt(time.Unix(0, c.epochMax)))
-		c.epoch = 0
 	}
+	c.epoch = 0
 }
 
 // unconfirmed reports whether epoch e (0: none) was not confirmed, and why.

@@ -148,3 +148,53 @@ func TestTeamUntracked(t *testing.T) {
 		t.Errorf("totals %v, timeline %+v", r.Totals, r.TeamUplinks)
 	}
 }
+
+// A change undone between two polls that both saw vmnic2: a frame that
+// came in on vmnic3 alone and was delivered shows vmnic3 acted as the team
+// uplink, so a frame that came in on vmnic2 alone and was not delivered
+// may have been filtered — not "dropped after PortOutput".
+func TestTeamContradictedBetweenPolls(t *testing.T) {
+	var js []struct {
+		v Verdict
+		e Evidence
+	}
+	c, _ := New(Config{Points: articlePoints(), Port: Port{Policy: "srcport", TeamUplink: "vmnic2"},
+		OnInstance: func(i *Instance) {
+			js = append(js, struct {
+				v Verdict
+				e Evidence
+			}{i.Verdict, i.Evidence()})
+		}})
+	t0 := time.Unix(1000, 0)
+	c.TrackTeam(t0)
+	in := func(at time.Time, seq uint16, points ...int) {
+		f := synthFrame(seq)
+		for k, p := range points {
+			c.Add(pktcap.Observation{Point: p, Time: at.Add(time.Duration(k) * 4 * time.Microsecond), Data: f, OrigLen: len(f)})
+		}
+	}
+	in(t0.Add(ms(100)), 1, 1, 2, 3) // vmnic3 alone, delivered
+	in(t0.Add(ms(200)), 2, 0, 2)    // vmnic2 alone, not delivered
+	local(c, t0.Add(ms(400)), 3)
+	c.ConfirmTeamUplink(t0.Add(ms(500)), t0.Add(ms(501)), "vmnic2", "poll")
+	in(t0.Add(ms(600)), 4, 0, 2) // after the poll: a new epoch
+	local(c, t0.Add(ms(700)), 5)
+	c.ConfirmTeamUplink(t0.Add(ms(900)), t0.Add(ms(901)), "vmnic2", "poll")
+	r := c.Close()
+	var got []Verdict
+	for _, j := range js {
+		got = append(got, r.Settle(j.v, j.e))
+	}
+	want := []Verdict{Delivered, Inconclusive, Local, DroppedAfterPortOutput, Local}
+	if len(got) != len(want) {
+		t.Fatalf("settled %v; want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("instance %d: %v; want %v", i, got[i], want[i])
+		}
+	}
+	if r.Totals[DroppedAfterPortOutput] != 1 {
+		t.Errorf("totals %v", r.Totals)
+	}
+}
