@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -136,9 +137,17 @@ func TestWatchdogInBusybox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// This run's lines only: the capture's (its PID) and its watchdog's
+	// (which names the capture's PID); other tests on the machine may
+	// have captures of their own.
+	pid := strconv.Itoa(c.Process.Pid)
 	var named []string
 	watchdog := false
 	for _, l := range strings.Split(string(ps), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || (f[0] != pid && !slices.Contains(f[1:], pid)) {
+			continue
+		}
 		if strings.Contains(l, "pktcap-uw") {
 			named = append(named, l)
 		}

@@ -186,6 +186,37 @@ type Result struct {
 	Remaining []string
 	// Clocks is each host's clock, by host name (Options.Clocks).
 	Clocks map[string]Clock
+	// OutOfOrder counts the frames of the pcapng Output written after a
+	// later one: they came after frames of other points that could wait
+	// no longer (see reorder.go) had been written.
+	OutOfOrder uint64
+}
+
+// reorderTicks writes the frames that have waited long enough, and
+// flushes, until finish.
+func (s *Session) reorderTicks() {
+	defer close(s.roDone)
+	t := time.NewTicker(reorderTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.roStop:
+			return
+		case <-t.C:
+		}
+		s.outMu.Lock()
+		err := s.ro.tick()
+		if err == nil {
+			err = s.ng.Flush()
+		}
+		s.outMu.Unlock()
+		if err != nil {
+			if s.ngGuard.failed() == nil { // else the guard said why
+				s.trigger("error", fmt.Errorf("session: pcapng output: %w", err))
+			}
+			return
+		}
+	}
 }
 
 // stallMin is the shortest hold-up of a stream counted as a stall
@@ -207,6 +238,9 @@ type Session struct {
 
 	outMu   sync.Mutex // serialises the outputs and the consumer
 	ng      *pktcap.NgWriter
+	ro      *reorder      // puts ng's frames in time order
+	roStop  chan struct{} // ends the reorder's ticks
+	roDone  chan struct{}
 	ngGuard *guard
 	outputs []io.Writer // the outputs as given, to commit
 	unwatch func()      // ends WatchReader on Output
@@ -245,6 +279,7 @@ type hostConn struct {
 type pointRun struct {
 	idx       int
 	pt        Point
+	shiftSet  bool // the reorder knows this point's clock (under outMu)
 	host      *hostConn
 	cmd       string
 	lease     string
@@ -342,6 +377,9 @@ func Start(ctx context.Context, plan Plan, opts Options) (*Session, error) {
 	if err := s.openOutputs(); err != nil {
 		return nil, err
 	}
+	if s.ro != nil {
+		go s.reorderTicks() // ended by finish
+	}
 	s.runCtx, s.runCancel = context.WithCancel(context.WithoutCancel(ctx))
 
 	startCtx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
@@ -390,6 +428,8 @@ func (s *Session) openOutputs() error {
 			return fmt.Errorf("session: pcapng output: %w", err)
 		}
 		s.ng = ng
+		s.ro = newReorder(len(s.points), func(o pktcap.Observation) error { return ng.WriteObservation(o) })
+		s.roStop, s.roDone = make(chan struct{}), make(chan struct{})
 		s.outputs = append(s.outputs, s.opts.Output)
 		s.unwatch = WatchReader(s.opts.Output, func() {
 			s.trigger("error", fmt.Errorf("session: pcapng output: %w", ErrReaderGone))
@@ -748,7 +788,14 @@ func (s *Session) deliver(pr *pointRun, pkt pktcap.Packet, flush bool) error {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	if s.ng != nil {
-		if err := s.ng.WriteObservation(obs); err != nil {
+		if !pr.shiftSet {
+			// several hosts: order on capturectl's clock
+			if c := s.Clock(pr.pt.Host); c.Known() && len(s.hosts) > 1 {
+				s.ro.setShift(pr.idx, c.Offset.Nanoseconds())
+			}
+			pr.shiftSet = true
+		}
+		if err := s.ro.push(obs); err != nil {
 			return fmt.Errorf("session: pcapng output: %w", err)
 		}
 	}
@@ -948,7 +995,20 @@ func (s *Session) finish() {
 				res.Clocks[name] = s.Clock(name)
 			}
 		}
+		if s.ro != nil {
+			close(s.roStop)
+			<-s.roDone
+		}
 		s.outMu.Lock()
+		if s.ro != nil {
+			if err := s.ro.flush(); err != nil && s.ngGuard.failed() == nil {
+				errs = append(errs, fmt.Errorf("session: pcapng output: %w", err))
+			}
+			res.OutOfOrder = s.ro.Late
+			if s.ro.Late > 0 || s.ro.Forced > 0 {
+				s.log.Info("pcapng frames out of time order", "late", s.ro.Late, "forced", s.ro.Forced)
+			}
+		}
 		for i, pr := range s.points {
 			st := pr.snapshot()
 			if s.ng != nil {
