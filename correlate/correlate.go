@@ -694,6 +694,13 @@ func (c *Correlator) judge(inst *Instance) {
 			// a copy that came in on another uplink too would show at
 			// PortOutput: both captures would have to have missed it
 			inst.pair = [2]uint64{c.poMask, allUplinks &^ c.arrivedMask(inst)}
+			if reverse && len(inst.Arrivals) > 1 {
+				// copies from two uplinks all delivered: reverse teaming
+				// removes all but the team uplink's, so PortOutput held
+				// another copy (a local port's, flooded back) that its
+				// capture missed, and one of these was removed
+				inst.mask |= c.poMask
+			}
 		}
 		if reverse && inst.Team != "" && fromTeam == 0 && len(inst.Arrivals) == 1 {
 			// and the team uplink's capture may have missed its copy
