@@ -86,7 +86,7 @@ func (w *killWriter) bytes() []byte {
 }
 
 // The same flood's pcapng as a trace killed with -9 leaves it (no
-// interface statistics, cut mid-block after 6 MB), read back the way
+// interface statistics, cut mid-block after 1 MiB), read back the way
 // analyze reads it: no definite verdict the truth does not allow — the
 // points' drops are unknown, so what rests on a point not seeing a frame
 // is inconclusive, saying so — and no team-uplink disagreement.
@@ -108,7 +108,7 @@ func TestArticleFloodKilledAnalyzed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var l *lab.Lab
-	out := &killWriter{limit: 6 << 20}
+	out := &killWriter{limit: 1 << 20}
 	res, err := scenario.Trace(t.Context(), sc, topo, scenario.Options{Output: out,
 		OnLab: func(x *lab.Lab) { l = x; x.Net.RecordTruth() }})
 	if err != nil {
