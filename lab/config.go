@@ -59,7 +59,7 @@ type TrafficConfig struct {
 type HostConfig struct {
 	Name string `yaml:"name"`
 	// Version is the ESXi release the host answers as ("5.5", "6.0", "6.5",
-	// "6.7", "7.0", "8.0"). It selects output details such as the label of the
+	// "6.7", "7.0", "8.0", "9.0"). It selects output details such as the label of the
 	// default uplink capture point (EtherswitchDispath before 7.0,
 	// UplinkRcvKernel after) and the console text layout.
 	Version string `yaml:"version"`
@@ -461,7 +461,7 @@ var (
 	objNameRE  = regexp.MustCompile(`^[^\x00-\x1f/\\]{1,80}$`)
 )
 
-var esxiVersions = map[string]bool{"5.5": true, "6.0": true, "6.5": true, "6.7": true, "7.0": true, "8.0": true}
+var esxiVersions = map[string]bool{"5.5": true, "6.0": true, "6.5": true, "6.7": true, "7.0": true, "8.0": true, "9.0": true}
 
 func (v *validator) config(c *Config) {
 	if c.Seed == 0 {
@@ -501,7 +501,7 @@ func (v *validator) config(c *Config) {
 			h.Version = "6.7"
 		}
 		if !esxiVersions[h.Version] {
-			v.errf(hp+".version", "unknown ESXi version %q (want one of 5.5, 6.0, 6.5, 6.7, 7.0, 8.0)", h.Version)
+			v.errf(hp+".version", "unknown ESXi version %q (want one of 5.5, 6.0, 6.5, 6.7, 7.0, 8.0, 9.0)", h.Version)
 		}
 		if h.Management != "" {
 			if _, err := netip.ParseAddr(h.Management); err != nil {

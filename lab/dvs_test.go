@@ -20,10 +20,12 @@ func TestDistributedSwitchPing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// dvsvm1 on esx01 took DVPort 0; the proxy switch numbers ports from
-	// 0x04000000 and its uplinks with the top bit set
+	// dvsvm1 on esx01 took DVPort 0; on an 8.0 host the proxy switch is the
+	// second portset (0x06000000, after vSwitch0), its uplinks have the top
+	// bit set and take the host-wide indexes after vSwitch0's uplink (6 and
+	// its shadow 7) and vmk0 (8): 9 and 11
 	if host != "esx02" || port.VSwitch != "DSwitch" || port.DVPortID != "1" || port.Portgroup != "dvPG-VLAN100" ||
-		port.PortID>>24 != 4 || port.TeamUplink != "vmnic2" || port.UplinkPortID != 0x84000006 || port.VLAN != 100 {
+		port.PortID != 0x06000013 || port.TeamUplink != "vmnic2" || port.UplinkPortID != 0x86000009 || port.VLAN != 100 {
 		t.Fatalf("dvsvm2's port: %+v", port)
 	}
 	v3 := subscribe(t, n, "esx02", Selector{Point: UplinkRcv, Uplink: "vmnic3"}, isICMP)
@@ -53,7 +55,7 @@ func TestDistributedSwitchOverSSH(t *testing.T) {
 	if err != nil || len(ports) != 1 {
 		t.Fatalf("port list: %+v %v", ports, err)
 	}
-	if p := ports[0]; p.VSwitch != "DSwitch" || p.Portgroup != "dvPG-VLAN100" || p.DVPortID != "1" || p.TeamUplink != "vmnic2" || p.UplinkPortID != 0x84000006 {
+	if p := ports[0]; p.VSwitch != "DSwitch" || p.Portgroup != "dvPG-VLAN100" || p.DVPortID != "1" || p.TeamUplink != "vmnic2" || p.UplinkPortID != 0x86000009 {
 		t.Errorf("port: %+v", p)
 	}
 	if out := run(fmt.Sprintf("vsish -e cat /net/portsets/DvsPortset-0/ports/%d/teamUplink", ports[0].PortID)); out != "vmnic2\n" {
@@ -73,7 +75,7 @@ func TestDistributedSwitchOverSSH(t *testing.T) {
 			dvs = append(dvs, fmt.Sprintf("%d %s", p.PortNum, p.ClientName))
 		}
 	}
-	want := fmt.Sprintf("2214592518 vmnic2,2214592520 vmnic3,%d dvsvm2.eth0,%d dvsmon.eth0", ports[0].PortID, ports[0].PortID+1)
+	want := fmt.Sprintf("2248146953 vmnic2,2248146955 vmnic3,%d dvsvm2.eth0,%d dvsmon.eth0", ports[0].PortID, ports[0].PortID+1)
 	if strings.Join(dvs, ",") != want {
 		t.Errorf("DvsPortset-0 in net-stats -l: %q; want %q", dvs, want)
 	}

@@ -186,7 +186,7 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 	info := pktcap.SessionInfo{ServerPort: 65434 + h.sessions%100, ClientPort: 1060 + h.sessions%900, ID: 35 + h.sessions}
 	h.mu.Unlock()
 	if st.ThreadLines {
-		info.Threads = [3]uint64{uint64(p.PID()), uint64(p.PID()) + 1, uint64(p.PID()) + 2}
+		info.Threads = threadIDs(p.PID())
 	}
 
 	// Packets: stdout, or a file on the host.
@@ -437,3 +437,12 @@ func (h *labHost) consoleFrame(c Captured, label string, seq int, data []byte) *
 //
 //go:embed pktcap-uw-help.txt
 var pktcapHelp string
+
+// threadIDs are the "Main thread", "Dump Thread" and "Recv Thread" numbers
+// of a session: 12-digit numbers (thread addresses) whose gaps are those of
+// the real newer-build transcript (330745392000, +2108288, +2101248), moved
+// by the process ID so two sessions differ.
+func threadIDs(pid int) [3]uint64 {
+	main := uint64(330745392000) + uint64(pid%4096)*0x100000
+	return [3]uint64{main, main + 2108288, main + 2108288 + 2101248}
+}

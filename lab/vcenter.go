@@ -96,6 +96,7 @@ var esxiBuilds = map[string]struct{ version, build string }{
 	"6.7": {"6.7.0", "8169922"},
 	"7.0": {"7.0.0", "15843807"},
 	"8.0": {"8.0.0", "20513097"},
+	"9.0": {"9.0.0", "24755229"}, // ESX 9.0.0.0 GA (VCF 9.0 BOM; esxcli system version get of a 9.0 host)
 }
 
 // vcsimMu serialises the part of StartVCenter that touches vcsim's
