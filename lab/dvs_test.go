@@ -75,6 +75,26 @@ func TestDistributedSwitchOverSSH(t *testing.T) {
 			dvs = append(dvs, fmt.Sprintf("%d %s", p.PortNum, p.ClientName))
 		}
 	}
+	// The host's view of the distributed switch: its uplinks and the DVPorts
+	// it holds (uplink ports, then the VMs'), in the 8.0 layout.
+	out := run("esxcli network vswitch dvs vmware list")
+	dl, err := esxi.ParseDVSList(strings.NewReader(out))
+	if err != nil || len(dl) != 1 {
+		t.Fatalf("dvs vmware list: %+v %v\n%s", dl, err, out)
+	}
+	d := dl[0]
+	var dp []string
+	for _, p := range d.Ports {
+		dp = append(dp, fmt.Sprintf("%s=%s/%s/%v", p.PortID, p.Client, p.PortgroupID, p.InUse))
+	}
+	if d.Name != "DSwitch" || d.Class != "cswitch" || strings.Join(d.Uplinks, ",") != "vmnic3,vmnic2" || d.UsedPorts != 1+2*2+2 ||
+		strings.Join(dp, " ") != "1100=vmnic2/dvportgroup-10/true 1101=vmnic3/dvportgroup-10/true 1=dvsvm2.eth0/dvportgroup-11/true 2=dvsmon.eth0/dvportgroup-12/true" ||
+		!strings.Contains(out, "   DVPort:\n") {
+		t.Errorf("dvs vmware list: %+v, ports %q\n%s", d, dp, out)
+	}
+	if e := run("esxcli network vswitch dvs vmware list -v Other; echo rc=$?"); !strings.Contains(e, "rc=1") {
+		t.Errorf("dvs list of an unknown switch: %q; want exit 1", e)
+	}
 	want := fmt.Sprintf("2248146953 vmnic2,2248146955 vmnic3,%d dvsvm2.eth0,%d dvsmon.eth0", ports[0].PortID, ports[0].PortID+1)
 	if strings.Join(dvs, ",") != want {
 		t.Errorf("DvsPortset-0 in net-stats -l: %q; want %q", dvs, want)
