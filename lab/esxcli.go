@@ -408,7 +408,7 @@ func netStatsPorts(vs *vswitch, switchName string) []esxfmt.NetStatsPort {
 // realEsxcli lists esxcli commands of real hosts near the ones the lab
 // emulates, which it does not answer.
 var realEsxcli = map[string]bool{
-	"network vswitch dvs vmware lacp config get": true,
+	"network vswitch dvs vmware lacp config get":             true,
 	"network vswitch standard portgroup policy security get": true, "network vswitch standard policy security get": true,
 	"network vswitch standard portgroup policy shaping get": true, "network vswitch standard policy shaping get": true,
 	"network ip interface list": true, "network ip interface ipv4 get": true, "network nic get": true, "network nic stats get": true,
