@@ -92,7 +92,7 @@ func (h *labHost) esxcli(ctx context.Context, p *shell.Proc, args []string) int 
 					team = "void"
 				}
 				ports = append(ports, esxfmt.VMPort{PortID: pi.PortID, VSwitch: pi.VSwitch, Portgroup: pi.Portgroup, DVPortID: pi.DVPortID, MAC: pi.MAC,
-					IP: ip, TeamUplink: team, UplinkPortID: pi.UplinkPortID})
+					IP: ip, TeamUplink: team, UplinkPortID: pi.UplinkPortID, ActiveFilters: strings.Join(pi.ActiveFilters, ", ")})
 			}
 		}
 		werr = esxfmt.WriteVMPortList(out, ports)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -79,6 +80,7 @@ type vmPort struct {
 	team     team
 	promisc  bool
 	uplink   *uplinkPort // team uplink; nil = void
+	filters  []string    // dvfilters on the vNIC
 	pinned   bool
 	since    time.Time
 	guest    *endpoint
@@ -229,7 +231,7 @@ func newHost(n *Network, hc *HostConfig, index int) (*host, error) {
 			case vs.portByID(id) != nil || id>>24 != vs.base>>24:
 				return nil, fmt.Errorf("lab: host %s: VM %s: port ID %d is taken or not on %s (IDs there start at %d)", hc.Name, vc.Name, id, vs.name, vs.base)
 			}
-			p := &vmPort{vs: vs, id: id, vm: info, nicIndex: ni, mac: m, pg: pg, team: pg.team, promisc: pg.promisc, guest: ep}
+			p := &vmPort{vs: vs, id: id, vm: info, nicIndex: ni, mac: m, pg: pg, team: pg.team, promisc: pg.promisc, guest: ep, filters: nc.DVFilters}
 			if vs.dvs != nil {
 				p.dvPort = strconv.Itoa(n.nextDVPort[vs.dvs.Switch.Name])
 				n.nextDVPort[vs.dvs.Switch.Name]++
@@ -340,10 +342,12 @@ type PortInfo struct {
 	IP           string
 	TeamUplink   string // "" when none (esxcli prints void)
 	UplinkPortID uint32
-	Promiscuous  bool
-	Policy       teaming.Policy
-	VM           VMInfo
-	NIC          int
+	// ActiveFilters are the dvfilters on the vNIC.
+	ActiveFilters []string
+	Promiscuous   bool
+	Policy        teaming.Policy
+	VM            VMInfo
+	NIC           int
 }
 
 // Ports lists the VM ports of a host in port ID order.
@@ -358,7 +362,7 @@ func (n *Network) Ports(hostName string) ([]PortInfo, error) {
 	for _, vs := range h.vswitches {
 		for _, p := range vs.ports {
 			pi := PortInfo{PortID: p.id, VSwitch: vs.name, DVPortID: p.dvPort, Portgroup: p.pg.name, VLAN: p.pg.vlan, MAC: p.mac.String(),
-				Promiscuous: p.promisc, Policy: p.team.policy, VM: *p.vm, NIC: p.nicIndex}
+				Promiscuous: p.promisc, Policy: p.team.policy, VM: *p.vm, NIC: p.nicIndex, ActiveFilters: slices.Clone(p.filters)}
 			if p.guest.ip.IsValid() {
 				pi.IP = p.guest.ip.Addr().String()
 			}
