@@ -63,6 +63,10 @@ func (h *labHost) pktcapSelect(o *pktcap.Options) ([]tapSel, error) {
 	if d, ok := o.Dir.Get(); ok {
 		dir = d
 	}
+	if o.Trace {
+		// every frame the host frees, with the points it passed
+		return []tapSel{{Selector{Trace: true}, "PktFree", false}}, nil
+	}
 	var uplink string
 	var portID uint32
 	switch {
@@ -238,8 +242,8 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 		}
 		return 0
 	}
-	if o.Trace {
-		fmt.Fprintln(stderr, "error: --trace is not modelled by the lab")
+	if o.Trace && o.Outfile != "" {
+		fmt.Fprintln(stderr, "error: the lab prints --trace to the console only (-o is not emulated with --trace)")
 		return 1
 	}
 	sels, err := h.pktcapSelect(o)
@@ -318,6 +322,11 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 	var emit func(c Captured, label string, seq int) error
 	var flush func() error
 	switch {
+	case o.Trace:
+		cw := pktcap.NewConsoleWriter(out, st)
+		emit = func(c Captured, _ string, seq int) error {
+			return cw.WriteFrame(h.traceFrame(c, seq, snap))
+		}
 	case o.Outfile == "":
 		cw := pktcap.NewConsoleWriter(out, st)
 		emit = func(c Captured, label string, seq int) error {
@@ -536,6 +545,39 @@ func (h *labHost) consoleFrame(c Captured, label string, seq int, data []byte) *
 	}
 	return &pktcap.ConsoleFrame{TimeOfDay: t.Sub(midnight), Seq: seq, Point: label, Flags: flags,
 		VLAN: vlan, Length: len(c.Data), Data: data}
+}
+
+// traceFrame is a --trace record as the 6.0 transcript shows one
+// (pktcap-uw-trace-6.0.txt): a header "Captured at PktFree point, ...,
+// capture length C of N." without bytes, then PATH: and a hop per point the
+// copy passed, on the host's clock. The lab names only the points it
+// models (the sample also shows IOChain and the Etherswitch steps between
+// them); the uplink points are printed as the driver-side UplinkRcv and
+// UplinkSnd. C is the snap length (-s), else 24 as in the sample.
+func (h *labHost) traceFrame(c Captured, seq, snap int) *pktcap.ConsoleFrame {
+	clock := &h.n.hostBy[h.name].clock
+	ofDay := func(t time.Time) time.Duration {
+		t = t.UTC()
+		return t.Sub(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC))
+	}
+	capLen := 24
+	if snap > 0 {
+		capLen = snap
+	}
+	vlan := -1
+	if c.VLAN > 0 {
+		vlan = c.VLAN
+	}
+	f := &pktcap.ConsoleFrame{TimeOfDay: ofDay(c.Time), Seq: seq, Point: string(pktcap.PktFree),
+		Flags: []string{"TSO not enabled", "Checksum not offloaded and not verified"}, VLAN: vlan,
+		Length: len(c.Data), CapLength: min(capLen, len(c.Data)), Trace: []pktcap.TraceHop{}}
+	names := map[pktcap.Stage]pktcap.Point{UplinkRcv: pktcap.UplinkRcv, UplinkSnd: pktcap.UplinkSnd, PortInput: pktcap.PortInput,
+		PortOutput: pktcap.PortOutput, VnicRx: pktcap.VnicRx, VnicTx: pktcap.VnicTx, Drop: pktcap.Drop}
+	for _, hop := range c.Path {
+		f.Trace = append(f.Trace, pktcap.TraceHop{TimeOfDay: ofDay(clock.at(hop.At)), Point: string(names[hop.Point])})
+	}
+	f.Trace = append(f.Trace, pktcap.TraceHop{TimeOfDay: f.TimeOfDay, Point: string(pktcap.PktFree)})
+	return f
 }
 
 // pktcapHelp is the usage text of pktcap-uw as printed by a 6.0-era host

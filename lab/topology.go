@@ -26,6 +26,7 @@ type host struct {
 	vswitches  []*vswitch
 	rpfPromisc bool
 	dropTaps   tapList
+	traceTaps  tapList // pktcap-uw --trace sessions
 	clock      hostClock
 	burst      burst
 }

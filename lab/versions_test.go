@@ -174,3 +174,52 @@ func TestPktcapVmkDvfilterProgress(t *testing.T) {
 		}
 	}
 }
+
+// pktcap-uw --trace prints, for every frame copy the host frees, the points
+// it passed, as the real console output (read back by the same reader as
+// real transcripts): the echo request arriving on the team uplink reaches
+// VnicRx, the mirrored copy on vmnic3 stops after PortOutput (reverse
+// teaming), the reply leaves through UplinkSnd.
+func TestPktcapTrace(t *testing.T) {
+	l := startLab(t, "../configs/lab-versions.yaml", Options{})
+	for _, host := range []string{"esx67", "esx90"} {
+		c := dial(t, l, host)
+		stop := keepPinging(t, l.Net, "ext1", "vm"+host[3:], 20*time.Millisecond)
+		r := runSSH(c, "pktcap-uw --trace --proto 0x01 -c 9")
+		stop()
+		if r.err != nil {
+			t.Fatalf("%s: %v\n%s", host, r.err, r.stderr)
+		}
+		recs, err := pktcap.ReadConsole(strings.NewReader(r.stdout))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", host, err, r.stdout)
+		}
+		paths := map[string]int{}
+		for _, rec := range recs {
+			f, ok := rec.(*pktcap.ConsoleFrame)
+			if !ok {
+				continue
+			}
+			var pts []string
+			for _, h := range f.Trace {
+				pts = append(pts, h.Point)
+			}
+			if f.Point != "PktFree" || f.CapLength != 24 || f.Length != 98 || len(f.Data) != 0 {
+				t.Errorf("%s: record %+v", host, f)
+			}
+			paths[strings.Join(pts, " ")]++
+		}
+		for _, p := range []string{
+			"UplinkRcv PortInput PortOutput VnicRx PktFree", // the request on vmnic2
+			"UplinkRcv PortInput PortOutput PktFree",        // its mirrored copy on vmnic3
+			"VnicTx PortInput PortOutput UplinkSnd PktFree", // the reply
+		} {
+			if paths[p] < 2 {
+				t.Errorf("%s: path %q seen %d times; paths %v\n%s", host, p, paths[p], paths, r.stdout)
+			}
+		}
+		if r := runSSH(c, "pktcap-uw --trace -o /tmp/t.pcap"); r.err == nil || !strings.Contains(r.stderr, "console only") {
+			t.Errorf("%s: --trace -o: %v %q", host, r.err, r.stderr)
+		}
+	}
+}
