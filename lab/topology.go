@@ -133,26 +133,23 @@ func newHost(n *Network, hc *HostConfig, index int) (*host, error) {
 	}
 	for si := range hc.VSwitches {
 		sc := &hc.VSwitches[si]
+		// before 7.0 a portset per byte from 0x02000000, standard and
+		// proxy switches alike (a 5.5-6.5 host's esxtop: DvsPortset-0 at
+		// 33554433)
 		base := uint32(si + 2)
-		if sc.Distributed != nil {
-			// proxy switches are numbered from 0x04000000 (net-stats -l of
-			// an ESXi 8 host with DvsPortset-0)
-			base = max(base, uint32(4+sc.Distributed.Portset))
-		}
 		if modern {
 			base = pn.portset(si)
 		}
 		vs := &vswitch{h: h, name: sc.Name, dvs: sc.Distributed, base: base << 24, mtu: sc.MTU, cfg: sc, portgroups: map[string]*portgroup{}}
 		for i, u := range sc.Uplinks {
 			nic := addNIC(u)
-			id := vs.base + 2 + uint32(i)
-			switch {
-			case modern:
+			// before 7.0 an uplink's port is followed by its shadow port
+			// (esxtop of a 5.5-6.5 host: vmnic0 33554436, "Shadow of
+			// vmnic0" 33554437, vmnic1 33554438) and the first is the
+			// switch's third (33554434 on a host whose build is not stated)
+			id := vs.base + 2 + 2*uint32(i)
+			if modern {
 				id = 1<<31 | vs.base | pn.uplink()
-			case vs.dvs != nil:
-				// a proxy switch numbers its uplink ports with the top bit
-				// set (net-stats -l on ESXi 8: 2214592518 = 0x84000006)
-				id = 1<<31 | vs.base + 6 + 2*uint32(i)
 			}
 			up := &uplinkPort{vs: vs, id: id, nic: nic}
 			nic.port = up
@@ -222,7 +219,8 @@ func newHost(n *Network, hc *HostConfig, index int) (*host, error) {
 				id = vs.base | lows[ni]
 			case id == 0:
 				if next[vs] == 0 {
-					next[vs] = vs.base + 2 + uint32(len(vs.uplinks)) + 5
+					// after the uplinks and their shadow ports
+					next[vs] = vs.base + 2 + max(uint32(len(vs.uplinks))+5, 2*uint32(len(vs.uplinks)))
 				}
 				for vs.portByID(next[vs]) != nil {
 					next[vs]++
