@@ -275,6 +275,7 @@ func TestWritersReproduceTranscripts(t *testing.T) {
 		{"esxcli/network-vm-list_homer-7.0.3.txt", "vm list", esxfmt.LayoutNewer, verbatim},
 		{"net-stats/net-stats-l_esxi8-dvs.txt", "net-stats", esxfmt.Layout{}, verbatim},
 		{"net-stats/net-stats-l_vswitch-bmc.txt", "net-stats", esxfmt.Layout{}, verbatim},
+		{"net-stats/net-stats-l_nsxv-2015.txt", "net-stats", esxfmt.Layout{}, verbatim},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
