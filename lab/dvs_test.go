@@ -161,3 +161,30 @@ func TestMultiPointSessionInTimeOrder(t *testing.T) {
 		t.Errorf("%d frames, per point %v; want 12, about 8 at PortOutput and 4 at VnicRx", n, points)
 	}
 }
+
+// A 9.0 member host prints its distributed switch in the 9.0 layout
+// ("DVPort: ", as the real 9.0 transcript), with the switch's uplinks and
+// DVPorts; 5.5 prints the 5.x class and configured ports.
+func TestDVSListByVersion(t *testing.T) {
+	for _, c := range []struct{ version, dvport, class string }{
+		{"9.0", "   DVPort: \n", "   Class: cswitch\n"},
+		{"5.5", "   DVPort:\n", "   Class: etherswitch\n"},
+	} {
+		cfg := loadTestConfig(t, "../configs/lab-dvs.yaml")
+		for i := range cfg.Hosts {
+			cfg.Hosts[i].Version = c.version
+		}
+		l, err := Start(context.Background(), cfg, Options{NoTraffic: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		out := mustRun(t, dial(t, l, "esx02"), "esxcli network vswitch dvs vmware list")
+		if !strings.Contains(out, c.dvport) || !strings.Contains(out, c.class) || !strings.Contains(out, "   Uplinks: vmnic3, vmnic2\n") {
+			t.Errorf("%s: dvs vmware list:\n%s", c.version, out)
+		}
+		if dl, err := esxi.ParseDVSList(strings.NewReader(out)); err != nil || len(dl) != 1 || len(dl[0].Ports) != 4 {
+			t.Errorf("%s: parsed %+v %v", c.version, dl, err)
+		}
+	}
+}
