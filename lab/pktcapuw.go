@@ -191,8 +191,8 @@ func (h *labHost) vmkSelect(o *pktcap.Options, dir pktcap.Dir) ([]tapSel, error)
 
 // dvfilterSelect is --dvfilter: the filter is on a VM's vNIC (topology
 // dvfilters), where the vNIC sends and receives, so the session taps the
-// port's VnicTx and VnicRx and prints PreDVFilter (--stage 0, the default)
-// or PostDVFilter; the lab's filters pass every frame, so both see the same.
+// port's VnicTx and VnicRx and prints PreDVFilter or PostDVFilter (--capture,
+// or --stage 0 or 1); the lab's filters pass every frame, so both see the same.
 func (h *labHost) dvfilterSelect(o *pktcap.Options) ([]tapSel, error) {
 	var port *vmPort
 	for _, vs := range h.n.hostBy[h.name].vswitches {
@@ -205,11 +205,18 @@ func (h *labHost) dvfilterSelect(o *pktcap.Options) ([]tapSel, error) {
 	if port == nil {
 		return nil, fmt.Errorf("Failed to find the dvfilter %s (summarize-dvfilter lists a host's filters)", o.DVFilter)
 	}
-	label := "PreDVFilter"
-	if st, ok := o.Stage.Get(); ok && st == pktcap.StagePost {
-		label = "PostDVFilter"
+	// "requires a capture point" (vSphere 6.7 Networking guide); --stage
+	// auto-selects one (the --help text lists --dvfilter under --stage)
+	label := ""
+	if st, ok := o.Stage.Get(); ok {
+		label = "PreDVFilter"
+		if st == pktcap.StagePost {
+			label = "PostDVFilter"
+		}
 	}
 	switch {
+	case len(o.Capture) == 0 && label == "":
+		return nil, fmt.Errorf("--dvfilter needs a capture point: --capture PreDVFilter or PostDVFilter, or --stage 0 or 1")
 	case len(o.Capture) > 1:
 		return nil, fmt.Errorf("--dvfilter takes one capture point, PreDVFilter or PostDVFilter")
 	case len(o.Capture) == 1 && o.Capture[0] != pktcap.PreDVFilter && o.Capture[0] != pktcap.PostDVFilter:

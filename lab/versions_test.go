@@ -136,7 +136,7 @@ func TestPktcapVmkDvfilterProgress(t *testing.T) {
 
 	// --dvfilter: the VM's echo replies (sent) and requests (received)
 	stop := keepPinging(t, l.Net, "ext1", "vm90", 20*time.Millisecond)
-	r := runSSH(c90, "pktcap-uw --dvfilter nic-vm90-eth0-vmware-sfw.2 --proto 0x01 -c 4")
+	r := runSSH(c90, "pktcap-uw --dvfilter nic-vm90-eth0-vmware-sfw.2 --capture PreDVFilter --proto 0x01 -c 4")
 	stop()
 	if r.err != nil || !strings.Contains(r.stderr, "The name of the dvfilter is nic-vm90-eth0-vmware-sfw.2.") {
 		t.Fatalf("--dvfilter: %v\n%s", r.err, r.stderr)
@@ -158,8 +158,11 @@ func TestPktcapVmkDvfilterProgress(t *testing.T) {
 	if !strings.Contains(ports, "   Active Filters: nic-vm90-eth0-vmware-sfw.2\n") {
 		t.Errorf("vm port list: want the filter among Active Filters:\n%s", ports)
 	}
-	if r := runSSH(c90, "pktcap-uw --dvfilter nosuch"); r.err == nil || !strings.Contains(r.stderr, "Failed to find the dvfilter nosuch") {
+	if r := runSSH(c90, "pktcap-uw --dvfilter nosuch --stage 1"); r.err == nil || !strings.Contains(r.stderr, "Failed to find the dvfilter nosuch") {
 		t.Errorf("--dvfilter nosuch: %v %q", r.err, r.stderr)
+	}
+	if r := runSSH(c90, "pktcap-uw --dvfilter nic-vm90-eth0-vmware-sfw.2"); r.err == nil || !strings.Contains(r.stderr, "needs a capture point") {
+		t.Errorf("--dvfilter without a point: %v %q", r.err, r.stderr)
 	}
 
 	// the progress line: 5.5 writes it to stderr in file mode, 6.7 does not;
