@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -999,7 +1000,71 @@ func sshPorts(ctx context.Context, r CommandRunner, host, uuid string, targets [
 		return fmt.Errorf("host %s: %w", host, err)
 	}
 	applyPorts(targets, ports, PortSourceSSH)
+	for _, t := range targets {
+		if t.SwitchType == SwitchDistributed && t.PortSource == PortSourceSSH {
+			sshDVS(ctx, r, host, targets)
+			break
+		}
+	}
 	return nil
+}
+
+// sshDVS checks the distributed-switch targets' ports against the host's
+// own view, "esxcli network vswitch dvs vmware list": the proxy switch (by
+// UUID, else by name) must be there, hold the target's DVPort in the
+// target's portgroup, and have the team uplink among its uplinks. What
+// does not agree is said in the target's PortNote (the host's proxy switch
+// is out of sync with vCenter, or the port moved); the port data stay as
+// the host printed them, and a list that cannot be read is said too.
+func sshDVS(ctx context.Context, r CommandRunner, host string, targets []Target) {
+	note := func(t *Target, s string) {
+		if t.PortNote != "" {
+			s = t.PortNote + "; " + s
+		}
+		t.PortNote = s
+	}
+	out, err := r.Run(ctx, host, "esxcli network vswitch dvs vmware list")
+	var list []DVS
+	if err == nil {
+		list, err = ParseDVSList(strings.NewReader(out))
+	}
+	for i := range targets {
+		t := &targets[i]
+		if t.SwitchType != SwitchDistributed || t.PortSource != PortSourceSSH {
+			continue
+		}
+		if err != nil {
+			note(t, fmt.Sprintf("the host's distributed switch list could not be read (%v)", err))
+			continue
+		}
+		var d *DVS
+		for k := range list {
+			if (t.DVSUUID != "" && sameUUID(list[k].UUID, t.DVSUUID)) || (d == nil && list[k].Name == t.VSwitch) {
+				d = &list[k]
+			}
+		}
+		if d == nil {
+			note(t, fmt.Sprintf("esxcli network vswitch dvs vmware list on %s lists no distributed switch %s: the host's proxy switch may be out of sync with vCenter", host, t.VSwitch))
+			continue
+		}
+		if t.DVPort != "" {
+			var port *DVSPort
+			for k := range d.Ports {
+				if d.Ports[k].PortID == t.DVPort {
+					port = &d.Ports[k]
+				}
+			}
+			switch {
+			case port == nil:
+				note(t, fmt.Sprintf("%s on %s lists no DVPort %s", d.Name, host, t.DVPort))
+			case t.DVPortgroupKey != "" && port.PortgroupID != t.DVPortgroupKey:
+				note(t, fmt.Sprintf("DVPort %s is in %s on %s, vCenter says %s", t.DVPort, port.PortgroupID, host, t.DVPortgroupKey))
+			}
+		}
+		if t.TeamUplink != "" && len(d.Uplinks) > 0 && !slices.Contains(d.Uplinks, t.TeamUplink) {
+			note(t, fmt.Sprintf("team uplink %s is not among %s's uplinks on %s (%s)", t.TeamUplink, d.Name, host, strings.Join(d.Uplinks, ", ")))
+		}
+	}
 }
 
 func sshNetStats(ctx context.Context, r CommandRunner, host, uuid string, targets []Target) error {

@@ -338,6 +338,46 @@ func TestDiscoverLabSSH(t *testing.T) {
 	}
 }
 
+// On a distributed switch the SSH path also reads the host's own view of
+// the switch (esxcli network vswitch dvs vmware list) and says where it
+// disagrees with vCenter.
+func TestDiscoverLabSSHDistributed(t *testing.T) {
+	l, c := startVCLab(t, "../configs/lab-dvs.yaml")
+	ctx := context.Background()
+	r := &labSSH{l: l}
+	ts, err := c.Discover(ctx, "dvsvm2", DiscoverOptions{Ports: PortsSSH, SSH: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the lab's 8.0 host: DvsPortset-0 is the second portset (0x06)
+	checkTarget(t, "dvsvm2 over ssh", ts[0], map[string]any{
+		"PortID": uint32(0x06000013), "TeamUplink": "vmnic2", "PortSource": PortSourceSSH, "PortNote": "", "DVPort": "1", "VSwitch": "DSwitch",
+	})
+	if len(r.cmds) != 3 || r.cmds[2] != "esx02: esxcli network vswitch dvs vmware list" {
+		t.Errorf("ssh commands %q; want the dvs list third", r.cmds)
+	}
+	// A host whose proxy switch is not the one vCenter names (a real 9.0
+	// host's list, VDS-Prod): the port data stay, the note says so.
+	other := &cannedDVS{labSSH: &labSSH{l: l}, out: fixture(t, "esxcli/network-vswitch-dvs-vmware-list_esxinitya-9.0.txt")}
+	ts, err = c.Discover(ctx, "dvsvm2", DiscoverOptions{Ports: PortsSSH, SSH: other})
+	if err != nil || ts[0].PortID != 0x06000013 || !strings.Contains(ts[0].PortNote, "lists no distributed switch DSwitch") {
+		t.Errorf("against another host's dvs list: %+v, %v; want a note that DSwitch is missing", ts, err)
+	}
+}
+
+// cannedDVS answers the dvs list with out and everything else from the lab.
+type cannedDVS struct {
+	*labSSH
+	out string
+}
+
+func (r *cannedDVS) Run(ctx context.Context, host, cmd string) (string, error) {
+	if cmd == "esxcli network vswitch dvs vmware list" {
+		return r.out, nil
+	}
+	return r.labSSH.Run(ctx, host, cmd)
+}
+
 func TestDiscoverLabErrors(t *testing.T) {
 	dir := t.TempDir()
 	// Two VMs named "dup", one per host: the configs have none.

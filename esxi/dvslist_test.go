@@ -33,6 +33,13 @@ func TestParseDVSListTranscripts(t *testing.T) {
 			Uplinks: []string{"vmnic0"}, VMwareBranded: true,
 			Ports: []DVSPort{{Client: "vmnic0", PortgroupID: "dvportgroup-2003", InUse: true, PortID: "8"}},
 		}}},
+		// 9.0: no uplinks, empty values followed by a space ("Uplinks: ", "DVPort: ", "Client: ")
+		{"esxcli/network-vswitch-dvs-vmware-list_esxinitya-9.0.txt", []DVS{{
+			Name: "VDS-Prod", VDSID: "50 33 8c 87 5f 05 cd 73-bc 4f 7c 4f 55 23 fc f8", UUID: "50338c87-5f05-cd73-bc4f-7c4f5523fcf8",
+			Class: "cswitch", NumPorts: 1590, UsedPorts: 1, ConfiguredPorts: 512, MTU: 1500, CDPStatus: "listen", BeaconTimeout: -1,
+			VMwareBranded: true,
+			Ports:         []DVSPort{{PortgroupID: "dvportgroup-4024", PortID: "0"}, {PortgroupID: "dvportgroup-4024", PortID: "1"}},
+		}}},
 	} {
 		got, err := ParseDVSList(strings.NewReader(fixture(t, c.file)))
 		if err != nil {

@@ -59,7 +59,7 @@ type TrafficConfig struct {
 type HostConfig struct {
 	Name string `yaml:"name"`
 	// Version is the ESXi release the host answers as ("5.5", "6.0", "6.5",
-	// "6.7", "7.0", "8.0"). It selects output details such as the label of the
+	// "6.7", "7.0", "8.0", "9.0"). It selects output details such as the label of the
 	// default uplink capture point (EtherswitchDispath before 7.0,
 	// UplinkRcvKernel after) and the console text layout.
 	Version string `yaml:"version"`
@@ -269,6 +269,12 @@ type VMNICConfig struct {
 	PortID uint32 `yaml:"portID"`
 	// TeamUplink pins the port's team uplink; derived from the policy if empty.
 	TeamUplink string `yaml:"teamUplink"`
+	// DVFilters are the dvfilters attached to the vNIC (NSX's distributed
+	// firewall names them like nic-2099871-eth0-vmware-sfw.2): esxcli lists
+	// them as the port's Active Filters and pktcap-uw --dvfilter captures
+	// there, where the vNIC sends and receives (the lab's filters pass
+	// every frame).
+	DVFilters []string `yaml:"dvfilters"`
 }
 
 // SwitchConfig describes the physical switch.
@@ -459,9 +465,10 @@ var (
 	hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
 	vmnicRE    = regexp.MustCompile(`^vmnic[0-9]+$`)
 	objNameRE  = regexp.MustCompile(`^[^\x00-\x1f/\\]{1,80}$`)
+	dvfilterRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,80}$`)
 )
 
-var esxiVersions = map[string]bool{"5.5": true, "6.0": true, "6.5": true, "6.7": true, "7.0": true, "8.0": true}
+var esxiVersions = map[string]bool{"5.5": true, "6.0": true, "6.5": true, "6.7": true, "7.0": true, "8.0": true, "9.0": true}
 
 func (v *validator) config(c *Config) {
 	if c.Seed == 0 {
@@ -501,7 +508,7 @@ func (v *validator) config(c *Config) {
 			h.Version = "6.7"
 		}
 		if !esxiVersions[h.Version] {
-			v.errf(hp+".version", "unknown ESXi version %q (want one of 5.5, 6.0, 6.5, 6.7, 7.0, 8.0)", h.Version)
+			v.errf(hp+".version", "unknown ESXi version %q (want one of 5.5, 6.0, 6.5, 6.7, 7.0, 8.0, 9.0)", h.Version)
 		}
 		if h.Management != "" {
 			if _, err := netip.ParseAddr(h.Management); err != nil {
@@ -577,7 +584,7 @@ func (v *validator) config(c *Config) {
 				v.teaming(pp+".teaming", pg.Teaming, s.Uplinks, false)
 			}
 		}
-		vmNames := map[string]bool{}
+		vmNames, dvfilters := map[string]bool{}, map[string]bool{}
 		for vi := range h.VMs {
 			vm := &h.VMs[vi]
 			vp := hp + ".vms." + strconv.Itoa(vi)
@@ -600,6 +607,12 @@ func (v *validator) config(c *Config) {
 					if _, err := netip.ParsePrefix(n.IP); err != nil {
 						v.errf(np+".ip", "invalid IP %q (want address/prefix, e.g. 192.168.100.11/24)", n.IP)
 					}
+				}
+				for fi, f := range n.DVFilters {
+					if !dvfilterRE.MatchString(f) || dvfilters[f] {
+						v.errf(np+".dvfilters."+strconv.Itoa(fi), "invalid or duplicate dvfilter name %q on host %s (letters, digits and _.:-)", f, h.Name)
+					}
+					dvfilters[f] = true
 				}
 				if n.TeamUplink != "" && ok && !contains(h.VSwitches[si].Uplinks, n.TeamUplink) {
 					v.errf(np+".teamUplink", "team uplink %s is not an uplink of vSwitch %s", n.TeamUplink, h.VSwitches[si].Name)

@@ -20,10 +20,12 @@ func TestDistributedSwitchPing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// dvsvm1 on esx01 took DVPort 0; the proxy switch numbers ports from
-	// 0x04000000 and its uplinks with the top bit set
+	// dvsvm1 on esx01 took DVPort 0; on an 8.0 host the proxy switch is the
+	// second portset (0x06000000, after vSwitch0), its uplinks have the top
+	// bit set and take the host-wide indexes after vSwitch0's uplink (6 and
+	// its shadow 7) and vmk0 (8): 9 and 11
 	if host != "esx02" || port.VSwitch != "DSwitch" || port.DVPortID != "1" || port.Portgroup != "dvPG-VLAN100" ||
-		port.PortID>>24 != 4 || port.TeamUplink != "vmnic2" || port.UplinkPortID != 0x84000006 || port.VLAN != 100 {
+		port.PortID != 0x06000013 || port.TeamUplink != "vmnic2" || port.UplinkPortID != 0x86000009 || port.VLAN != 100 {
 		t.Fatalf("dvsvm2's port: %+v", port)
 	}
 	v3 := subscribe(t, n, "esx02", Selector{Point: UplinkRcv, Uplink: "vmnic3"}, isICMP)
@@ -53,7 +55,7 @@ func TestDistributedSwitchOverSSH(t *testing.T) {
 	if err != nil || len(ports) != 1 {
 		t.Fatalf("port list: %+v %v", ports, err)
 	}
-	if p := ports[0]; p.VSwitch != "DSwitch" || p.Portgroup != "dvPG-VLAN100" || p.DVPortID != "1" || p.TeamUplink != "vmnic2" || p.UplinkPortID != 0x84000006 {
+	if p := ports[0]; p.VSwitch != "DSwitch" || p.Portgroup != "dvPG-VLAN100" || p.DVPortID != "1" || p.TeamUplink != "vmnic2" || p.UplinkPortID != 0x86000009 {
 		t.Errorf("port: %+v", p)
 	}
 	if out := run(fmt.Sprintf("vsish -e cat /net/portsets/DvsPortset-0/ports/%d/teamUplink", ports[0].PortID)); out != "vmnic2\n" {
@@ -73,7 +75,27 @@ func TestDistributedSwitchOverSSH(t *testing.T) {
 			dvs = append(dvs, fmt.Sprintf("%d %s", p.PortNum, p.ClientName))
 		}
 	}
-	want := fmt.Sprintf("2214592518 vmnic2,2214592520 vmnic3,%d dvsvm2.eth0,%d dvsmon.eth0", ports[0].PortID, ports[0].PortID+1)
+	// The host's view of the distributed switch: its uplinks and the DVPorts
+	// it holds (uplink ports, then the VMs'), in the 8.0 layout.
+	out := run("esxcli network vswitch dvs vmware list")
+	dl, err := esxi.ParseDVSList(strings.NewReader(out))
+	if err != nil || len(dl) != 1 {
+		t.Fatalf("dvs vmware list: %+v %v\n%s", dl, err, out)
+	}
+	d := dl[0]
+	var dp []string
+	for _, p := range d.Ports {
+		dp = append(dp, fmt.Sprintf("%s=%s/%s/%v", p.PortID, p.Client, p.PortgroupID, p.InUse))
+	}
+	if d.Name != "DSwitch" || d.Class != "cswitch" || strings.Join(d.Uplinks, ",") != "vmnic3,vmnic2" || d.UsedPorts != 1+2*2+2 ||
+		strings.Join(dp, " ") != "1100=vmnic2/dvportgroup-10/true 1101=vmnic3/dvportgroup-10/true 1=dvsvm2.eth0/dvportgroup-11/true 2=dvsmon.eth0/dvportgroup-12/true" ||
+		!strings.Contains(out, "   DVPort:\n") {
+		t.Errorf("dvs vmware list: %+v, ports %q\n%s", d, dp, out)
+	}
+	if e := run("esxcli network vswitch dvs vmware list -v Other; echo rc=$?"); !strings.Contains(e, "rc=1") {
+		t.Errorf("dvs list of an unknown switch: %q; want exit 1", e)
+	}
+	want := fmt.Sprintf("2248146953 vmnic2,2248146955 vmnic3,%d dvsvm2.eth0,%d dvsmon.eth0", ports[0].PortID, ports[0].PortID+1)
 	if strings.Join(dvs, ",") != want {
 		t.Errorf("DvsPortset-0 in net-stats -l: %q; want %q", dvs, want)
 	}
@@ -137,5 +159,32 @@ func TestMultiPointSessionInTimeOrder(t *testing.T) {
 	// start inside one request's burst)
 	if n != 12 || points["PortOutput"] < 7 || points["VnicRx"] < 3 {
 		t.Errorf("%d frames, per point %v; want 12, about 8 at PortOutput and 4 at VnicRx", n, points)
+	}
+}
+
+// A 9.0 member host prints its distributed switch in the 9.0 layout
+// ("DVPort: ", as the real 9.0 transcript), with the switch's uplinks and
+// DVPorts; 5.5 prints the 5.x class and configured ports.
+func TestDVSListByVersion(t *testing.T) {
+	for _, c := range []struct{ version, dvport, class string }{
+		{"9.0", "   DVPort: \n", "   Class: cswitch\n"},
+		{"5.5", "   DVPort:\n", "   Class: etherswitch\n"},
+	} {
+		cfg := loadTestConfig(t, "../configs/lab-dvs.yaml")
+		for i := range cfg.Hosts {
+			cfg.Hosts[i].Version = c.version
+		}
+		l, err := Start(context.Background(), cfg, Options{NoTraffic: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		out := mustRun(t, dial(t, l, "esx02"), "esxcli network vswitch dvs vmware list")
+		if !strings.Contains(out, c.dvport) || !strings.Contains(out, c.class) || !strings.Contains(out, "   Uplinks: vmnic3, vmnic2\n") {
+			t.Errorf("%s: dvs vmware list:\n%s", c.version, out)
+		}
+		if dl, err := esxi.ParseDVSList(strings.NewReader(out)); err != nil || len(dl) != 1 || len(dl[0].Ports) != 4 {
+			t.Errorf("%s: parsed %+v %v", c.version, dl, err)
+		}
 	}
 }

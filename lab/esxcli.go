@@ -59,13 +59,7 @@ func (h *labHost) esxcli(ctx context.Context, p *shell.Proc, args []string) int 
 	}
 	out := p.Stdout()
 	snap := h.snapshot()
-	layout := esxfmt.Layout67
-	switch {
-	case h.version < "6.0":
-		layout = esxfmt.Layout55
-	case h.version >= "7.0":
-		layout = esxfmt.LayoutNewer
-	}
+	layout := esxcliLayout(h.version)
 	var werr error
 	switch cmd {
 	case "network vm list":
@@ -98,7 +92,7 @@ func (h *labHost) esxcli(ctx context.Context, p *shell.Proc, args []string) int 
 					team = "void"
 				}
 				ports = append(ports, esxfmt.VMPort{PortID: pi.PortID, VSwitch: pi.VSwitch, Portgroup: pi.Portgroup, DVPortID: pi.DVPortID, MAC: pi.MAC,
-					IP: ip, TeamUplink: team, UplinkPortID: pi.UplinkPortID})
+					IP: ip, TeamUplink: team, UplinkPortID: pi.UplinkPortID, ActiveFilters: strings.Join(pi.ActiveFilters, ", ")})
 			}
 		}
 		werr = esxfmt.WriteVMPortList(out, ports)
@@ -139,6 +133,18 @@ func (h *labHost) esxcli(ctx context.Context, p *shell.Proc, args []string) int 
 		werr = esxfmt.WriteFailoverPolicy(out, pol)
 	case "network nic list":
 		werr = esxfmt.WriteNICList(out, layout, snap.nics)
+	case "network vswitch dvs vmware list":
+		name, _ := flags.get("v", "vds-name")
+		var list []esxfmt.DVS
+		for _, d := range snap.dvs {
+			if name == "" || d.Name == name {
+				list = append(list, d)
+			}
+		}
+		if name != "" && len(list) == 0 {
+			return esxcliError(p, "Unable to find VDS %s", name)
+		}
+		werr = esxfmt.WriteDVSList(out, layout, list)
 	case "vm process list":
 		var procs []esxfmt.VMProcess
 		for _, vm := range snap.vms {
@@ -258,6 +264,20 @@ type hostSnapshot struct {
 	pgPolicy   map[string]esxfmt.FailoverPolicy
 	nics       []esxfmt.NIC
 	netstats   []esxfmt.NetStatsPort
+	dvs        []esxfmt.DVS
+}
+
+// esxcliLayout is the esxcli text layout of an ESXi release.
+func esxcliLayout(version string) esxfmt.Layout {
+	switch {
+	case version < "6.0":
+		return esxfmt.Layout55
+	case version >= "9.0":
+		return esxfmt.Layout90
+	case version >= "7.0":
+		return esxfmt.LayoutNewer
+	}
+	return esxfmt.Layout67
 }
 
 type vmSnap struct {
@@ -300,6 +320,7 @@ func (h *labHost) snapshot() hostSnapshot {
 			// its ports under the portset's name
 			portset := fmt.Sprintf("DvsPortset-%d", vs.dvs.Portset)
 			s.netstats = append(s.netstats, netStatsPorts(vs, portset)...)
+			s.dvs = append(s.dvs, n.dvsList(vs, h.version, class, numPorts))
 			continue
 		}
 		var uplinks, pgs []string
@@ -387,7 +408,7 @@ func netStatsPorts(vs *vswitch, switchName string) []esxfmt.NetStatsPort {
 // realEsxcli lists esxcli commands of real hosts near the ones the lab
 // emulates, which it does not answer.
 var realEsxcli = map[string]bool{
-	"network vswitch dvs vmware list": true, "network vswitch dvs vmware lacp config get": true,
+	"network vswitch dvs vmware lacp config get":             true,
 	"network vswitch standard portgroup policy security get": true, "network vswitch standard policy security get": true,
 	"network vswitch standard portgroup policy shaping get": true, "network vswitch standard policy shaping get": true,
 	"network ip interface list": true, "network ip interface ipv4 get": true, "network nic get": true, "network nic stats get": true,
@@ -405,4 +426,42 @@ func failoverPolicy(t team, uplinks []*uplinkPort) esxfmt.FailoverPolicy {
 		}
 	}
 	return pol
+}
+
+// dvsList is a proxy switch as "esxcli network vswitch dvs vmware list"
+// prints it, with the identities vCenter gave the switch (n.mu held).
+//
+// Choices the transcripts do not settle: the DVPort list holds the host's
+// uplink ports (Client vmnicN, as every sample) and then its VM ports (the
+// Client named as net-stats names it, vm.ethN, an assumption: no sample
+// shows a VM's port); free ports are not listed. Used Ports counts as a
+// standard vSwitch does (it fits the 9.0 sample's 1 with no uplink and no
+// client); Configured Ports is 512 (every cswitch sample) and 256 before
+// 6.0 (the 5.0 sample); Num Ports is what vCenter reports for the proxy
+// switch.
+func (n *Network) dvsList(vs *vswitch, version, class string, numPorts int) esxfmt.DVS {
+	id := n.dvsIdentity(vs.dvs.Switch)
+	configured := 512
+	if version < "6.0" {
+		configured = 256
+	}
+	d := esxfmt.DVS{Name: vs.name, UUID: id.uuid, Class: class, NumPorts: numPorts,
+		UsedPorts: usedPorts(len(vs.uplinks), len(vs.ports)), ConfiguredPorts: configured, MTU: vs.mtu,
+		CDPStatus: "listen", BeaconTimeout: -1, VMwareBranded: true}
+	for i, u := range vs.uplinks {
+		d.Uplinks = append(d.Uplinks, u.nic.name)
+		d.Ports = append(d.Ports, esxfmt.DVSPort{Client: u.nic.name, PortgroupID: id.uplinkPG, InUse: true, PortID: uplinkDVPortKey(vs, i)})
+	}
+	slices.Reverse(d.Uplinks) // newest first, as "Uplinks" of a standard vSwitch
+	for _, p := range vs.ports {
+		d.Ports = append(d.Ports, esxfmt.DVSPort{Client: fmt.Sprintf("%s.eth%d", p.vm.Name, p.nicIndex),
+			PortgroupID: id.pg[p.pg.name], InUse: true, PortID: p.dvPort})
+	}
+	return d
+}
+
+// uplinkDVPortKey is the DVPort key of a proxy switch's i-th uplink port;
+// uplink ports are DVPorts too, their keys after the VM ports'.
+func uplinkDVPortKey(vs *vswitch, i int) string {
+	return strconv.Itoa(1000 + vs.h.index*100 + i)
 }

@@ -97,9 +97,13 @@ func TestEsxcliOverSSH(t *testing.T) {
 		t.Errorf("vsish on the wrong portset: %v %q", r.err, r.stderr)
 	}
 	// a command real hosts have but the lab does not emulate says so
-	r = runSSH(c, "esxcli network vswitch dvs vmware list")
-	if r.err == nil || !strings.Contains(r.stderr, "the lab does not emulate esxcli network vswitch dvs vmware list") {
+	r = runSSH(c, "esxcli network vswitch dvs vmware lacp config get")
+	if r.err == nil || !strings.Contains(r.stderr, "the lab does not emulate esxcli network vswitch dvs vmware lacp config get") {
 		t.Errorf("not emulated: %v %q", r.err, r.stderr)
+	}
+	// a host in no distributed switch lists none, as real hosts do
+	if r = runSSH(c, "esxcli network vswitch dvs vmware list"); r.err != nil || r.stdout != "" {
+		t.Errorf("dvs list on a host without one: %v %q %q", r.err, r.stdout, r.stderr)
 	}
 	r = runSSH(c, "net-dvs -l")
 	if r.err == nil || !strings.Contains(r.stderr, "net-dvs: a real ESXi host has this command; the lab does not emulate it") {

@@ -446,6 +446,10 @@ func unameFor(version string) (string, string) {
 		return "7.0.0", "#1 SMP Release build-15843807 Mar 11 2020 15:13:39"
 	case "8.0":
 		return "8.0.0", "#1 SMP Release build-20513097 Sep 23 2022 23:45:03"
+	case "9.0":
+		// the GA build; its build date was not found, the release date
+		// (17 June 2025) stands in for it
+		return "9.0.0", "#1 SMP Release build-24755229 Jun 17 2025 00:00:00"
 	default:
 		return "6.7.0", "#1 SMP Release build-8169922 Apr  3 2018 14:48:22"
 	}

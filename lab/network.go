@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ type Network struct {
 	stations   []*endpoint
 	guests     map[string]*endpoint // VM nic (vm or vm#N) and station names
 	nextDVPort map[string]int       // distributed switch -> next DVPort key
+	dvsIDs     map[string]dvsIdent  // distributed switch -> the identities vCenter gave it
 	queue      []func()
 	busy       bool
 	seed       uint64
@@ -139,4 +141,38 @@ func (n *Network) Go(f func(ctx context.Context)) {
 		defer n.wg.Done()
 		f(n.ctx)
 	}()
+}
+
+// dvsIdent is what vCenter named a distributed switch and its portgroups:
+// the switch's UUID and the portgroups' keys (dvportgroup-N), which a
+// member host prints in "esxcli network vswitch dvs vmware list".
+type dvsIdent struct {
+	uuid     string
+	uplinkPG string            // the uplink portgroup's key
+	pg       map[string]string // portgroup name -> key
+}
+
+// setDVSIdentity records vCenter's identities of a distributed switch.
+func (n *Network) setDVSIdentity(name string, id dvsIdent) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.dvsIDs == nil {
+		n.dvsIDs = map[string]dvsIdent{}
+	}
+	n.dvsIDs[name] = id
+}
+
+// dvsIdentity returns the identities of a distributed switch (n.mu held).
+// A lab without a vCenter has none: a UUID derived from the switch's name
+// and keys numbered as a new vCenter numbers them (the uplink portgroup
+// first) stand in.
+func (n *Network) dvsIdentity(d *DVSConfig) dvsIdent {
+	if id, ok := n.dvsIDs[d.Name]; ok {
+		return id
+	}
+	id := dvsIdent{uuid: vmUUID("dvs", d.Name), uplinkPG: "dvportgroup-10", pg: map[string]string{}}
+	for i, pc := range d.Portgroups {
+		id.pg[pc.Name] = fmt.Sprintf("dvportgroup-%d", 11+i)
+	}
+	return id
 }

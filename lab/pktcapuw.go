@@ -37,6 +37,7 @@ import (
 type tapSel struct {
 	sel   Selector
 	label string
+	none  bool // a point the lab carries no traffic at: nothing is tapped
 }
 
 func (h *labHost) modern() bool { return h.version >= "7.0" }
@@ -61,6 +62,10 @@ func (h *labHost) pktcapSelect(o *pktcap.Options) ([]tapSel, error) {
 	dir := pktcap.DirRx
 	if d, ok := o.Dir.Get(); ok {
 		dir = d
+	}
+	if o.Trace {
+		// every frame the host frees, with the points it passed
+		return []tapSel{{Selector{Trace: true}, "PktFree", false}}, nil
 	}
 	var uplink string
 	var portID uint32
@@ -87,12 +92,14 @@ func (h *labHost) pktcapSelect(o *pktcap.Options) ([]tapSel, error) {
 			portID = 0
 		}
 	case o.Vmk != "":
-		return nil, fmt.Errorf("Failed to find the vmknic %s (the lab carries no vmknic traffic: captures at vmknics are not emulated)", o.Vmk)
-	case o.DVFilter != "", o.LifID != "":
-		return nil, fmt.Errorf("the lab models no dvfilters or VDR ports")
+		return h.vmkSelect(o, dir)
+	case o.DVFilter != "":
+		return h.dvfilterSelect(o)
+	case o.LifID != "":
+		return nil, fmt.Errorf("the lab models no VDR ports")
 	}
 	sel := func(pt pktcap.Stage, label string) tapSel {
-		return tapSel{Selector{Point: pt, Uplink: uplink, PortID: portID}, label}
+		return tapSel{Selector{Point: pt, Uplink: uplink, PortID: portID}, label, false}
 	}
 	if len(o.Capture) == 0 {
 		switch {
@@ -126,7 +133,7 @@ func (h *labHost) pktcapSelect(o *pktcap.Options) ([]tapSel, error) {
 		pt := p.Stage()
 		switch {
 		case pt == Drop:
-			out = append(out, tapSel{Selector{Point: Drop}, string(p)})
+			out = append(out, tapSel{Selector{Point: Drop}, string(p), false})
 			continue
 		case !labStage(pt):
 			return nil, fmt.Errorf("the lab does not model the capture point %s", p)
@@ -143,6 +150,81 @@ func (h *labHost) pktcapSelect(o *pktcap.Options) ([]tapSel, error) {
 		out = append(out, sel(pt, string(p)))
 	}
 	return out, nil
+}
+
+// vmkSelect is --vmk: the vmknic's port exists (vmk0 on the vSwitch with
+// the Management Network) and the session runs, but the lab carries no
+// vmknic traffic, so it dumps nothing (tapSel.none) until stopped.
+func (h *labHost) vmkSelect(o *pktcap.Options, dir pktcap.Dir) ([]tapSel, error) {
+	found := false
+	for _, vs := range h.n.hostBy[h.name].vswitches {
+		if _, _, ok := vs.vmk0(); ok && o.Vmk == "vmk0" {
+			found = true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("Failed to find the vmknic %s", o.Vmk)
+	}
+	var labels []string
+	for _, p := range o.Capture {
+		if st := p.Stage(); st == UplinkRcv || st == UplinkSnd || st == VnicRx || st == VnicTx {
+			return nil, fmt.Errorf("The capture point %s is not valid for a vmknic", p)
+		}
+		labels = append(labels, string(p))
+	}
+	if len(labels) == 0 {
+		switch dir {
+		case pktcap.DirTx:
+			labels = []string{"PortOutput"}
+		case pktcap.DirBoth:
+			labels = []string{"PortInput", "PortOutput"}
+		default:
+			labels = []string{"PortInput"}
+		}
+	}
+	var out []tapSel
+	for _, l := range labels {
+		out = append(out, tapSel{label: l, none: true})
+	}
+	return out, nil
+}
+
+// dvfilterSelect is --dvfilter: the filter is on a VM's vNIC (topology
+// dvfilters), where the vNIC sends and receives, so the session taps the
+// port's VnicTx and VnicRx and prints PreDVFilter or PostDVFilter (--capture,
+// or --stage 0 or 1); the lab's filters pass every frame, so both see the same.
+func (h *labHost) dvfilterSelect(o *pktcap.Options) ([]tapSel, error) {
+	var port *vmPort
+	for _, vs := range h.n.hostBy[h.name].vswitches {
+		for _, p := range vs.ports {
+			if slices.Contains(p.filters, o.DVFilter) {
+				port = p
+			}
+		}
+	}
+	if port == nil {
+		return nil, fmt.Errorf("Failed to find the dvfilter %s (summarize-dvfilter lists a host's filters)", o.DVFilter)
+	}
+	// "requires a capture point" (vSphere 6.7 Networking guide); --stage
+	// auto-selects one (the --help text lists --dvfilter under --stage)
+	label := ""
+	if st, ok := o.Stage.Get(); ok {
+		label = "PreDVFilter"
+		if st == pktcap.StagePost {
+			label = "PostDVFilter"
+		}
+	}
+	switch {
+	case len(o.Capture) == 0 && label == "":
+		return nil, fmt.Errorf("--dvfilter needs a capture point: --capture PreDVFilter or PostDVFilter, or --stage 0 or 1")
+	case len(o.Capture) > 1:
+		return nil, fmt.Errorf("--dvfilter takes one capture point, PreDVFilter or PostDVFilter")
+	case len(o.Capture) == 1 && o.Capture[0] != pktcap.PreDVFilter && o.Capture[0] != pktcap.PostDVFilter:
+		return nil, fmt.Errorf("The capture point %s is not valid for a dvfilter (PreDVFilter or PostDVFilter)", o.Capture[0])
+	case len(o.Capture) == 1:
+		label = string(o.Capture[0])
+	}
+	return []tapSel{{Selector{Point: VnicTx, PortID: port.id}, label, false}, {Selector{Point: VnicRx, PortID: port.id}, label, false}}, nil
 }
 
 // pktcapUW is the pktcap-uw command of an emulated host.
@@ -167,8 +249,8 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 		}
 		return 0
 	}
-	if o.Trace {
-		fmt.Fprintln(stderr, "error: --trace is not modelled by the lab")
+	if o.Trace && o.Outfile != "" {
+		fmt.Fprintln(stderr, "error: the lab prints --trace to the console only (-o is not emulated with --trace)")
 		return 1
 	}
 	sels, err := h.pktcapSelect(o)
@@ -186,7 +268,7 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 	info := pktcap.SessionInfo{ServerPort: 65434 + h.sessions%100, ClientPort: 1060 + h.sessions%900, ID: 35 + h.sessions}
 	h.mu.Unlock()
 	if st.ThreadLines {
-		info.Threads = [3]uint64{uint64(p.PID()), uint64(p.PID()) + 1, uint64(p.PID()) + 2}
+		info.Threads = threadIDs(p.PID())
 	}
 
 	// Packets: stdout, or a file on the host.
@@ -212,7 +294,12 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 		match = filter.Match
 	}
 	var taps []*Tap
+	var tapped []tapSel // the sels behind taps, index for index
 	for _, s := range sels {
+		if s.none {
+			continue
+		}
+		tapped = append(tapped, s)
 		tp, err := h.n.Subscribe(h.name, s.sel, match, h.cfg.CaptureBuffer)
 		if err != nil {
 			fmt.Fprintf(stderr, "error: %v\n", err)
@@ -242,6 +329,11 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 	var emit func(c Captured, label string, seq int) error
 	var flush func() error
 	switch {
+	case o.Trace:
+		cw := pktcap.NewConsoleWriter(out, st)
+		emit = func(c Captured, _ string, seq int) error {
+			return cw.WriteFrame(h.traceFrame(c, seq, snap))
+		}
 	case o.Outfile == "":
 		cw := pktcap.NewConsoleWriter(out, st)
 		emit = func(c Captured, label string, seq int) error {
@@ -249,9 +341,9 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 			return cw.WriteFrame(h.consoleFrame(c, label, seq, data))
 		}
 	case o.NG:
-		ifaces := make([]pktcap.NgInterface, len(sels))
-		for i, s := range sels {
-			ifaces[i] = pktcap.NgInterface{Name: s.label, Snaplen: snap}
+		var ifaces []pktcap.NgInterface
+		for _, l := range labelsOf(sels) {
+			ifaces = append(ifaces, pktcap.NgInterface{Name: l, Snaplen: snap})
 		}
 		ng, err := pktcap.NewNgWriter(out, ifaces)
 		if err != nil {
@@ -304,6 +396,28 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 		return s == shell.SIGINT || s == shell.SIGTERM || s == shell.SIGHUP || s == shell.SIGQUIT
 	}
 
+	// Writing to a file on the host, 5.5 to 6.5 builds keep a progress
+	// line on stderr, rewritten in place and never ended by a newline (a
+	// real transcript: "Dump: 385949, broken : 0, drop: 0, file err:
+	// 0Join with dump thread failed..."); 6.7 and later were not seen
+	// printing it.
+	progressShown := false
+	progress := func(dumped int, taps []*Tap) {
+		if o.Outfile == "" || o.Outfile == "-" || h.version >= "6.7" {
+			return
+		}
+		var dropped uint64
+		for _, t := range taps {
+			dropped += t.Dropped()
+		}
+		cr := "\r"
+		if !progressShown {
+			cr = ""
+		}
+		progressShown = true
+		fmt.Fprintf(stderr, "%sDump: %d, broken : 0, drop: %d, file err: 0", cr, dumped, dropped)
+	}
+
 	count := -1
 	if c, ok := o.Count.Get(); ok && c > 0 {
 		count = c
@@ -338,7 +452,7 @@ loop:
 		c := heads[first]
 		has[first] = false
 		c.Time = hostClock.at(c.Time) // the host stamps frames with its own clock
-		if err := emit(c, sels[first].label, dumped+1); err != nil {
+		if err := emit(c, tapped[first].label, dumped+1); err != nil {
 			writeFailed = true
 			break loop
 		}
@@ -351,6 +465,7 @@ loop:
 				writeFailed = true
 				break loop
 			}
+			progress(dumped, taps)
 		}
 		select {
 		case s := <-sigs:
@@ -366,6 +481,7 @@ loop:
 	if flush != nil && !writeFailed {
 		flush()
 	}
+	progress(dumped, taps)
 	var dropped uint64
 	for _, t := range taps {
 		dropped += t.Dropped()
@@ -399,12 +515,19 @@ func truncate(data []byte, snap int) []byte {
 }
 
 func indexOfLabel(sels []tapSel, label string) int {
-	for i, s := range sels {
-		if s.label == label {
-			return i
+	return max(0, slices.Index(labelsOf(sels), label))
+}
+
+// labelsOf are the distinct point labels of sels, in order: a pcapng
+// interface each.
+func labelsOf(sels []tapSel) []string {
+	var out []string
+	for _, s := range sels {
+		if !slices.Contains(out, s.label) {
+			out = append(out, s.label)
 		}
 	}
-	return 0
+	return out
 }
 
 func absFile(cwd, name string) string {
@@ -431,9 +554,51 @@ func (h *labHost) consoleFrame(c Captured, label string, seq int, data []byte) *
 		VLAN: vlan, Length: len(c.Data), Data: data}
 }
 
+// traceFrame is a --trace record as the 6.0 transcript shows one
+// (pktcap-uw-trace-6.0.txt): a header "Captured at PktFree point, ...,
+// capture length C of N." without bytes, then PATH: and a hop per point the
+// copy passed, on the host's clock. The lab names only the points it
+// models (the sample also shows IOChain and the Etherswitch steps between
+// them); the uplink points are printed as the driver-side UplinkRcv and
+// UplinkSnd. C is the snap length (-s), else 24 as in the sample.
+func (h *labHost) traceFrame(c Captured, seq, snap int) *pktcap.ConsoleFrame {
+	clock := &h.n.hostBy[h.name].clock
+	ofDay := func(t time.Time) time.Duration {
+		t = t.UTC()
+		return t.Sub(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC))
+	}
+	capLen := 24
+	if snap > 0 {
+		capLen = snap
+	}
+	vlan := -1
+	if c.VLAN > 0 {
+		vlan = c.VLAN
+	}
+	f := &pktcap.ConsoleFrame{TimeOfDay: ofDay(c.Time), Seq: seq, Point: string(pktcap.PktFree),
+		Flags: []string{"TSO not enabled", "Checksum not offloaded and not verified"}, VLAN: vlan,
+		Length: len(c.Data), CapLength: min(capLen, len(c.Data)), Trace: []pktcap.TraceHop{}}
+	names := map[pktcap.Stage]pktcap.Point{UplinkRcv: pktcap.UplinkRcv, UplinkSnd: pktcap.UplinkSnd, PortInput: pktcap.PortInput,
+		PortOutput: pktcap.PortOutput, VnicRx: pktcap.VnicRx, VnicTx: pktcap.VnicTx, Drop: pktcap.Drop}
+	for _, hop := range c.Path {
+		f.Trace = append(f.Trace, pktcap.TraceHop{TimeOfDay: ofDay(clock.at(hop.At)), Point: string(names[hop.Point])})
+	}
+	f.Trace = append(f.Trace, pktcap.TraceHop{TimeOfDay: f.TimeOfDay, Point: string(pktcap.PktFree)})
+	return f
+}
+
 // pktcapHelp is the usage text of pktcap-uw as printed by a 6.0-era host
 // (testdata/transcripts/pktcap-uw/pktcap-uw-help-nsx6.2-era.txt, between
 // the prompts); the lab prints it for every version.
 //
 //go:embed pktcap-uw-help.txt
 var pktcapHelp string
+
+// threadIDs are the "Main thread", "Dump Thread" and "Recv Thread" numbers
+// of a session: 12-digit numbers (thread addresses) whose gaps are those of
+// the real newer-build transcript (330745392000, +2108288, +2101248), moved
+// by the process ID so two sessions differ.
+func threadIDs(pid int) [3]uint64 {
+	main := uint64(330745392000) + uint64(pid%4096)*0x100000
+	return [3]uint64{main, main + 2108288, main + 2108288 + 2101248}
+}

@@ -43,6 +43,9 @@ type Captured struct {
 	Data []byte
 	// Reason is set at the Drop point.
 	Reason string
+	// Path is the points the frame copy passed, for --trace sessions
+	// (Selector.Trace); nil elsewhere.
+	Path []Hop
 }
 
 // Tap is a subscription to a capture point. Frames arrive on C; when the
@@ -106,6 +109,9 @@ type Selector struct {
 	Uplink string
 	// PortID selects a vSwitch port by ID (VM ports and uplink ports).
 	PortID uint32
+	// Trace subscribes to every frame copy the host frees, with its path
+	// (pktcap-uw --trace); Point, Uplink and PortID are then unused.
+	Trace bool
 }
 
 // Subscribe taps a capture point of a host. filter (optional) selects
@@ -122,6 +128,8 @@ func (n *Network) Subscribe(hostName string, sel Selector, filter func(frame []b
 	}
 	var list *tapList
 	switch {
+	case sel.Trace:
+		list = &h.traceTaps
 	case !labStage(sel.Point):
 		return nil, fmt.Errorf("lab: host %s: the lab does not capture at stage %s", hostName, sel.Point)
 	case sel.Point == Drop:

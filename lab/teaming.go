@@ -81,7 +81,7 @@ func (n *Network) notifySwitch(p *vmPort, at time.Time) {
 		return
 	}
 	f := arpFrame(etherTypeRARP, 3, broadcastMAC, p.mac, p.mac, netip.IPv4Unspecified(), p.mac, netip.IPv4Unspecified())
-	n.uplinkSend(p.uplink, f, p.pg.vlan, at)
+	n.uplinkSend(p.uplink, f, p.pg.vlan, at, nil)
 }
 
 // SetTeamUplink pins a VM port's team uplink, as a power cycle, vMotion or

@@ -17,7 +17,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
+
 	"strings"
 	"sync"
 	"time"
@@ -96,6 +96,7 @@ var esxiBuilds = map[string]struct{ version, build string }{
 	"6.7": {"6.7.0", "8169922"},
 	"7.0": {"7.0.0", "15843807"},
 	"8.0": {"8.0.0", "20513097"},
+	"9.0": {"9.0.0", "24755229"}, // ESX 9.0.0.0 GA (VCF 9.0 BOM; esxcli system version get of a 9.0 host)
 }
 
 // vcsimMu serialises the part of StartVCenter that touches vcsim's
@@ -519,14 +520,22 @@ func (b *vcBuilder) addDVS(ctx context.Context, d *DVSConfig) error {
 	if err != nil {
 		return fmt.Errorf("add hosts: %w", err)
 	}
+	id := dvsIdent{pg: map[string]string{}}
 	b.sctx.WithLock(simDVS, func() {
 		b.dvsUUID[d.Name] = simDVS.Uuid
+		id.uuid = simDVS.Uuid
+		uplinkPGs := simDVS.Config.GetDVSConfigInfo().UplinkPortgroup
 		for _, pgRef := range simDVS.Portgroup {
 			pg := b.sctx.Map.Get(pgRef).(*simulator.DistributedVirtualPortgroup)
 			b.nets[pg.Name] = pgRef
 			b.dvpgKey[pg.Name] = pg.Key
+			id.pg[pg.Name] = pg.Key
+			if slices.Contains(uplinkPGs, pgRef) {
+				id.uplinkPG = pg.Key
+			}
 		}
 	})
+	b.n.setDVSIdentity(d.Name, id) // what the members' esxcli prints
 	return nil
 }
 
@@ -917,8 +926,7 @@ func proxySwitch(vs *vswitch, uuid string, numPorts int32) types.HostProxySwitch
 	}
 	backing := &types.DistributedVirtualSwitchHostMemberPnicBacking{}
 	for i, u := range vs.uplinks {
-		// uplink ports are DVPorts too; their keys follow the VM ports'
-		key := strconv.Itoa(1000 + int(vs.h.index)*100 + i)
+		key := uplinkDVPortKey(vs, i)
 		ps.Pnic = append(ps.Pnic, "key-vim.host.PhysicalNic-"+u.nic.name)
 		ps.UplinkPort = append(ps.UplinkPort, types.KeyValue{Key: key, Value: vs.dvs.UplinkOf[u.nic.name]})
 		backing.PnicSpec = append(backing.PnicSpec, types.DistributedVirtualSwitchHostMemberPnicSpec{PnicDevice: u.nic.name, UplinkPortKey: key})

@@ -23,6 +23,12 @@ type Layout struct {
 	// OldNICColumns gives "esxcli network nic list" the 5.5 columns: no
 	// Admin Status, and "Link" instead of "Link Status".
 	OldNICColumns bool
+	// DVPortSpace ends "esxcli network vswitch dvs vmware list"'s
+	// "DVPort:" line with a space, as other empty values are ("DVPort: ").
+	// Seen on 9.0 (network-vswitch-dvs-vmware-list_esxinitya-9.0.txt); a
+	// 6.x-or-later copy that kept its other trailing spaces has "DVPort:"
+	// (jp-blog); 7.x/8.x output was not found and is written as 6.x.
+	DVPortSpace bool
 }
 
 // Layouts seen in real transcripts.
@@ -33,6 +39,8 @@ var (
 	Layout67 = Layout{}
 	// LayoutNewer is what a 7.x/8.x host printed (more-poodle transcripts).
 	LayoutNewer = Layout{ShortLastDashes: true}
+	// Layout90 is ESX 9.0 (the esxinitya transcripts, build 24755229).
+	Layout90 = Layout{ShortLastDashes: true, DVPortSpace: true}
 )
 
 var errLineBreak = errors.New("value contains a line break")
@@ -516,7 +524,9 @@ type DVSPort struct {
 // six spaces (esxcli's separator in a nested list, kept by pastes that keep
 // indentation). Switches are separated by a blank line. A host in no
 // distributed switch prints nothing.
-func WriteDVSList(w io.Writer, switches []DVS) error {
+//
+// l.DVPortSpace gives the "DVPort: " line of 9.0.
+func WriteDVSList(w io.Writer, l Layout, switches []DVS) error {
 	bw := bufio.NewWriter(w)
 	for i, d := range switches {
 		if d.Name == "" {
@@ -549,7 +559,11 @@ func WriteDVSList(w io.Writer, switches []DVS) error {
 		if err := writeFields(bw, "   ", fields); err != nil {
 			return err
 		}
-		bw.WriteString("   DVPort:\n")
+		if l.DVPortSpace {
+			bw.WriteString("   DVPort: \n")
+		} else {
+			bw.WriteString("   DVPort:\n")
+		}
 		for k, p := range d.Ports {
 			if p.PortID == "" {
 				return fmt.Errorf("esxfmt: switch %s: a DVPort without a Port ID", d.Name)

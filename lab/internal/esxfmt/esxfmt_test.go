@@ -229,7 +229,7 @@ func roundTrip(t *testing.T, kind string, l esxfmt.Layout, out string) string {
 	case "vm process list":
 		err = esxfmt.WriteVMProcessList(&buf, procs(must[[]esxi.VMProcess](t)(esxi.ParseVMProcessList(r))))
 	case "dvs list":
-		err = esxfmt.WriteDVSList(&buf, dvswitches(must[[]esxi.DVS](t)(esxi.ParseDVSList(r))))
+		err = esxfmt.WriteDVSList(&buf, l, dvswitches(must[[]esxi.DVS](t)(esxi.ParseDVSList(r))))
 	case "net-stats":
 		err = esxfmt.WriteNetStatsPorts(&buf, netStats(must[[]esxi.NetStatsPort](t)(esxi.ParseNetStatsPorts(r))))
 	default:
@@ -269,8 +269,13 @@ func TestWritersReproduceTranscripts(t *testing.T) {
 		{"esxcli/network-vswitch-dvs-vmware-list_jp-blog-cswitch.txt", "dvs list", esxfmt.Layout{}, verbatim},
 		{"esxcli/network-vswitch-dvs-vmware-list_onenote-paste.txt", "dvs list", esxfmt.Layout{}, doubled},
 		{"esxcli/network-vswitch-dvs-vmware-list_virtuallyhyper-5.0.txt", "dvs list", esxfmt.Layout{}, indentAndTail},
+		{"esxcli/network-vswitch-dvs-vmware-list_esxinitya-9.0.txt", "dvs list", esxfmt.Layout90, verbatim},
+		{"esxcli/network-nic-list_esxinitya-9.0.txt", "nic list", esxfmt.Layout90, verbatim},
+		{"esxcli/network-vm-port-list_homer-7.0.3.txt", "vm port list", esxfmt.Layout{}, trailingLost},
+		{"esxcli/network-vm-list_homer-7.0.3.txt", "vm list", esxfmt.LayoutNewer, verbatim},
 		{"net-stats/net-stats-l_esxi8-dvs.txt", "net-stats", esxfmt.Layout{}, verbatim},
 		{"net-stats/net-stats-l_vswitch-bmc.txt", "net-stats", esxfmt.Layout{}, verbatim},
+		{"net-stats/net-stats-l_nsxv-2015.txt", "net-stats", esxfmt.Layout{}, verbatim},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -296,6 +301,10 @@ func TestWritersReproduceTranscripts(t *testing.T) {
 // TestLayoutsDiffer shows the build-dependent choices matter: writing a
 // transcript's values with the other layout does not reproduce it.
 func TestLayoutsDiffer(t *testing.T) {
+	_, nine := transcript(t, "esxcli/network-vswitch-dvs-vmware-list_esxinitya-9.0.txt")
+	if got := roundTrip(t, "dvs list", esxfmt.LayoutNewer, nine); got == nine || !strings.Contains(got, "   DVPort:\n") {
+		t.Errorf("the 7.x/8.x layout of the 9.0 dvs list: got\n%s\nwant \"DVPort:\" without the 9.0 space", got)
+	}
 	_, out := transcript(t, "esxcli/network-nic-list_more-poodle.txt")
 	if got := roundTrip(t, "nic list", esxfmt.Layout67, out); got == out {
 		t.Error("6.7 layout reproduced the short-dashes transcript; want the dashes under Description to differ")
