@@ -1,0 +1,242 @@
+package trace
+
+// Several vNICs in one run (trace --vm a --vm b, --portgroup NAME): which
+// vNICs, the shared plan and its per-host limit, and the Config.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/vmware/govmomi/property"
+	vview "github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/session"
+)
+
+// Chosen is one traced vNIC and how to find it again (to re-read its team
+// uplink while the trace runs).
+type Chosen struct {
+	Target esxi.Target
+	// Query and NIC find it again through Discover and Select.
+	Query string
+	NIC   int
+}
+
+// ErrNoVM: a port group has no VM with a vNIC on it.
+var ErrNoVM = errors.New("no VM")
+
+// Choose discovers the vNICs of a run: for each query the vNIC at index nic
+// (nic < 0: the one the query names by MAC or IP address, else the first),
+// then with a portgroup every vNIC of every VM on that port group (standard
+// or distributed), by VM name. A vNIC named twice is traced once.
+func Choose(ctx context.Context, client *esxi.Client, queries []string, nic int, portgroup string) ([]Chosen, error) {
+	var out []Chosen
+	seen := map[string]bool{}
+	add := func(c Chosen) {
+		key := c.Target.VMRef + "/" + c.Target.NIC
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, c)
+		}
+	}
+	for _, q := range queries {
+		targets, err := client.Discover(ctx, q, esxi.DiscoverOptions{})
+		if err != nil {
+			return nil, err
+		}
+		i, err := Select(targets, q, nic)
+		if err != nil {
+			return nil, err
+		}
+		add(Chosen{Target: targets[i], Query: q, NIC: i})
+	}
+	if portgroup == "" {
+		return out, nil
+	}
+	refs, err := VMsOnPortgroup(ctx, client, portgroup)
+	if err != nil {
+		return nil, err
+	}
+	found := 0
+	for _, ref := range refs {
+		q := "VirtualMachine:" + ref
+		targets, err := client.Discover(ctx, q, esxi.DiscoverOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("trace: --portgroup %s: %w", portgroup, err)
+		}
+		for i, t := range targets {
+			if t.Portgroup == portgroup {
+				add(Chosen{Target: t, Query: q, NIC: i})
+				found++
+			}
+		}
+	}
+	if found == 0 {
+		return nil, fmt.Errorf("trace: --portgroup %q: %w has a vNIC on it (port group names are case-sensitive; capturectl discover shows a VM's)", portgroup, ErrNoVM)
+	}
+	return out, nil
+}
+
+// VMsOnPortgroup lists the managed object IDs of the VMs with a vNIC on the
+// port group (a standard port group's Network or a distributed port group)
+// called name, ordered by VM name.
+func VMsOnPortgroup(ctx context.Context, client *esxi.Client, name string) ([]string, error) {
+	vim := client.Vim()
+	v, err := vview.NewManager(vim).CreateContainerView(ctx, vim.ServiceContent.RootFolder, []string{"Network"}, true)
+	if err != nil {
+		return nil, fmt.Errorf("trace: port groups: %w", err)
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var nets []mo.Network
+	if err := v.Retrieve(ctx, []string{"Network"}, []string{"name", "vm"}, &nets); err != nil {
+		return nil, fmt.Errorf("trace: port groups: %w", err)
+	}
+	type vm struct{ ref, name string }
+	var vms []vm
+	seen := map[string]bool{}
+	for _, n := range nets {
+		if n.Name != name {
+			continue
+		}
+		for _, r := range n.Vm {
+			if !seen[r.Value] {
+				seen[r.Value] = true
+				vms = append(vms, vm{ref: r.Value})
+			}
+		}
+	}
+	if len(vms) == 0 {
+		return nil, fmt.Errorf("trace: --portgroup %q: %w has a vNIC on it (port group names are case-sensitive)", name, ErrNoVM)
+	}
+	refs := make([]types.ManagedObjectReference, len(vms))
+	for i, x := range vms {
+		refs[i] = types.ManagedObjectReference{Type: "VirtualMachine", Value: x.ref}
+	}
+	var props []mo.VirtualMachine
+	if err := property.DefaultCollector(vim).Retrieve(ctx, refs, []string{"name"}, &props); err != nil {
+		return nil, fmt.Errorf("trace: VMs on %s: %w", name, err)
+	}
+	names := map[string]string{}
+	for _, p := range props {
+		names[p.Self.Value] = p.Name
+	}
+	for i := range vms {
+		vms[i].name = names[vms[i].ref]
+	}
+	slices.SortFunc(vms, func(a, b vm) int { return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.ref, b.ref)) })
+	out := make([]string, len(vms))
+	for i, x := range vms {
+		out[i] = x.ref
+	}
+	return out, nil
+}
+
+// MaxPointsPerHost is how many points one host captures at once: one SSH
+// connection per host carries a channel per point, and OpenSSH's sshd
+// (ESXi's) allows MaxSessions (10 by default) per connection; capturectl
+// keeps one for its control commands and one spare (session's default).
+const MaxPointsPerHost = 8
+
+// ErrTooManyPoints: a plan needs more points on a host than one SSH
+// connection carries.
+var ErrTooManyPoints = errors.New("too many capture points on one host")
+
+// CheckHostLimit refuses a plan with more than max points on one host
+// (max <= 0: MaxPointsPerHost), saying why and what to do, before anything
+// connects.
+func CheckHostLimit(p session.Plan, max int) error {
+	if max <= 0 {
+		max = MaxPointsPerHost
+	}
+	n := map[string]int{}
+	var order []string
+	for _, pt := range p.Points {
+		if n[pt.Host] == 0 {
+			order = append(order, pt.Host)
+		}
+		n[pt.Host]++
+	}
+	var over []string
+	for _, h := range order {
+		if n[h] > max {
+			over = append(over, fmt.Sprintf("%s needs %d", h, n[h]))
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	return fmt.Errorf("trace: %w: %s; at most %d per host, one pktcap-uw per point, each a channel of the host's one SSH connection "+
+		"(sshd's MaxSessions: 10 by default, 1 on hosts hardened by the DISA STIG); trace fewer vNICs per host in one run: %w",
+		ErrTooManyPoints, strings.Join(over, ", "), max, ErrPlan)
+}
+
+// MultiConfig is the Config of a run over several vNICs: the first is
+// Target, the others Also, the plan PlanFor theirs (checked against the
+// per-host limit), and with poll each one's team uplink re-read through
+// client.
+func MultiConfig(client *esxi.Client, chosen []Chosen, base session.Plan, poll bool) (Config, error) {
+	if len(chosen) == 0 {
+		return Config{}, fmt.Errorf("trace: no vNIC to trace")
+	}
+	targets := make([]esxi.Target, len(chosen))
+	for i, c := range chosen {
+		targets[i] = c.Target
+	}
+	var plan session.Plan
+	var err error
+	if len(chosen) == 1 {
+		plan, err = DefaultPlan(targets[0], base)
+	} else {
+		plan, err = PlanFor(targets, base)
+	}
+	if err != nil {
+		return Config{}, err
+	}
+	if err := CheckHostLimit(plan, 0); err != nil {
+		return Config{}, err
+	}
+	cfg := Config{Target: targets[0], Plan: plan}
+	rediscover := func(c Chosen) func(context.Context) (string, error) {
+		if !poll || client == nil {
+			return nil
+		}
+		return Rediscover(client, c.Query, c.NIC)
+	}
+	cfg.TeamUplink = rediscover(chosen[0])
+	for _, c := range chosen[1:] {
+		cfg.Also = append(cfg.Also, Also{Target: c.Target, TeamUplink: rediscover(c)})
+	}
+	return cfg, nil
+}
+
+// Targets are a Config's traced vNICs in order: Target, then Also.
+func (c Config) Targets() []esxi.Target {
+	out := []esxi.Target{c.Target}
+	for _, a := range c.Also {
+		out = append(out, a.Target)
+	}
+	return out
+}
+
+// VMs are a Result's vNICs in order, with their correlations.
+func (r *Result) VMs() []VMResult {
+	out := []VMResult{{Target: r.Target, Correlation: r.Correlation}}
+	return append(out, r.Also...)
+}
+
+// Filtered: some vNIC of the run had frames filtered by reverse teaming.
+func (r *Result) Filtered() bool {
+	for _, v := range r.VMs() {
+		if v.Correlation != nil && v.Correlation.Filtered() {
+			return true
+		}
+	}
+	return false
+}
