@@ -240,3 +240,41 @@ func (r *Result) Filtered() bool {
 	}
 	return false
 }
+
+// HostPlan is what a run captures on one host (capturectl --dry-run).
+type HostPlan struct {
+	Host   string
+	Points []PointPlan
+}
+
+// PointPlan is one point of a plan: its name, the exact pktcap-uw command
+// the session runs for it, and the vNICs ("VM NIC") whose verdicts use it.
+type PointPlan struct {
+	Name, Command string
+	For           []string
+}
+
+// Describe is c's plan by host, in plan order.
+func Describe(c Config) []HostPlan {
+	users := map[string][]string{}
+	for _, t := range c.Targets() {
+		p, err := DefaultPlan(t, session.Plan{})
+		if err != nil {
+			continue
+		}
+		for _, pt := range p.Points {
+			users[pt.Name()] = append(users[pt.Name()], t.VM+" "+t.NIC)
+		}
+	}
+	var out []HostPlan
+	at := map[string]int{}
+	for _, pt := range c.Plan.Points {
+		k, ok := at[pt.Host]
+		if !ok {
+			k, at[pt.Host] = len(out), len(out)
+			out = append(out, HostPlan{Host: pt.Host})
+		}
+		out[k].Points = append(out[k].Points, PointPlan{Name: pt.Name(), Command: pt.Options(c.Plan.Filter, c.Plan.Snaplen).Command(), For: users[pt.Name()]})
+	}
+	return out
+}
