@@ -89,51 +89,67 @@ func Choose(ctx context.Context, client *esxi.Client, queries []string, nic int,
 // called name, ordered by VM name.
 func VMsOnPortgroup(ctx context.Context, client *esxi.Client, name string) ([]string, error) {
 	vim := client.Vim()
-	v, err := vview.NewManager(vim).CreateContainerView(ctx, vim.ServiceContent.RootFolder, []string{"Network"}, true)
+	v, err := vview.NewManager(vim).CreateContainerView(ctx, vim.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
 	if err != nil {
-		return nil, fmt.Errorf("trace: port groups: %w", err)
+		return nil, fmt.Errorf("trace: VMs: %w", err)
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
-	var nets []mo.Network
-	if err := v.Retrieve(ctx, []string{"Network"}, []string{"name", "vm"}, &nets); err != nil {
-		return nil, fmt.Errorf("trace: port groups: %w", err)
+	var vms []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "network"}, &vms); err != nil {
+		return nil, fmt.Errorf("trace: VMs: %w", err)
 	}
-	type vm struct{ ref, name string }
-	var vms []vm
-	seen := map[string]bool{}
-	for _, n := range nets {
-		if n.Name != name {
-			continue
-		}
-		for _, r := range n.Vm {
-			if !seen[r.Value] {
-				seen[r.Value] = true
-				vms = append(vms, vm{ref: r.Value})
+	// the networks' names, by type (each decodes into its own kind)
+	byType := map[string][]types.ManagedObjectReference{}
+	seen := map[types.ManagedObjectReference]bool{}
+	for _, vm := range vms {
+		for _, n := range vm.Network {
+			if !seen[n] {
+				seen[n] = true
+				byType[n.Type] = append(byType[n.Type], n)
 			}
 		}
 	}
-	if len(vms) == 0 {
+	names := map[types.ManagedObjectReference]string{}
+	pc := property.DefaultCollector(vim)
+	for typ, refs := range byType {
+		var err error
+		switch typ { // mo.Network and its kinds have a Name of their own
+		case "DistributedVirtualPortgroup":
+			var pgs []mo.DistributedVirtualPortgroup
+			err = pc.Retrieve(ctx, refs, []string{"name"}, &pgs)
+			for _, p := range pgs {
+				names[p.Self] = p.Name
+			}
+		case "OpaqueNetwork":
+			var ns []mo.OpaqueNetwork
+			err = pc.Retrieve(ctx, refs, []string{"name"}, &ns)
+			for _, n := range ns {
+				names[n.Self] = n.Name
+			}
+		default:
+			var ns []mo.Network
+			err = pc.Retrieve(ctx, refs, []string{"name"}, &ns)
+			for _, n := range ns {
+				names[n.Self] = n.Name
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("trace: networks: %w", err)
+		}
+	}
+	var on []mo.VirtualMachine
+	for _, vm := range vms {
+		if slices.ContainsFunc(vm.Network, func(n types.ManagedObjectReference) bool { return names[n] == name }) {
+			on = append(on, vm)
+		}
+	}
+	if len(on) == 0 {
 		return nil, fmt.Errorf("trace: --portgroup %q: %w has a vNIC on it (port group names are case-sensitive)", name, ErrNoVM)
 	}
-	refs := make([]types.ManagedObjectReference, len(vms))
-	for i, x := range vms {
-		refs[i] = types.ManagedObjectReference{Type: "VirtualMachine", Value: x.ref}
-	}
-	var props []mo.VirtualMachine
-	if err := property.DefaultCollector(vim).Retrieve(ctx, refs, []string{"name"}, &props); err != nil {
-		return nil, fmt.Errorf("trace: VMs on %s: %w", name, err)
-	}
-	names := map[string]string{}
-	for _, p := range props {
-		names[p.Self.Value] = p.Name
-	}
-	for i := range vms {
-		vms[i].name = names[vms[i].ref]
-	}
-	slices.SortFunc(vms, func(a, b vm) int { return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.ref, b.ref)) })
-	out := make([]string, len(vms))
-	for i, x := range vms {
-		out[i] = x.ref
+	slices.SortFunc(on, func(a, b mo.VirtualMachine) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Self.Value, b.Self.Value)) })
+	out := make([]string, len(on))
+	for i, vm := range on {
+		out[i] = vm.Self.Value
 	}
 	return out, nil
 }
@@ -277,4 +293,36 @@ func Describe(c Config) []HostPlan {
 		out[k].Points = append(out[k].Points, PointPlan{Name: pt.Name(), Command: pt.Options(c.Plan.Filter, c.Plan.Snaplen).Command(), For: users[pt.Name()]})
 	}
 	return out
+}
+
+// Batches groups vNICs into runs of one host each (the first run of a host
+// where its vNICs appear first), each within the per-host point limit, so
+// that the vNICs of a host share its uplink captures (audit --verify).
+// Order is kept within a host.
+func Batches(chosen []Chosen) [][]Chosen {
+	var out [][]Chosen
+	open := map[string]int{} // host -> its open batch
+	for _, c := range chosen {
+		h := c.Target.Host
+		if k, ok := open[h]; ok {
+			try := append(append([]Chosen(nil), out[k]...), c)
+			if fits(try) {
+				out[k] = try
+				continue
+			}
+		}
+		open[h] = len(out)
+		out = append(out, []Chosen{c})
+	}
+	return out
+}
+
+// fits: the vNICs' shared plan is within the per-host limit.
+func fits(cs []Chosen) bool {
+	targets := make([]esxi.Target, len(cs))
+	for i, c := range cs {
+		targets[i] = c.Target
+	}
+	p, err := PlanFor(targets, session.Plan{})
+	return err == nil && CheckHostLimit(p, 0) == nil
 }

@@ -157,15 +157,14 @@ func useColor(e *env) bool {
 }
 
 // verifyFindings traces every powered-on promiscuous VM named by a
-// finding (RT001, RT004), at most parallel at once, each for d, over the
-// audit's vSphere session and with the SSH flags given to audit. Results
-// are in finding order.
+// finding (RT001, RT004) for d, over the audit's vSphere session and with
+// the SSH flags given to audit: the vNICs of one host in one run that
+// captures its uplinks once for all of them (trace.Batches), at most
+// parallel runs at once. Results are in finding order.
 func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, res *audit.Result, d time.Duration, parallel int) []report.AuditVerify {
-	type job struct {
-		f  audit.Finding
-		vm audit.AffectedVM
-	}
-	var jobs []job
+	var out []report.AuditVerify
+	var chosen []trace.Chosen
+	var at []int // chosen[i] is out[at[i]]
 	seen := map[string]bool{}
 	for _, f := range res.Findings {
 		if f.ID != audit.FindingBlindSpot && f.ID != audit.FindingMonitorOneUplink {
@@ -177,66 +176,72 @@ func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFla
 				continue
 			}
 			seen[key] = true
-			jobs = append(jobs, job{f, vm})
+			out = append(out, report.AuditVerify{Finding: f.ID, Path: f.Path, VM: vm.Name, Host: vm.Host})
+			query := "VirtualMachine:" + vm.Ref
+			c, err := trace.Choose(ctx, client, []string{query}, vm.NICIndex, "")
+			if err != nil {
+				out[len(out)-1].Error = fmt.Sprintf("trace --vm %s: %v", query, err)
+				continue
+			}
+			chosen, at = append(chosen, c[0]), append(at, len(out)-1)
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	out := make([]report.AuditVerify, len(jobs))
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	for i, j := range jobs {
+	k := 0
+	for _, batch := range trace.Batches(chosen) {
+		slots := at[k : k+len(batch)]
+		k += len(batch)
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			v := report.AuditVerify{Finding: j.f.ID, Path: j.f.Path, VM: j.vm.Name, Host: j.vm.Host}
-			fmt.Fprintf(e.stderr, "capturectl: audit --verify: tracing %s %s on %s for %s\n", j.vm.Name, j.vm.NIC, j.vm.Host, d)
-			if err := verifyVM(ctx, e, client, sf, logger, j.vm, d, &v); err != nil {
-				v.Error = err.Error()
+			var names []string
+			for _, c := range batch {
+				names = append(names, c.Target.VM+" "+c.Target.NIC)
 			}
-			out[i] = v
+			fmt.Fprintf(e.stderr, "capturectl: audit --verify: tracing %s on %s for %s\n", strings.Join(names, ", "), batch[0].Target.Host, d)
+			results, err := verifyRun(ctx, e, client, sf, logger, batch, d)
+			for i, slot := range slots {
+				if err != nil {
+					out[slot].Error = fmt.Sprintf("trace --vm %s: %v", batch[i].Query, err)
+					continue
+				}
+				verified(&out[slot], results[i])
+			}
 		})
 	}
 	wg.Wait()
 	return out
 }
 
-// verifyVM traces one affected VM's vNIC and keeps what it missed.
-func verifyVM(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, logger *slog.Logger, vm audit.AffectedVM, d time.Duration, v *report.AuditVerify) error {
-	query := "VirtualMachine:" + vm.Ref
-	fail := func(err error) error { return fmt.Errorf("trace --vm %s: %w", query, err) }
-	targets, err := client.Discover(ctx, query, esxi.DiscoverOptions{})
+// verifyRun traces the vNICs of one host in one run.
+func verifyRun(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, logger *slog.Logger, batch []trace.Chosen, d time.Duration) ([]*correlate.Result, error) {
+	cfg, err := trace.MultiConfig(client, batch, session.Plan{Duration: d}, true)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	nic, err := trace.Select(targets, query, vm.NICIndex)
+	cf := captureFlags{ssh: *sf}
+	if cfg.Session, err = cf.options(e, cfg.Targets(), logger); err != nil {
+		return nil, err
+	}
+	res, err := trace.Run(ctx, cfg)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	t := targets[nic]
-	plan, err := trace.DefaultPlan(t, session.Plan{Duration: d})
-	if err != nil {
-		return fail(err)
+	var out []*correlate.Result
+	for _, v := range res.VMs() {
+		out = append(out, v.Correlation)
 	}
-	dial, err := sf.dialer(e, logger, func(host string) string {
-		if host == t.Host {
-			return t.HostAddress
-		}
-		return ""
-	})
-	if err != nil {
-		return fail(err)
-	}
-	res, err := trace.Run(ctx, trace.Config{Target: t, Plan: plan, Session: session.Options{Dial: dial, Logger: logger},
-		TeamUplink: trace.Rediscover(client, query, nic)})
-	if err != nil {
-		return fail(err)
-	}
-	r := res.Correlation
+	return out, nil
+}
+
+// verified keeps what a verify trace saw of a vNIC.
+func verified(v *report.AuditVerify, r *correlate.Result) {
 	v.Totals, v.Filtered, v.Conclusion = correlate.CountsByID(r.Totals), r.Filtered(), report.Conclusion(r)
 	for _, f := range report.SortedFlows(r) {
 		if n := f.Counts[correlate.FilteredReverseTeaming]; n > 0 {
 			v.Missed = append(v.Missed, report.AuditMissed{Flow: f.Key.String(), Filtered: n})
 		}
 	}
-	return nil
 }
