@@ -218,3 +218,23 @@ func plainLine(s LiveStatus) string {
 	}
 	return l
 }
+
+// Run draws status() on v once a second from now until stop, which
+// shows the final state (Finish) and returns once nothing more is drawn.
+func (v *LiveView) Run(status func() LiveStatus) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			v.Draw(status())
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return sync.OnceFunc(func() { close(done); wg.Wait(); v.Finish(status()) })
+}

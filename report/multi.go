@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/capturectl/capturectl/esxi"
 )
 
 // Reports of a run over several vNICs (trace --vm a --vm b, --portgroup):
@@ -53,4 +55,15 @@ func TextVMs(w io.Writer, vms []VMTrace, m Meta) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// TargetsLine names traced vNICs on one line: VM, NIC, port, host, VLAN,
+// teaming and team uplink of each.
+func TargetsLine(ts []esxi.Target) string {
+	var parts []string
+	for _, t := range ts {
+		parts = append(parts, fmt.Sprintf("%s %s (port %d on %s, VLAN %d, %s, team uplink %s)",
+			t.VM, t.NIC, t.PortID, t.Host, t.VLAN, esxi.TeamingPolicyDescription(t.TeamingPolicy), t.TeamUplink))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/vmware/govmomi/property"
 	vview "github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/session"
 )
@@ -201,10 +203,7 @@ func MultiConfig(client *esxi.Client, chosen []Chosen, base session.Plan, poll b
 	if len(chosen) == 0 {
 		return Config{}, fmt.Errorf("trace: no vNIC to trace")
 	}
-	targets := make([]esxi.Target, len(chosen))
-	for i, c := range chosen {
-		targets[i] = c.Target
-	}
+	targets := Targets(chosen)
 	var plan session.Plan
 	var err error
 	if len(chosen) == 1 {
@@ -230,6 +229,15 @@ func MultiConfig(client *esxi.Client, chosen []Chosen, base session.Plan, poll b
 		cfg.Also = append(cfg.Also, Also{Target: c.Target, TeamUplink: rediscover(c)})
 	}
 	return cfg, nil
+}
+
+// Targets are the chosen vNICs' targets.
+func Targets(cs []Chosen) []esxi.Target {
+	out := make([]esxi.Target, len(cs))
+	for i, c := range cs {
+		out[i] = c.Target
+	}
+	return out
 }
 
 // Targets are a Config's traced vNICs in order: Target, then Also.
@@ -319,10 +327,57 @@ func Batches(chosen []Chosen) [][]Chosen {
 
 // fits: the vNICs' shared plan is within the per-host limit.
 func fits(cs []Chosen) bool {
-	targets := make([]esxi.Target, len(cs))
-	for i, c := range cs {
-		targets[i] = c.Target
-	}
-	p, err := PlanFor(targets, session.Plan{})
+	p, err := PlanFor(Targets(cs), session.Plan{})
 	return err == nil && CheckHostLimit(p, 0) == nil
+}
+
+// Outcome is one vNIC's part of RunBatches.
+type Outcome struct {
+	Correlation *correlate.Result
+	Err         error
+}
+
+// RunBatches traces chosen in Batches (a host's vNICs in one run sharing
+// its uplink captures), at most parallel runs at once, each with base's
+// duration and filters, its session options from opts (for the run's
+// targets), and each vNIC's team uplink re-read through client. start is
+// called as each run starts. The outcomes are in chosen's order.
+func RunBatches(ctx context.Context, client *esxi.Client, chosen []Chosen, base session.Plan, parallel int,
+	opts func([]esxi.Target) (session.Options, error), start func([]Chosen)) []Outcome {
+	out := make([]Outcome, len(chosen))
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	k := 0
+	for _, batch := range Batches(chosen) {
+		slots := out[k : k+len(batch)]
+		k += len(batch)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if start != nil {
+				start(batch)
+			}
+			res, err := runBatch(ctx, client, batch, base, opts)
+			for i := range slots {
+				if err != nil {
+					slots[i].Err = err
+				} else {
+					slots[i].Correlation = res.VMs()[i].Correlation
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func runBatch(ctx context.Context, client *esxi.Client, batch []Chosen, base session.Plan, opts func([]esxi.Target) (session.Options, error)) (*Result, error) {
+	cfg, err := MultiConfig(client, batch, base, true)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Session, err = opts(cfg.Targets()); err != nil {
+		return nil, err
+	}
+	return Run(ctx, cfg)
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/capturectl/capturectl/audit"
@@ -159,7 +158,7 @@ func useColor(e *env) bool {
 // verifyFindings traces every powered-on promiscuous VM named by a
 // finding (RT001, RT004) for d, over the audit's vSphere session and with
 // the SSH flags given to audit: the vNICs of one host in one run that
-// captures its uplinks once for all of them (trace.Batches), at most
+// captures its uplinks once for all of them (trace.RunBatches), at most
 // parallel runs at once. Results are in finding order.
 func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, res *audit.Result, d time.Duration, parallel int) []report.AuditVerify {
 	var out []report.AuditVerify
@@ -177,71 +176,33 @@ func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFla
 			}
 			seen[key] = true
 			out = append(out, report.AuditVerify{Finding: f.ID, Path: f.Path, VM: vm.Name, Host: vm.Host})
-			query := "VirtualMachine:" + vm.Ref
-			c, err := trace.Choose(ctx, client, []string{query}, vm.NICIndex, "")
+			c, err := trace.Choose(ctx, client, []string{"VirtualMachine:" + vm.Ref}, vm.NICIndex, "")
 			if err != nil {
-				out[len(out)-1].Error = fmt.Sprintf("trace --vm %s: %v", query, err)
+				out[len(out)-1].Error = fmt.Sprintf("trace --vm VirtualMachine:%s: %v", vm.Ref, err)
 				continue
 			}
 			chosen, at = append(chosen, c[0]), append(at, len(out)-1)
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	k := 0
-	for _, batch := range trace.Batches(chosen) {
-		slots := at[k : k+len(batch)]
-		k += len(batch)
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			var names []string
-			for _, c := range batch {
-				names = append(names, c.Target.VM+" "+c.Target.NIC)
-			}
-			fmt.Fprintf(e.stderr, "capturectl: audit --verify: tracing %s on %s for %s\n", strings.Join(names, ", "), batch[0].Target.Host, d)
-			results, err := verifyRun(ctx, e, client, sf, logger, batch, d)
-			for i, slot := range slots {
-				if err != nil {
-					out[slot].Error = fmt.Sprintf("trace --vm %s: %v", batch[i].Query, err)
-					continue
-				}
-				verified(&out[slot], results[i])
-			}
-		})
-	}
-	wg.Wait()
-	return out
-}
-
-// verifyRun traces the vNICs of one host in one run.
-func verifyRun(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, logger *slog.Logger, batch []trace.Chosen, d time.Duration) ([]*correlate.Result, error) {
-	cfg, err := trace.MultiConfig(client, batch, session.Plan{Duration: d}, true)
-	if err != nil {
-		return nil, err
-	}
 	cf := captureFlags{ssh: *sf}
-	if cfg.Session, err = cf.options(e, cfg.Targets(), logger); err != nil {
-		return nil, err
+	opts := func(ts []esxi.Target) (session.Options, error) { return cf.options(e, ts, logger) }
+	started := func(batch []trace.Chosen) {
+		fmt.Fprintf(e.stderr, "capturectl: audit --verify: tracing %s for %s\n", report.TargetsLine(trace.Targets(batch)), d)
 	}
-	res, err := trace.Run(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	var out []*correlate.Result
-	for _, v := range res.VMs() {
-		out = append(out, v.Correlation)
-	}
-	return out, nil
-}
-
-// verified keeps what a verify trace saw of a vNIC.
-func verified(v *report.AuditVerify, r *correlate.Result) {
-	v.Totals, v.Filtered, v.Conclusion = correlate.CountsByID(r.Totals), r.Filtered(), report.Conclusion(r)
-	for _, f := range report.SortedFlows(r) {
-		if n := f.Counts[correlate.FilteredReverseTeaming]; n > 0 {
-			v.Missed = append(v.Missed, report.AuditMissed{Flow: f.Key.String(), Filtered: n})
+	for i, o := range trace.RunBatches(ctx, client, chosen, session.Plan{Duration: d}, parallel, opts, started) {
+		v := &out[at[i]]
+		if o.Err != nil {
+			v.Error = fmt.Sprintf("trace --vm %s: %v", chosen[i].Query, o.Err)
+			continue
+		}
+		r := o.Correlation
+		v.Totals, v.Filtered, v.Conclusion = correlate.CountsByID(r.Totals), r.Filtered(), report.Conclusion(r)
+		for _, f := range report.SortedFlows(r) {
+			if n := f.Counts[correlate.FilteredReverseTeaming]; n > 0 {
+				v.Missed = append(v.Missed, report.AuditMissed{Flow: f.Key.String(), Filtered: n})
+			}
 		}
 	}
+	return out
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -253,21 +252,7 @@ func liveView(e *env, plan session.Plan, points func() []session.PointStats, ver
 		}
 		return s
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			v.Draw(status())
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	})
-	return sync.OnceFunc(func() { close(done); wg.Wait(); v.Finish(status()) })
+	return v.Run(status)
 }
 
 func runCapture(ctx context.Context, e *env, args []string) error {
@@ -334,7 +319,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "Capturing %s: all %d points stream; Ctrl-C stops.\n", targetsText(cfg.Targets()), len(plan.Points))
+	fmt.Fprintf(e.stderr, "Capturing %s: all %d points stream; Ctrl-C stops.\n", report.TargetsLine(cfg.Targets()), len(plan.Points))
 	stopLive := liveView(e, plan, s.Stats, nil)
 	res, err := s.Wait()
 	stopLive()

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/correlate"
-	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/session"
 	"github.com/capturectl/capturectl/trace"
@@ -69,16 +68,6 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 		cfg.Poll = -1
 	}
 	return traceAndReport(ctx, e, cfg, ro)
-}
-
-// targetsText names the traced vNICs for the start line.
-func targetsText(ts []esxi.Target) string {
-	var parts []string
-	for _, t := range ts {
-		parts = append(parts, fmt.Sprintf("%s %s (port %d on %s, VLAN %d, %s, team uplink %s)",
-			t.VM, t.NIC, t.PortID, t.Host, t.VLAN, esxi.TeamingPolicyDescription(t.TeamingPolicy), t.TeamUplink))
-	}
-	return strings.Join(parts, "; ")
 }
 
 // reportFlags say where a trace's report goes.
@@ -137,7 +126,7 @@ func traceAndReport(ctx context.Context, e *env, cfg trace.Config, ro reportFlag
 	defer session.WatchReader(e.stdout, func() { cancel(fmt.Errorf("stdout: %w", session.ErrReaderGone)) })()
 	stopLive := func() {}
 	cfg.OnStart = func(lv *trace.Live) { stopLive = liveView(e, cfg.Plan, lv.Points, lv.Verdicts) }
-	fmt.Fprintf(e.stderr, "Tracing %s; %d capture points.\n", targetsText(cfg.Targets()), len(cfg.Plan.Points))
+	fmt.Fprintf(e.stderr, "Tracing %s; %d capture points.\n", report.TargetsLine(cfg.Targets()), len(cfg.Plan.Points))
 	res, werr := trace.Run(ctx, cfg)
 	stopLive()
 	if res == nil {
