@@ -148,7 +148,9 @@ func VMsOnPortgroup(ctx context.Context, client *esxi.Client, name string) ([]st
 	if len(on) == 0 {
 		return nil, fmt.Errorf("trace: --portgroup %q: %w has a vNIC on it (port group names are case-sensitive)", name, ErrNoVM)
 	}
-	slices.SortFunc(on, func(a, b mo.VirtualMachine) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Self.Value, b.Self.Value)) })
+	slices.SortFunc(on, func(a, b mo.VirtualMachine) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Self.Value, b.Self.Value))
+	})
 	out := make([]string, len(on))
 	for i, vm := range on {
 		out[i] = vm.Self.Value
