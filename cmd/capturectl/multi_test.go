@@ -204,3 +204,44 @@ func TestLiveViewPTY(t *testing.T) {
 
 // shQuote quotes s for sh.
 func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// trace --json writes v2 (valid against its schema), --json-version 1
+// the v1 document (valid against v1's).
+func TestTraceJSONVersions(t *testing.T) {
+	_, kh := labEnv(t, "../../configs/lab-article.yaml", true)
+	for _, c := range []struct {
+		version, schema, want string
+	}{{"2", traceV2Schema, "capturectl.trace/v2"}, {"1", "../../report/schema/trace-v1.schema.json", "capturectl.trace/v1"}} {
+		stdout, stderr, err := runCmd(t, context.Background(), "trace", "--vm", "testvm2", "--duration", "1500ms", "--proto", "0x01",
+			"--known-hosts", kh, "--json", "--json-version", c.version)
+		if err != nil {
+			t.Fatalf("trace --json-version %s: %v\n%s", c.version, err, stderr)
+		}
+		testenv.ValidateJSON(t, c.schema, []byte(stdout))
+		var doc struct{ Schema string }
+		if json.Unmarshal([]byte(stdout), &doc); doc.Schema != c.want {
+			t.Errorf("--json-version %s: schema %q; want %q", c.version, doc.Schema, c.want)
+		}
+	}
+}
+
+// Bad combinations of the several-VM flags: exit 2 before anything
+// connects (no vCenter is configured here).
+func TestMultiUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"trace", "--json-version", "3", "--vm", "x"}, "--json-version 3: want 2 (the default) or 1"},
+		{[]string{"trace", "--vm", "a", "--vm", "b", "--json-version", "1"}, "need version 2"},
+		{[]string{"trace", "--portgroup", "PG", "--nic", "1"}, "--nic picks a vNIC of each --vm"},
+		{[]string{"trace", "--vm", " "}, `--vm " ": want a VM name`},
+		{[]string{"trace", "--duration", "1s"}, "--vm (or --portgroup) is required"},
+		{[]string{"capture", "--portgroup", "PG", "--nic", "0", "--dry-run"}, "--nic picks a vNIC of each --vm"},
+	} {
+		_, _, err := runCmd(t, context.Background(), c.args...)
+		if exitCode(err) != exitUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v (exit %d); want exit %d and %q", c.args, err, exitCode(err), exitUsage, c.want)
+		}
+	}
+}
