@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
 )
 
@@ -66,4 +67,16 @@ func TargetsLine(ts []esxi.Target) string {
 			t.VM, t.NIC, t.PortID, t.Host, t.VLAN, esxi.TeamingPolicyDescription(t.TeamingPolicy), t.TeamUplink))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// VerifyAuditVM fills v with what a verify trace saw of the VM's vNIC:
+// its totals, whether frames were filtered, the conclusion and the flows
+// it missed (audit --verify).
+func VerifyAuditVM(v *AuditVerify, r *correlate.Result) {
+	v.Totals, v.Filtered, v.Conclusion = correlate.CountsByID(r.Totals), r.Filtered(), Conclusion(r)
+	for _, f := range SortedFlows(r) {
+		if n := f.Counts[correlate.FilteredReverseTeaming]; n > 0 {
+			v.Missed = append(v.Missed, AuditMissed{Flow: f.Key.String(), Filtered: n})
+		}
+	}
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/audit"
-	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/session"
@@ -196,13 +195,7 @@ func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFla
 			v.Error = fmt.Sprintf("trace --vm %s: %v", chosen[i].Query, o.Err)
 			continue
 		}
-		r := o.Correlation
-		v.Totals, v.Filtered, v.Conclusion = correlate.CountsByID(r.Totals), r.Filtered(), report.Conclusion(r)
-		for _, f := range report.SortedFlows(r) {
-			if n := f.Counts[correlate.FilteredReverseTeaming]; n > 0 {
-				v.Missed = append(v.Missed, report.AuditMissed{Flow: f.Key.String(), Filtered: n})
-			}
-		}
+		report.VerifyAuditVM(v, o.Correlation)
 	}
 	return out
 }

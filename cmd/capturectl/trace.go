@@ -8,13 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/session"
 	"github.com/capturectl/capturectl/trace"
@@ -154,7 +152,7 @@ func traceAndReport(ctx context.Context, e *env, cfg trace.Config, ro reportFlag
 	}
 	if dir != nil {
 		pcapng := dir.Path("trace.pcapng")
-		if err := annotatePcapng(pcapng, notes, res.Correlation); err != nil {
+		if err := notes.AnnotateFile(pcapng, res.Correlation, writeAtomic); err != nil {
 			fmt.Fprintf(e.stderr, "capturectl: verdict comments not added to %s: %v\n", pcapng, err)
 		}
 		meta.Files = append(meta.Files, pcapng)
@@ -205,30 +203,4 @@ func traceReport(res *trace.Result) ([]report.VMTrace, report.Meta) {
 		meta.Clocks = append(meta.Clocks, report.HostClock{Host: h, Offset: c.Offset, Uncertainty: c.Uncertainty})
 	}
 	return vms, meta
-}
-
-// errNoPackets: the capture holds no packet, so there is nothing to
-// annotate and the file stays as it is.
-var errNoPackets = errors.New("no packets")
-
-// annotatePcapng rewrites the capture at path with each packet's verdict
-// as a packet comment, through a temporary file renamed over it, so the
-// capture is never left half-written.
-func annotatePcapng(path string, notes *report.PcapngNotes, res *correlate.Result) error {
-	in, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	err = writeAtomic(path, func(w io.Writer) error {
-		n, err := notes.Annotate(w, in, res)
-		if err == nil && n == 0 {
-			return errNoPackets
-		}
-		return err
-	})
-	if errors.Is(err, errNoPackets) {
-		return nil
-	}
-	return err
 }
