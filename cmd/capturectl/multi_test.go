@@ -223,6 +223,24 @@ func TestTraceJSONVersions(t *testing.T) {
 			t.Errorf("--json-version %s: schema %q; want %q", c.version, doc.Schema, c.want)
 		}
 	}
+	// two hosts in one run: a host section each, a vNIC section each
+	stdout, stderr, err := runCmd(t, context.Background(), "trace", "--vm", "testvm1", "--vm", "testvm2", "--duration", "1500ms", "--proto", "0x01",
+		"--known-hosts", kh, "--json")
+	if err != nil {
+		t.Fatalf("trace of two hosts: %v\n%s", err, stderr)
+	}
+	testenv.ValidateJSON(t, traceV2Schema, []byte(stdout))
+	var doc struct {
+		Hosts []struct{ Host string }
+		VMs   []struct {
+			VM     string
+			Points []struct{ Name string }
+		}
+	}
+	json.Unmarshal([]byte(stdout), &doc)
+	if len(doc.Hosts) != 2 || len(doc.VMs) != 2 || doc.VMs[0].VM != "testvm1" || len(doc.VMs[0].Points) != 4 || doc.VMs[1].Points[0].Name != "esx02/vmnic2/rx" {
+		t.Errorf("two hosts: %+v", doc)
+	}
 }
 
 // Bad combinations of the several-VM flags: exit 2 before anything
