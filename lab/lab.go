@@ -352,6 +352,26 @@ func (l *Lab) ReadFile(host, name string) ([]byte, error) {
 	return h.sh.FS().ReadFile(name)
 }
 
+// Counts are what a host has served since the lab started.
+type Counts struct {
+	// SSHConnections: TCP connections its SSH server accepted.
+	SSHConnections int64
+	// Captures: pktcap-uw sessions started (a capture, not --help).
+	Captures int
+}
+
+// Counts says how many SSH connections and pktcap-uw sessions a host has
+// served (tests measure what a command costs the hosts).
+func (l *Lab) Counts(host string) (Counts, error) {
+	h, err := l.host(host)
+	if err != nil {
+		return Counts{}, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Counts{SSHConnections: h.srv.Accepted(), Captures: h.sessions}, nil
+}
+
 // Fault injection (DESIGN.md §5).
 
 // CutConnections closes every SSH connection of a host mid-stream.

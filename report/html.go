@@ -14,24 +14,39 @@ import (
 // uplinks → PortOutput → VnicRx with the copies counted on each edge, and
 // the copies reverse teaming dropped drawn where they were dropped.
 func HTML(w io.Writer, r *correlate.Result, m Meta) error {
+	return HTMLVMs(w, []VMTrace{{Host: m.Host, PortID: m.PortID, Result: r}}, m)
+}
+
+// HTMLVMs is HTML for a run over several vNICs: a section per vNIC (its
+// heading naming it when there are several), in one page.
+func HTMLVMs(w io.Writer, vms []VMTrace, m Meta) error {
 	type flowView struct {
 		Title  string
 		Counts string
 		SVG    template.HTML
 		Ex     []correlate.Example
 	}
-	var flows []flowView
-	for _, f := range SortedFlows(r) {
-		flows = append(flows, flowView{Title: f.Key.String(), Counts: countsText(f.Counts), SVG: template.HTML(pathSVG(r, f)), Ex: f.Examples})
+	var sections []map[string]any
+	for _, v := range vms {
+		r := v.Result
+		var flows []flowView
+		for _, f := range SortedFlows(r) {
+			flows = append(flows, flowView{Title: f.Key.String(), Counts: countsText(f.Counts), SVG: template.HTML(pathSVG(r, f)), Ex: f.Examples})
+		}
+		heading := ""
+		if len(vms) > 1 {
+			heading = vmHeading(v)
+		}
+		sections = append(sections, map[string]any{
+			"Heading": heading, "Port": portLine(r, Meta{Host: v.Host, PortID: v.PortID}), "Points": r.Points, "Flows": flows,
+			"Conclusion": Conclusion(r), "Check": r.TeamUplinkCheck, "Changes": r.TeamUplinks, "Filtered": r.Filtered(),
+		})
 	}
 	title := m.Title
 	if title == "" {
 		title = "capturectl trace"
 	}
-	return htmlTmpl.Execute(w, map[string]any{
-		"Title": title, "Port": portLine(r, m), "Points": r.Points, "Flows": flows,
-		"Conclusion": Conclusion(r), "Check": r.TeamUplinkCheck, "Changes": r.TeamUplinks, "Filtered": r.Filtered(),
-	})
+	return htmlTmpl.Execute(w, map[string]any{"Title": title, "VMs": sections})
 }
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"clock": clock}).Parse(`<!DOCTYPE html>
@@ -44,6 +59,9 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 .ex{font-family:monospace;font-size:90%}
 </style></head><body>
 <h1>{{.Title}}</h1>
+{{range .VMs}}{{template "vm" .}}{{end}}
+</body></html>
+{{define "vm"}}{{if .Heading}}<h2 class="vm">{{.Heading}}</h2>{{end}}
 <p>Traced: {{.Port}}</p>
 <p class="result{{if .Filtered}} bad{{end}}">{{.Conclusion}}</p>
 {{if .Check.Disagree}}<p class="result bad">Team uplink: {{.Check.Detail}}</p>{{end}}
@@ -56,8 +74,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 {{range .Flows}}<div class="flow"><h3>{{.Title}}</h3><p>{{.Counts}}</p>{{.SVG}}
 {{range .Ex}}<div class="ex">{{clock .First}} {{.Verdict}}: {{.Reason}}</div>{{end}}</div>
 {{else}}<p>No frame was captured.</p>{{end}}
-</body></html>
-`))
+{{end}}`))
 
 // pathSVG draws a flow's receive path.
 func pathSVG(r *correlate.Result, f *correlate.Flow) string {

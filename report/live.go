@@ -52,7 +52,14 @@ type LiveView struct {
 	lines     int // lines of the block on screen
 	lastPlain time.Duration
 	plain     bool // a plain line was written
+	hidden    bool // the cursor is hidden (shown again by End and Finish)
 }
+
+// The cursor's visibility (DECTCEM).
+const (
+	hideCursor = "\033[?25l"
+	showCursor = "\033[?25h"
+)
 
 // NewLiveView returns a view on w; tty says w is a terminal, color that
 // ANSI attributes may be used (NO_COLOR unset, TERM not dumb).
@@ -75,6 +82,9 @@ func (v *LiveView) Draw(s LiveStatus) {
 	var b strings.Builder
 	if v.lines > 0 {
 		fmt.Fprintf(&b, "\r\033[%dA", v.lines) // back to the block's first line
+	} else if !v.hidden {
+		b.WriteString(hideCursor) // no cursor flickering through the block
+		v.hidden = true
 	}
 	lines := blockLines(s)
 	for _, l := range lines {
@@ -96,16 +106,45 @@ func (v *LiveView) Draw(s LiveStatus) {
 	io.WriteString(v.w, b.String())
 }
 
-// End removes the block from the screen (a terminal) so that the final
-// summary starts where the view was; elsewhere it writes nothing.
+// End removes the block from the screen (a terminal) and shows the cursor
+// again, so that the final summary starts where the view was; elsewhere it
+// writes nothing.
 func (v *LiveView) End() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if !v.tty || v.lines == 0 {
+	if !v.tty {
 		return
 	}
-	fmt.Fprintf(v.w, "\r\033[%dA\033[J", v.lines)
-	v.lines = 0
+	var b strings.Builder
+	if v.lines > 0 {
+		fmt.Fprintf(&b, "\r\033[%dA\033[J", v.lines)
+	}
+	if v.hidden {
+		b.WriteString(showCursor)
+	}
+	v.lines, v.hidden = 0, false
+	io.WriteString(v.w, b.String())
+}
+
+// Finish shows the final state s and ends the view: on a terminal the
+// block is drawn a last time and left on the screen, the cursor shown
+// below it; elsewhere a last plain line is written whatever Every says.
+// Later Draws and Ends write nothing more than a new view would.
+func (v *LiveView) Finish(s LiveStatus) {
+	if !v.tty {
+		v.mu.Lock()
+		v.plain, v.lastPlain = true, s.Elapsed
+		io.WriteString(v.w, plainLine(s)+"\n")
+		v.mu.Unlock()
+		return
+	}
+	v.Draw(s)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.hidden {
+		io.WriteString(v.w, showCursor)
+	}
+	v.lines, v.hidden = 0, false
 }
 
 // progress is "12s of 30s", "12s, 1234 of 5000 frames" or "12s".
@@ -178,4 +217,24 @@ func plainLine(s LiveStatus) string {
 		l += "; " + verdictText(s.Verdicts)
 	}
 	return l
+}
+
+// Run draws status() on v once a second from now until stop, which
+// shows the final state (Finish) and returns once nothing more is drawn.
+func (v *LiveView) Run(status func() LiveStatus) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			v.Draw(status())
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return sync.OnceFunc(func() { close(done); wg.Wait(); v.Finish(status()) })
 }

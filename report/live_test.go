@@ -19,7 +19,7 @@ func TestLiveViewTerminal(t *testing.T) {
 	v := NewLiveView(&b, true, true)
 	v.Draw(liveSample(2*time.Second, 10))
 	first := b.String()
-	want := "\r\033[K\033[1m2s of 30s (28s left) — 15 frames at 2 points\033[0m\n" +
+	want := "\033[?25l\r\033[K\033[1m2s of 30s (28s left) — 15 frames at 2 points\033[0m\n" +
 		"\r\033[K  esx02/vmnic2/rx               10 frames  drops at the end\n" +
 		"\r\033[K  esx02/50331657/VnicRx          5 frames  drops at the end\n" +
 		"\r\033[K\033[1m5 delivered\033[0m\n"
@@ -35,7 +35,7 @@ func TestLiveViewTerminal(t *testing.T) {
 	}
 	b.Reset()
 	v.End()
-	if b.String() != "\r\033[3A\033[J" {
+	if b.String() != "\r\033[3A\033[J\033[?25h" {
 		t.Errorf("end: %q", b.String())
 	}
 	b.Reset()
@@ -75,5 +75,31 @@ func TestLiveViewPlain(t *testing.T) {
 	}
 	if got := blockLines(c)[1]; !strings.HasSuffix(got, "3 dropped") {
 		t.Errorf("drops: %q", got)
+	}
+}
+
+// Finish leaves the final state on the screen with the cursor shown; off
+// a terminal it writes the last line even inside the Every interval.
+func TestLiveViewFinish(t *testing.T) {
+	var b bytes.Buffer
+	v := NewLiveView(&b, true, false)
+	v.Draw(liveSample(time.Second, 4))
+	b.Reset()
+	v.Finish(liveSample(2*time.Second, 8))
+	got := b.String()
+	if !strings.HasPrefix(got, "\r\033[4A") || !strings.Contains(got, "2s of 30s") || !strings.HasSuffix(got, "\033[?25h") {
+		t.Errorf("finish: %q", got)
+	}
+	b.Reset()
+	v.End()
+	if b.Len() != 0 {
+		t.Errorf("end after finish: %q", b.String())
+	}
+	b.Reset()
+	p := NewLiveView(&b, false, true)
+	p.Draw(liveSample(time.Second, 2))
+	p.Finish(liveSample(2*time.Second, 4))
+	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 2 || !strings.Contains(lines[1], "2s of 30s") || strings.Contains(b.String(), "\033") {
+		t.Errorf("plain finish:\n%s", b.String())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"os"
 
 	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/pktcap"
@@ -93,4 +94,31 @@ func (n *PcapngNotes) Annotate(dst io.Writer, src io.Reader, res *correlate.Resu
 		return packets, err
 	}
 	return packets, bw.Flush()
+}
+
+// errNoPackets: the capture holds no packet, so there is nothing to
+// annotate and the file stays as it is.
+var errNoPackets = errors.New("no packets")
+
+// AnnotateFile rewrites the capture at path with each packet's verdict as
+// a packet comment through replace, which must write a new file and put it
+// in place of path only when its function succeeds (so the capture is
+// never left half-written). A capture without packets is left as it is.
+func (n *PcapngNotes) AnnotateFile(path string, res *correlate.Result, replace func(path string, write func(io.Writer) error) error) error {
+	in, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	err = replace(path, func(w io.Writer) error {
+		k, err := n.Annotate(w, in, res)
+		if err == nil && k == 0 {
+			return errNoPackets
+		}
+		return err
+	})
+	if errors.Is(err, errNoPackets) {
+		return nil
+	}
+	return err
 }

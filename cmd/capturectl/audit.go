@@ -9,11 +9,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/capturectl/capturectl/audit"
-	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/session"
@@ -157,15 +155,14 @@ func useColor(e *env) bool {
 }
 
 // verifyFindings traces every powered-on promiscuous VM named by a
-// finding (RT001, RT004), at most parallel at once, each for d, over the
-// audit's vSphere session and with the SSH flags given to audit. Results
-// are in finding order.
+// finding (RT001, RT004) for d, over the audit's vSphere session and with
+// the SSH flags given to audit: the vNICs of one host in one run that
+// captures its uplinks once for all of them (trace.RunBatches), at most
+// parallel runs at once. Results are in finding order.
 func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, res *audit.Result, d time.Duration, parallel int) []report.AuditVerify {
-	type job struct {
-		f  audit.Finding
-		vm audit.AffectedVM
-	}
-	var jobs []job
+	var out []report.AuditVerify
+	var chosen []trace.Chosen
+	var at []int // chosen[i] is out[at[i]]
 	seen := map[string]bool{}
 	for _, f := range res.Findings {
 		if f.ID != audit.FindingBlindSpot && f.ID != audit.FindingMonitorOneUplink {
@@ -177,66 +174,28 @@ func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFla
 				continue
 			}
 			seen[key] = true
-			jobs = append(jobs, job{f, vm})
+			out = append(out, report.AuditVerify{Finding: f.ID, Path: f.Path, VM: vm.Name, Host: vm.Host})
+			c, err := trace.Choose(ctx, client, []string{"VirtualMachine:" + vm.Ref}, vm.NICIndex, "")
+			if err != nil {
+				out[len(out)-1].Error = fmt.Sprintf("trace --vm VirtualMachine:%s: %v", vm.Ref, err)
+				continue
+			}
+			chosen, at = append(chosen, c[0]), append(at, len(out)-1)
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	out := make([]report.AuditVerify, len(jobs))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			v := report.AuditVerify{Finding: j.f.ID, Path: j.f.Path, VM: j.vm.Name, Host: j.vm.Host}
-			fmt.Fprintf(e.stderr, "capturectl: audit --verify: tracing %s %s on %s for %s\n", j.vm.Name, j.vm.NIC, j.vm.Host, d)
-			if err := verifyVM(ctx, e, client, sf, logger, j.vm, d, &v); err != nil {
-				v.Error = err.Error()
-			}
-			out[i] = v
-		})
+	cf := captureFlags{ssh: *sf}
+	opts := func(ts []esxi.Target) (session.Options, error) { return cf.options(e, ts, logger) }
+	started := func(batch []trace.Chosen) {
+		fmt.Fprintf(e.stderr, "capturectl: audit --verify: tracing %s for %s\n", report.TargetsLine(trace.Targets(batch)), d)
 	}
-	wg.Wait()
+	for i, o := range trace.RunBatches(ctx, client, chosen, session.Plan{Duration: d}, parallel, opts, started) {
+		v := &out[at[i]]
+		if o.Err != nil {
+			v.Error = fmt.Sprintf("trace --vm %s: %v", chosen[i].Query, o.Err)
+			continue
+		}
+		report.VerifyAuditVM(v, o.Correlation)
+	}
 	return out
-}
-
-// verifyVM traces one affected VM's vNIC and keeps what it missed.
-func verifyVM(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, logger *slog.Logger, vm audit.AffectedVM, d time.Duration, v *report.AuditVerify) error {
-	query := "VirtualMachine:" + vm.Ref
-	fail := func(err error) error { return fmt.Errorf("trace --vm %s: %w", query, err) }
-	targets, err := client.Discover(ctx, query, esxi.DiscoverOptions{})
-	if err != nil {
-		return fail(err)
-	}
-	nic, err := trace.Select(targets, query, vm.NICIndex)
-	if err != nil {
-		return fail(err)
-	}
-	t := targets[nic]
-	plan, err := trace.DefaultPlan(t, session.Plan{Duration: d})
-	if err != nil {
-		return fail(err)
-	}
-	dial, err := sf.dialer(e, logger, func(host string) string {
-		if host == t.Host {
-			return t.HostAddress
-		}
-		return ""
-	})
-	if err != nil {
-		return fail(err)
-	}
-	res, err := trace.Run(ctx, trace.Config{Target: t, Plan: plan, Session: session.Options{Dial: dial, Logger: logger},
-		TeamUplink: trace.Rediscover(client, query, nic)})
-	if err != nil {
-		return fail(err)
-	}
-	r := res.Correlation
-	v.Totals, v.Filtered, v.Conclusion = correlate.CountsByID(r.Totals), r.Filtered(), report.Conclusion(r)
-	for _, f := range report.SortedFlows(r) {
-		if n := f.Counts[correlate.FilteredReverseTeaming]; n > 0 {
-			v.Missed = append(v.Missed, report.AuditMissed{Flow: f.Key.String(), Filtered: n})
-		}
-	}
-	return nil
 }

@@ -9,13 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/term"
 
+	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/pktcap"
+	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/session"
 	"github.com/capturectl/capturectl/trace"
 )
@@ -106,39 +107,46 @@ func (f *filterFlags) filter() (pktcap.Filter, error) {
 
 // captureFlags are what capture and trace share.
 type captureFlags struct {
-	vm       string
-	nic      int
-	duration time.Duration
-	count    int
-	snaplen  int
-	deadman  time.Duration
-	conn     vsphereFlags
-	ssh      sshFlags
-	filters  filterFlags
+	vms       multiFlag
+	portgroup string
+	nic       int
+	duration  time.Duration
+	count     int
+	snaplen   int
+	deadman   time.Duration
+	dryRun    bool
+	conn      vsphereFlags
+	ssh       sshFlags
+	filters   filterFlags
 }
 
 func (c *captureFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.vm, "vm", "", "the VM: its `name`, inventory path, VirtualMachine:MOID, or a vNIC's MAC or guest IP address")
-	fs.IntVar(&c.nic, "nic", -1, "which vNIC, counting from 0 (`N`; default: the one --vm names by MAC or IP address, else 0)")
+	fs.Var(&c.vms, "vm", "the VM: its `name`, inventory path, VirtualMachine:MOID, or a vNIC's MAC or guest IP address "+
+		"(repeatable: several vNICs in one run, each host's uplinks captured once for all)")
+	fs.StringVar(&c.portgroup, "portgroup", "", "also every vNIC on the standard or distributed port group `NAME`")
+	fs.IntVar(&c.nic, "nic", -1, "which vNIC of each --vm, counting from 0 (`N`; default: the one --vm names by MAC or IP address, else 0)")
 	fs.DurationVar(&c.duration, "duration", 0, "capture for `D` (default: until --count frames, or Ctrl-C)")
 	fs.IntVar(&c.count, "count", 0, "stop after `N` frames in all")
 	fs.IntVar(&c.snaplen, "s", 0, "snap length in `bytes` (0: whole frames)")
 	fs.DurationVar(&c.deadman, "deadman", 60*time.Second, "remote captures stop by themselves this `long` after capturectl stops renewing them (if it is killed)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "discover, print the plan (every host, point and pktcap-uw command) and stop: connects to nothing but the vSphere API")
 	c.conn.register(fs)
 	c.ssh.register(fs)
 	c.filters.register(fs)
 }
 
-// plan discovers the VM and builds the default capture plan: every uplink
-// of its vSwitch (receive), PortOutput and VnicRx of its port. The vSphere
-// session stays open for the caller (close it with closeClient).
-func (c *captureFlags) plan(ctx context.Context, e *env) (*esxi.Client, esxi.Target, session.Plan, error) {
-	client, t, p, err := c.planWith(ctx, e)
+// plan discovers the vNICs and builds the capture plan: every uplink of
+// their vSwitches (receive, once per host), PortOutput and VnicRx of each
+// port, checked against the per-host limit. With poll each vNIC's team
+// uplink is re-read through the vSphere session while the trace runs; it
+// stays open for the caller (close it with closeClient).
+func (c *captureFlags) plan(ctx context.Context, e *env, poll bool) (*esxi.Client, trace.Config, error) {
+	client, cfg, err := c.planWith(ctx, e, poll)
 	if err != nil && client != nil {
 		closeClient(ctx, client)
 		client = nil
 	}
-	return client, t, p, err
+	return client, cfg, err
 }
 
 func closeClient(ctx context.Context, c *esxi.Client) {
@@ -147,55 +155,74 @@ func closeClient(ctx context.Context, c *esxi.Client) {
 	_ = c.Close(lctx) // the session expires on the server anyway
 }
 
-func (c *captureFlags) planWith(ctx context.Context, e *env) (*esxi.Client, esxi.Target, session.Plan, error) {
-	if strings.TrimSpace(c.vm) == "" {
-		return nil, esxi.Target{}, session.Plan{}, usagef("--vm is required")
+func (c *captureFlags) planWith(ctx context.Context, e *env, poll bool) (*esxi.Client, trace.Config, error) {
+	var none trace.Config
+	for _, vm := range c.vms {
+		if strings.TrimSpace(vm) == "" {
+			return nil, none, usagef("--vm %q: want a VM name, path, VirtualMachine:MOID, MAC or IP address", vm)
+		}
 	}
-	if c.duration < 0 || c.count < 0 {
-		return nil, esxi.Target{}, session.Plan{}, usagef("--duration and --count must not be negative")
-	}
-	if c.nic < -1 { // -1: the default, the vNIC --vm names
-		return nil, esxi.Target{}, session.Plan{}, usagef("--nic %d: want 0 or more (vNICs count from 0)", c.nic)
+	switch {
+	case len(c.vms) == 0 && c.portgroup == "":
+		return nil, none, usagef("--vm (or --portgroup) is required")
+	case c.duration < 0 || c.count < 0:
+		return nil, none, usagef("--duration and --count must not be negative")
+	case c.nic < -1: // -1: the default, the vNIC --vm names
+		return nil, none, usagef("--nic %d: want 0 or more (vNICs count from 0)", c.nic)
+	case c.nic >= 0 && len(c.vms) == 0:
+		return nil, none, usagef("--nic picks a vNIC of each --vm; --portgroup takes every vNIC on the port group")
 	}
 	filter, err := c.filters.filter()
 	if err != nil {
-		return nil, esxi.Target{}, session.Plan{}, err
+		return nil, none, err
 	}
 	client, err := c.conn.connect(ctx, e)
 	if err != nil {
-		return nil, esxi.Target{}, session.Plan{}, err
+		return nil, none, err
 	}
-	t, p, err := c.target(ctx, client, filter)
-	return client, t, p, err
-}
-
-func (c *captureFlags) target(ctx context.Context, client *esxi.Client, filter pktcap.Filter) (esxi.Target, session.Plan, error) {
-	targets, err := client.Discover(ctx, c.vm, esxi.DiscoverOptions{})
+	chosen, err := trace.Choose(ctx, client, c.vms, c.nic, c.portgroup)
+	if errors.Is(err, trace.ErrNIC) || errors.Is(err, trace.ErrNoVM) {
+		return client, none, &usageError{err}
+	}
 	if err != nil {
-		return esxi.Target{}, session.Plan{}, err
+		return client, none, err
 	}
-	if c.nic, err = trace.Select(targets, c.vm, c.nic); err != nil {
-		return esxi.Target{}, session.Plan{}, &usageError{err}
-	}
-	t := targets[c.nic]
-	p, err := trace.DefaultPlan(t, session.Plan{Filter: filter, Snaplen: c.snaplen, Duration: c.duration, Count: c.count})
+	cfg, err := trace.MultiConfig(client, chosen, session.Plan{Filter: filter, Snaplen: c.snaplen, Duration: c.duration, Count: c.count}, poll)
 	if errors.Is(err, trace.ErrPlan) {
-		return t, p, &usageError{err}
+		return client, cfg, &usageError{err}
 	}
-	return t, p, err
+	return client, cfg, err
 }
 
-func (c *captureFlags) options(e *env, t esxi.Target, logger *slog.Logger) (session.Options, error) {
-	dial, err := c.ssh.dialer(e, logger, func(host string) string {
-		if host == t.Host {
-			return t.HostAddress
+func (c *captureFlags) options(e *env, targets []esxi.Target, logger *slog.Logger) (session.Options, error) {
+	addrs := map[string]string{}
+	for _, t := range targets {
+		if addrs[t.Host] == "" {
+			addrs[t.Host] = t.HostAddress
 		}
-		return ""
-	})
+	}
+	dial, err := c.ssh.dialer(e, logger, func(host string) string { return addrs[host] })
 	if err != nil {
 		return session.Options{}, err
 	}
 	return session.Options{Dial: dial, Logger: logger, DeadMan: c.deadman}, nil
+}
+
+// printPlan is --dry-run: every host, its points and the exact pktcap-uw
+// command of each.
+func printPlan(w io.Writer, cfg trace.Config, deadman time.Duration) error {
+	for _, t := range cfg.Targets() {
+		fmt.Fprintf(w, "vNIC %s %s: port %d on %s, %s, VLAN %d, team uplink %s\n", t.VM, t.NIC, t.PortID, t.Host, t.Portgroup, t.VLAN, t.TeamUplink)
+	}
+	for _, h := range trace.Describe(cfg) {
+		fmt.Fprintf(w, "\nhost %s: %d capture points over one SSH connection\n", h.Host, len(h.Points))
+		for _, p := range h.Points {
+			fmt.Fprintf(w, "  %-32s for %s\n    %s\n", p.Name, strings.Join(p.For, ", "), p.Command)
+		}
+	}
+	_, err := fmt.Fprintf(w, "\nEach command runs as `exec COMMAND` after a lease file and a dead-man watchdog (%s) are set up; "+
+		"nothing was started (--dry-run).\n", deadman)
+	return err
 }
 
 func isTerminal(w io.Writer) bool {
@@ -203,45 +230,33 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// statusLine redraws line() on stderr once a second while stderr is a
-// terminal, and clears it when stopped.
-func statusLine(e *env, line func() string) (stop func()) {
-	if !isTerminal(e.stderr) {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(e.stderr, "\r\033[K")
-				return
-			case <-tick.C:
-				fmt.Fprintf(e.stderr, "\r\033[K%s", line())
+// liveView shows a run's progress on stderr (report.LiveView) from now
+// until stop, which leaves the final state: redrawn in place once a
+// second on a terminal (bold headings unless NO_COLOR or TERM=dumb), a
+// plain line every 10 s elsewhere. verdicts is nil for a capture.
+func liveView(e *env, plan session.Plan, points func() []session.PointStats, verdicts func() map[correlate.Verdict]int) (stop func()) {
+	tty := isTerminal(e.stderr)
+	v := report.NewLiveView(e.stderr, tty, e.getenv("NO_COLOR") == "" && e.getenv("TERM") != "dumb")
+	start := time.Now()
+	status := func() report.LiveStatus {
+		s := report.LiveStatus{Elapsed: time.Since(start), Duration: plan.Duration, Count: uint64(plan.Count)}
+		for _, p := range points() {
+			s.Points = append(s.Points, report.LivePoint{Name: p.Name, Frames: p.Frames, Dropped: p.Dropped})
+		}
+		if verdicts != nil {
+			counts := verdicts()
+			s.Verdicts = []report.LiveCount{}
+			for _, vd := range correlate.Verdicts() {
+				s.Verdicts = append(s.Verdicts, report.LiveCount{Verdict: vd.String(), N: counts[vd]})
 			}
 		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
-
-// liveCounters shows per-point frame counts while the capture runs.
-func liveCounters(e *env, s *session.Session) func() {
-	return statusLine(e, func() string {
-		var parts []string
-		for _, st := range s.Stats() {
-			parts = append(parts, fmt.Sprintf("%s %d", st.Name, st.Frames))
-		}
-		return strings.Join(parts, "  ")
-	})
+		return s
+	}
+	return v.Run(status)
 }
 
 func runCapture(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "capture", "capture --vm NAME -o FILE|- [--duration D | --count N] [filters]\n\n"+
+	fs := newFlagSet(e, "capture", "capture --vm NAME [--vm NAME2 | --portgroup PG] -o FILE|- [--duration D | --count N] [filters] [--dry-run]\n\n"+
 		"Captures with pktcap-uw at every uplink of the VM's vSwitch (receive side) and at PortOutput\n"+
 		"and VnicRx of its port, in parallel over SSH, into one pcapng with an interface per point.")
 	var cf captureFlags
@@ -254,8 +269,16 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("capture: unexpected argument %q", fs.Arg(0))
 	}
-	if *out == "" {
+	if *out == "" && !cf.dryRun {
 		return usagef("capture: -o FILE or -o - is required")
+	}
+	if cf.dryRun {
+		client, cfg, err := cf.plan(ctx, e, false)
+		if err != nil {
+			return err
+		}
+		closeClient(ctx, client)
+		return printPlan(e.stdout, cfg, cf.deadman)
 	}
 	// The outputs first: a bad path is refused before anything connects,
 	// and nothing replaces an earlier file before every point streams.
@@ -275,12 +298,12 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		w = f
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	client, t, plan, err := cf.plan(ctx, e)
+	client, cfg, err := cf.plan(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	closeClient(ctx, client)
-	opts, err := cf.options(e, t, logger)
+	opts, err := cf.options(e, cfg.Targets(), logger)
 	if err != nil {
 		return err
 	}
@@ -291,13 +314,13 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 		}
 		opts.PointOutput = session.PointFiles(*perPoint)
 	}
+	plan := cfg.Plan
 	s, err := session.Start(ctx, plan, opts)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "Capturing %s %s (port %d on %s, team uplink %s): all %d points stream; Ctrl-C stops.\n",
-		t.VM, t.NIC, t.PortID, t.Host, t.TeamUplink, len(plan.Points))
-	stopLive := liveCounters(e, s)
+	fmt.Fprintf(e.stderr, "Capturing %s: all %d points stream; Ctrl-C stops.\n", report.TargetsLine(cfg.Targets()), len(plan.Points))
+	stopLive := liveView(e, plan, s.Stats, nil)
 	res, err := s.Wait()
 	stopLive()
 	if res != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/capturectl/capturectl/configs"
 	"github.com/capturectl/capturectl/lab"
-	"github.com/capturectl/capturectl/trace"
 )
 
 // runDemo starts the embedded lab with the article's topology (two ESXi
@@ -50,20 +49,18 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	defer ls.close()
 	fmt.Fprintf(e.stderr, "Tracing as `capturectl trace --vm testvm2 --duration %s --out %s` would.\n\n", *dur, dir)
-	cf := captureFlags{vm: "testvm2", nic: -1, duration: *dur, deadman: 60 * time.Second,
+	cf := captureFlags{vms: multiFlag{"testvm2"}, nic: -1, duration: *dur, deadman: 60 * time.Second,
 		ssh: sshFlags{known: ls.knownHosts, user: "root"}}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	client, t, plan, err := cf.plan(ctx, ls.env)
+	client, tc, err := cf.plan(ctx, ls.env, true)
 	if err != nil {
 		return err
 	}
 	defer closeClient(ctx, client)
-	opts, err := cf.options(ls.env, t, logger)
-	if err != nil {
+	if tc.Session, err = cf.options(ls.env, tc.Targets(), logger); err != nil {
 		return err
 	}
-	tc := trace.Config{Target: t, Plan: plan, Session: opts, TeamUplink: trace.Rediscover(client, cf.vm, cf.nic)}
-	return traceAndReport(ctx, ls.env, tc, reportFlags{out: dir, asJSON: *asJSON})
+	return traceAndReport(ctx, ls.env, tc, reportFlags{out: dir, asJSON: *asJSON, jsonVersion: 2})
 }
 
 // labSession is an embedded lab with its vCenter, and the environment a

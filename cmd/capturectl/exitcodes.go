@@ -32,7 +32,7 @@ var exitCodeTable = []struct {
 	{exitOK, "success (trace, analyze, demo: nothing was filtered by reverse teaming; audit: no findings; check: all expectations met)"},
 	{exitError, "the command failed (the message says what to do); audit: findings; check: an expectation failed"},
 	{exitUsage, "bad usage: unknown command or flag, missing argument, bad connection settings; audit: could not run"},
-	{exitFiltered, "trace, analyze: frames were filtered by reverse teaming (the report says which)"},
+	{exitFiltered, "trace, analyze: frames were filtered by reverse teaming (the report says which; trace with several vNICs: those of any of them)"},
 	{exitLogin, "vSphere login failed (check the user name and password) — discover, capture, trace"},
 	{exitVM, "the VM is unknown or its name is ambiguous (the message lists candidates)"},
 	{exitUnreachable, "vCenter/ESXi unreachable"},

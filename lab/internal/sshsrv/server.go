@@ -103,7 +103,13 @@ type Server struct {
 
 	rate atomic.Int64 // bytes per second on channel writes; 0 = unlimited
 	link atomic.Pointer[Link]
+	// accepted counts the TCP connections accepted (Accepted)
+	accepted atomic.Int64
 }
+
+// Accepted is the number of connections the server has accepted (a test
+// proves a command connected to nothing).
+func (s *Server) Accepted() int64 { return s.accepted.Load() }
 
 // Listen starts a server.
 func Listen(cfg Config) (*Server, error) {
@@ -255,6 +261,7 @@ func (s *Server) accept(ln net.Listener) {
 		if err != nil {
 			return
 		}
+		s.accepted.Add(1)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
