@@ -18,7 +18,7 @@ import (
 // labEnv starts a lab topology with its vCenter and points capturectl at
 // it the way `lab serve` tells a user to (labtest.Setenv); it returns the
 // known_hosts file for --known-hosts.
-func labEnv(t *testing.T, topology string, traffic bool) (*lab.Lab, string) {
+func labEnv(t testing.TB, topology string, traffic bool) (*lab.Lab, string) {
 	t.Helper()
 	l := labtest.Start(t, topology, lab.Options{VCenter: true, NoTraffic: !traffic})
 	if _, ok := l.Env()[envSSHAddrs]; !ok {
