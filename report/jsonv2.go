@@ -33,6 +33,7 @@ type jsonReportV2 struct {
 	Hosts    []jsonHostV2  `json:"hosts"`
 	VMs      []jsonVMV2    `json:"vms"`
 	Files    []string      `json:"files,omitempty"`
+	Notes    []string      `json:"notes,omitempty"`
 }
 
 type jsonVerdict struct {
@@ -73,7 +74,7 @@ func JSONV2(w io.Writer, vms []VMTrace, m Meta) error {
 	if len(vms) == 0 {
 		return fmt.Errorf("report: JSON v2: no traced vNIC")
 	}
-	j := jsonReportV2{Schema: SchemaVersionV2, Title: m.Title, WindowUS: vms[0].Result.Window.Microseconds(), Files: m.Files,
+	j := jsonReportV2{Schema: SchemaVersionV2, Title: m.Title, WindowUS: vms[0].Result.Window.Microseconds(), Files: m.Files, Notes: m.Notes,
 		Hosts: []jsonHostV2{}, VMs: []jsonVMV2{}}
 	for _, v := range correlate.Verdicts() {
 		j.Verdicts = append(j.Verdicts, jsonVerdict{v.ID(), v.String()})

@@ -20,13 +20,15 @@ func TestJSONV2(t *testing.T) {
 	var b bytes.Buffer
 	vms := []VMTrace{{VM: "testvm2", NIC: "Network adapter 1", Host: "esx02", PortID: 50331657, Result: r},
 		{VM: "testvm3", Host: "esx03", PortID: 50331658, Result: r}}
-	m := Meta{Title: "trace of testvm2 and testvm3", Files: []string{"trace.pcapng"}, Clocks: []HostClock{{"esx02", -37 * time.Second, 3 * time.Millisecond}}}
+	m := Meta{Title: "trace of testvm2 and testvm3", Files: []string{"trace.pcapng"}, Clocks: []HostClock{{"esx02", -37 * time.Second, 3 * time.Millisecond}},
+		Notes: []string{"3 frames of the pcapng are out of time order"}}
 	if err := JSONV2(&b, vms, m); err != nil {
 		t.Fatal(err)
 	}
 	testenv.ValidateJSON(t, schemaV2, b.Bytes())
 	var doc struct {
 		Schema   string
+		Notes    []string
 		Verdicts []struct{ ID, Description string }
 		Hosts    []struct {
 			Host  string
@@ -47,8 +49,12 @@ func TestJSONV2(t *testing.T) {
 	}
 	if doc.Schema != SchemaVersionV2 || len(doc.Verdicts) != 8 || doc.Verdicts[0].ID != "delivered" ||
 		len(doc.Hosts) != 2 || doc.Hosts[0].Host != "esx02" || doc.Hosts[0].Clock == nil || doc.Hosts[0].Clock.OffsetUS != -37e6 || doc.Hosts[1].Clock != nil ||
-		len(doc.VMs) != 2 || doc.VMs[1].Port.PortID != 50331658 {
+		len(doc.VMs) != 2 || doc.VMs[1].Port.PortID != 50331658 || len(doc.Notes) != 1 {
 		t.Errorf("document: %+v", doc)
+	}
+	var text bytes.Buffer
+	if err := TextVMs(&text, vms, m); err != nil || !strings.Contains(text.String(), "\nNote: 3 frames of the pcapng are out of time order.\n") {
+		t.Errorf("text (%v):\n%s", err, text.String())
 	}
 	// the same counts as v1
 	var v1 bytes.Buffer

@@ -47,6 +47,9 @@ func TextVMs(w io.Writer, vms []VMTrace, m Meta) error {
 			return err
 		}
 	}
+	for _, n := range m.Notes {
+		fmt.Fprintf(b, "\nNote: %s.\n", n)
+	}
 	fmt.Fprintf(b, "\n== %d vNICs\n", len(vms))
 	for _, v := range vms {
 		fmt.Fprintf(b, "  %s: %s\n", vmHeading(v), Conclusion(v.Result))

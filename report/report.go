@@ -32,6 +32,9 @@ type Meta struct {
 	Files []string
 	// Clocks are the hosts' clocks as the trace read them, by host.
 	Clocks []HostClock
+	// Notes are what the run says about capturectl's own part (trace.Notes:
+	// drops that may be its doing, pcapng frames out of time order).
+	Notes []string
 }
 
 // HostClock is what was read of a host's clock: host time = capturectl's
@@ -141,6 +144,9 @@ func Text(w io.Writer, r *correlate.Result, m Meta) error {
 		if c.Offset.Abs() >= clockMatters {
 			fmt.Fprintf(b, "\nClock: %s.\n", c.words())
 		}
+	}
+	for _, n := range m.Notes {
+		fmt.Fprintf(b, "\nNote: %s.\n", n)
 	}
 	if tc := r.TeamUplinkCheck; tc.Disagree {
 		fmt.Fprintf(b, "\nWarning: %s.\n", tc.Detail)

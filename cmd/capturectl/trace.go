@@ -187,7 +187,7 @@ func traceAndReport(ctx context.Context, e *env, cfg trace.Config, ro reportFlag
 }
 
 // traceReport is what the reports of a finished trace show: a section per
-// vNIC, the title, and each host's clock.
+// vNIC, the title, each host's clock and capturectl's own part.
 func traceReport(res *trace.Result) ([]report.VMTrace, report.Meta) {
 	var vms []report.VMTrace
 	for _, v := range res.VMs() {
@@ -202,5 +202,6 @@ func traceReport(res *trace.Result) ([]report.VMTrace, report.Meta) {
 		c := res.Session.Clocks[h]
 		meta.Clocks = append(meta.Clocks, report.HostClock{Host: h, Offset: c.Offset, Uncertainty: c.Uncertainty})
 	}
+	meta.Notes = trace.Notes(res)
 	return vms, meta
 }
