@@ -1,0 +1,49 @@
+package redact
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestURL(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"https://root:Pa%ss w0rd@vc/sdk", "https://root:***@vc/sdk"},
+		{"https://root@vc/sdk", "https://root@vc/sdk"},
+		{"https://vc/sdk", "https://vc/sdk"},
+		{"root:p@ss@vc", "root:***@vc"},
+		{"https://r:a/b@c@vc:443/sdk?x#y", "https://r:***@vc:443/sdk?x#y"},
+		{"https://:pw@vc", "https://:***@vc"},
+		{"", ""},
+	}
+	for _, c := range cases {
+		if got := URL(c.in); got != c.want {
+			t.Errorf("URL(%q) = %q; want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestText(t *testing.T) {
+	cases := []struct {
+		in      string
+		secrets []string
+		want    string
+	}{
+		{`Get "https://root:s3cret@vc/sdk": refused`, nil, `Get "https://root:***@vc/sdk": refused`},
+		{"login with s3cret failed", []string{"s3cret"}, "login with *** failed"},
+		{"encoded p%40ss%20w and p%40ss%20w lower p%40ss%20w", []string{"p@ss w"}, "encoded *** and *** lower ***"},
+		{"basic cm9vdDpwdw==", []string{Basic("root", "pw")}, "basic ***"},
+		{`json "a\u003cb"`, []string{"a<b"}, `json "***"`},
+		{"html a&lt;b", []string{"a<b"}, "html ***"},
+		{"quoted \"a\\\"b\"", []string{`a"b`}, `quoted "***"`},
+		{"the password", []string{"pas"}, "the ***sword"},
+		{"nothing", []string{""}, "nothing"},
+	}
+	for _, c := range cases {
+		if got := Text(c.in, c.secrets...); got != c.want {
+			t.Errorf("Text(%q, %q) = %q; want %q", c.in, c.secrets, got, c.want)
+		}
+	}
+	if got := Text("x p%2fq y", "p/q"); strings.Contains(got, "p%2fq") {
+		t.Errorf("lower-case percent form kept: %q", got)
+	}
+}
