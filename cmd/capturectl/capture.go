@@ -59,6 +59,10 @@ func (f *sshFlags) dialer(e *env, logger *slog.Logger, addrOf func(host string) 
 	if err != nil {
 		return nil, &usageError{err}
 	}
+	pwSource := esxi.PasswordEnv // PasswordFrom's order: the variable, then the file
+	if e.getenv(esxi.PasswordEnv) == "" {
+		pwSource = "--ssh-password-file " + f.pwFile
+	}
 	return func(ctx context.Context, host string) (*esxi.SSHClient, error) {
 		addr := over[host]
 		if addr == "" && addrOf != nil {
@@ -66,7 +70,7 @@ func (f *sshFlags) dialer(e *env, logger *slog.Logger, addrOf func(host string) 
 				addr = a + ":22"
 			}
 		}
-		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: addr, User: f.user, Password: pw,
+		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: addr, User: f.user, Password: pw, PasswordSource: pwSource,
 			KnownHostsFile: f.known, AcceptNewHostKey: f.acceptNew, Logger: logger, Getenv: e.getenv})
 	}, nil
 }

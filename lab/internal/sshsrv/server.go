@@ -100,6 +100,7 @@ type Server struct {
 	unreachable bool
 	failures    map[string]int
 	lockedUntil map[string]time.Time
+	attempts    int // passwords answered (keyboard-interactive or password), right or wrong
 
 	rate atomic.Int64 // bytes per second on channel writes; 0 = unlimited
 	link atomic.Pointer[Link]
@@ -174,6 +175,15 @@ func (s *Server) Close() error {
 	s.CutConnections()
 	s.wg.Wait()
 	return nil
+}
+
+// PasswordAttempts is how many passwords clients have answered since the
+// server started, right or wrong (what ESXi's lock-out counts when they
+// are wrong).
+func (s *Server) PasswordAttempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts
 }
 
 // SetRefuseAuth makes every authentication attempt fail (fault hook).
@@ -323,6 +333,7 @@ func (s *Server) checkPassword(md ssh.ConnMetadata, ok bool) (*ssh.Permissions, 
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.attempts++
 	if until, locked := s.lockedUntil[user]; locked {
 		if now.Before(until) {
 			s.cfg.Logger.Info("login refused: account locked", "user", user, "until", until)
