@@ -70,6 +70,9 @@ type labHost struct {
 
 	mu       sync.Mutex
 	sessions int
+	// access.go: the SSH service, lockdown mode and the fault hooks
+	sshStopped, faultDown, faultRefuse bool
+	lockdown                           string
 }
 
 // HostInfo says how to reach an emulated host.
@@ -151,13 +154,18 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab: host %s: ssh: %w", hc.Name, err)
 		}
 		l.hosts = append(l.hosts, h)
+		h.sshStopped, h.lockdown = hc.SSH.Service == "stopped", hc.Lockdown
+		if err := h.applyAccess(); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("lab: host %s: ssh: %w", hc.Name, err)
+		}
 		if err := l.SetManagementLink(hc.Name, hc.ManagementLink); err != nil {
 			l.Close()
 			return nil, err
 		}
 	}
 	if opts.VCenter {
-		if l.VCenter, err = StartVCenter(n, cfg, VCenterOptions{Password: l.password}); err != nil {
+		if l.VCenter, err = StartVCenter(n, cfg, VCenterOptions{Password: l.password, access: l}); err != nil {
 			l.Close()
 			return nil, err
 		}
@@ -370,8 +378,10 @@ func (l *Lab) SetRefuseAuth(host string, refuse bool) error {
 	if err != nil {
 		return err
 	}
-	h.srv.SetRefuseAuth(refuse)
-	return nil
+	h.mu.Lock()
+	h.faultRefuse = refuse
+	h.mu.Unlock()
+	return h.applyAccess()
 }
 
 // SetSlowLink limits a host's SSH channel output to bytesPerSec (0: off).
@@ -390,7 +400,10 @@ func (l *Lab) SetUnreachable(host string, down bool) error {
 	if err != nil {
 		return err
 	}
-	return h.srv.SetUnreachable(down)
+	h.mu.Lock()
+	h.faultDown = down
+	h.mu.Unlock()
+	return h.applyAccess()
 }
 
 // ChangeHostKey gives a host a new SSH host key (a reinstalled host, or a
