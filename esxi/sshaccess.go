@@ -133,7 +133,24 @@ func (c *Client) EnableSSH(ctx context.Context, host string) (started bool, err 
 	if err := ss.Start(ctx, SSHServiceKey); err != nil {
 		return false, fmt.Errorf("esxi: host %s: start the SSH service (%s): %w", host, SSHServiceKey, err)
 	}
+	c.mu.Lock()
+	c.sshStarted = append(c.sshStarted, host)
+	c.mu.Unlock()
 	return true, nil
+}
+
+// stopStartedSSH stops the SSH services EnableSSH started (Close calls
+// it, before logging out).
+func (c *Client) stopStartedSSH(ctx context.Context) error {
+	c.mu.Lock()
+	hosts := c.sshStarted
+	c.sshStarted = nil
+	c.mu.Unlock()
+	var errs []error
+	for _, h := range hosts {
+		errs = append(errs, c.StopSSH(ctx, h))
+	}
+	return errors.Join(errs...)
 }
 
 // StopSSH stops the host's SSH service through the API.

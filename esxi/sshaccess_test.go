@@ -57,7 +57,8 @@ func TestExplainSSHAndEnable(t *testing.T) {
 	if again, err := c.EnableSSH(ctx, "esx02"); err != nil || again {
 		t.Errorf("EnableSSH of a running service = %v, %v; want not started (it was running)", again, err)
 	}
-	if err := c.StopSSH(ctx, "esx02"); err != nil {
+	// Close stops what EnableSSH started (this is its first step).
+	if err := c.stopStartedSSH(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if running, _ := l.SSHService("esx02"); running || dial() == nil {

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/capturectl/capturectl/internal/redact"
@@ -254,6 +255,9 @@ type Client struct {
 	vim  *vim25.Client
 	url  *url.URL
 	user string
+
+	mu         sync.Mutex
+	sshStarted []string // hosts whose SSH service EnableSSH started; Close stops them
 }
 
 // Vim is the underlying govmomi client (its RoundTripper may be wrapped,
@@ -263,14 +267,16 @@ func (c *Client) Vim() *vim25.Client { return c.vim }
 // URL is the server's URL, without user information.
 func (c *Client) URL() *url.URL { u := *c.url; return &u }
 
-// Close logs out and closes idle connections.
+// Close stops the SSH services EnableSSH started, logs out and closes
+// idle connections.
 func (c *Client) Close(ctx context.Context) error {
+	stopErr := c.stopStartedSSH(ctx)
 	err := session.NewManager(c.vim).Logout(ctx)
 	c.vim.CloseIdleConnections()
 	if err != nil {
-		return fmt.Errorf("esxi: log out of %s: %w", c.url.Redacted(), err)
+		err = fmt.Errorf("esxi: log out of %s: %w", c.url.Redacted(), err)
 	}
-	return nil
+	return errors.Join(stopErr, err)
 }
 
 // Connect opens a session: it checks the server's certificate, negotiates
@@ -360,7 +366,7 @@ func connect(ctx context.Context, cfg Config) (*Client, error) {
 	if err := session.NewManager(vc).Login(ctx, url.UserPassword(user, pass)); err != nil {
 		if isInvalidLogin(err) {
 			return nil, &Error{Kind: ErrLoginFailed, What: fmt.Sprintf("log in to %s as %s with %s", shown, user, passSource), Err: err,
-				Hint: "the server refused the user name or the password; check them (" + EnvUsername + ", " + EnvPassword +
+				Hint: "the server refused them: check the user name and password (" + EnvUsername + ", " + EnvPassword +
 					" or user:password in the URL) before trying again: capturectl tries once, and vCenter SSO and ESXi lock an account after repeated failed logins"}
 		}
 		return nil, classifyConnError(shown, err)

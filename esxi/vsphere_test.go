@@ -157,7 +157,7 @@ func TestConnect(t *testing.T) {
 		{"insecure", with(func(c *Config) { c.Insecure = true }), nil, "", 1},
 		{"user and password in the URL", Config{URL: "https://" + simUser + ":" + simPass + "@" + s.URL.Host + "/sdk", Thumbprint: info.ThumbprintSHA256}, nil, "", 0},
 		{"host only, default path", Config{URL: s.URL.Host, Username: simUser, Password: simPass, Thumbprint: info.ThumbprintSHA256}, nil, "", 0},
-		{"wrong password", with(func(c *Config) { c.Password = "nope"; c.Thumbprint = info.ThumbprintSHA256 }), ErrLoginFailed, "as root with the configured password: ServerFaultCode: Login failure; the server refused the user name or the password; check them", 0},
+		{"wrong password", with(func(c *Config) { c.Password = "nope"; c.Thumbprint = info.ThumbprintSHA256 }), ErrLoginFailed, "as root with the configured password: ServerFaultCode: Login failure; the server refused them: check the user name and password", 0},
 		{"wrong password, its source", with(func(c *Config) {
 			c.Password = "nope"
 			c.PasswordSource = "GOVC_PASSWORD"

@@ -27,6 +27,8 @@ type sshFlags struct {
 	acceptNew bool
 	user      string
 	pwFile    string
+	enable    bool         // --enable-ssh
+	api       *esxi.Client // set once connected: explains SSH failures, starts the SSH service
 }
 
 // envSSHAddrs lists host address overrides, "HOST=ADDR:PORT,..." (lab
@@ -38,6 +40,7 @@ func (f *sshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.known, "known-hosts", "", "known_hosts `file` for host keys (default ~/.ssh/known_hosts)")
 	fs.BoolVar(&f.acceptNew, "accept-new-host-key", false, "trust a host key seen for the first time and add it to the known_hosts file")
 	fs.StringVar(&f.user, "ssh-user", "root", "SSH `user` on the hosts")
+	fs.BoolVar(&f.enable, "enable-ssh", false, "start a host's stopped SSH service (TSM-SSH) through the API for the run, and stop it again afterwards")
 	fs.StringVar(&f.pwFile, "ssh-password-file", "", "read the SSH password from `file` (else "+esxi.PasswordEnv+"; keys and the agent are tried first)")
 }
 
@@ -70,8 +73,14 @@ func (f *sshFlags) dialer(e *env, logger *slog.Logger, addrOf func(host string) 
 				addr = a + ":22"
 			}
 		}
-		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: addr, User: f.user, Password: pw, PasswordSource: pwSource,
+		if f.enable && f.api != nil {
+			if _, err := f.api.EnableSSH(ctx, host); err != nil {
+				return nil, err
+			}
+		}
+		c, err := esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: addr, User: f.user, Password: pw, PasswordSource: pwSource,
 			KnownHostsFile: f.known, AcceptNewHostKey: f.acceptNew, Logger: logger, Getenv: e.getenv})
+		return c, f.api.ExplainSSH(ctx, host, err)
 	}, nil
 }
 
@@ -169,6 +178,7 @@ func (c *captureFlags) planWith(ctx context.Context, e *env) (*esxi.Client, esxi
 	if err != nil {
 		return nil, esxi.Target{}, session.Plan{}, err
 	}
+	c.ssh.api = client
 	t, p, err := c.target(ctx, client, filter)
 	return client, t, p, err
 }
@@ -283,7 +293,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	closeClient(ctx, client)
+	defer closeClient(ctx, client) // after the captures: it stops an SSH service --enable-ssh started
 	opts, err := cf.options(e, t, logger)
 	if err != nil {
 		return err
