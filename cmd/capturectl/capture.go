@@ -147,6 +147,9 @@ func (c *captureFlags) register(fs *flag.FlagSet) {
 // session stays open for the caller (close it with closeClient).
 func (c *captureFlags) plan(ctx context.Context, e *env) (*esxi.Client, esxi.Target, session.Plan, error) {
 	client, t, p, err := c.planWith(ctx, e)
+	if err == nil {
+		err = c.ssh.checkAddrHosts(p)
+	}
 	if err != nil && client != nil {
 		closeClient(ctx, client)
 		client = nil
