@@ -136,6 +136,9 @@ func (c *Client) EnableSSH(ctx context.Context, host string) (started bool, err 
 	c.mu.Lock()
 	c.sshStarted = append(c.sshStarted, host)
 	c.mu.Unlock()
+	if c.warn != nil {
+		c.warn(fmt.Sprintf("started the SSH service (%s) of host %s for this run; it is stopped again when the run ends", SSHServiceKey, host))
+	}
 	return true, nil
 }
 

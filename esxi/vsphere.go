@@ -256,6 +256,8 @@ type Client struct {
 	url  *url.URL
 	user string
 
+	warn func(string) // Config.Warn, never nil
+
 	mu         sync.Mutex
 	sshStarted []string // hosts whose SSH service EnableSSH started; Close stops them
 }
@@ -271,6 +273,9 @@ func (c *Client) URL() *url.URL { u := *c.url; return &u }
 // idle connections.
 func (c *Client) Close(ctx context.Context) error {
 	stopErr := c.stopStartedSSH(ctx)
+	if stopErr != nil && c.warn != nil {
+		c.warn(fmt.Sprintf("%v: stop it in the vSphere Client (the host > Configure > System > Services > SSH > Stop)", stopErr))
+	}
 	err := session.NewManager(c.vim).Logout(ctx)
 	c.vim.CloseIdleConnections()
 	if err != nil {
@@ -371,7 +376,7 @@ func connect(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return nil, classifyConnError(shown, err)
 	}
-	return &Client{vim: vc, url: u, user: user}, nil
+	return &Client{vim: vc, url: u, user: user, warn: warn}, nil
 }
 
 func isInvalidLogin(err error) bool {

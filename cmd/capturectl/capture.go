@@ -177,6 +177,9 @@ func (c *captureFlags) planWith(ctx context.Context, e *env) (*esxi.Client, esxi
 	if err != nil {
 		return nil, esxi.Target{}, session.Plan{}, err
 	}
+	if err := c.ssh.validate(e); err != nil {
+		return nil, esxi.Target{}, session.Plan{}, err
+	}
 	client, err := c.conn.connect(ctx, e)
 	if err != nil {
 		return nil, esxi.Target{}, session.Plan{}, err

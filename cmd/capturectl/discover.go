@@ -103,6 +103,9 @@ func runDiscover(ctx context.Context, e *env, args []string) error {
 	default:
 		return usagef("discover: --ports %q: want auto, api, ssh or none", *ports)
 	}
+	if err := sf.validate(e); err != nil {
+		return err
+	}
 	c, err := conn.connect(ctx, e)
 	if err != nil {
 		return err

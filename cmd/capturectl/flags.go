@@ -169,3 +169,22 @@ func (f *sshFlags) checkAddrHosts(p session.Plan) error {
 	}
 	return nil
 }
+
+// validate checks the SSH settings that need no connection — the address
+// overrides (flags and CAPTURECTL_SSH_ADDRS) and the password file — so
+// that a bad one is exit 2 before vCenter is contacted.
+func (f *sshFlags) validate(e *env) error {
+	all := append([]string(nil), f.addrs...)
+	if v := e.getenv(envSSHAddrs); v != "" {
+		all = append(all, strings.Split(v, ",")...)
+	}
+	for _, a := range all {
+		if _, _, err := esxi.ParseAddrOverride(strings.TrimSpace(a)); err != nil {
+			return &usageError{err}
+		}
+	}
+	if _, err := esxi.PasswordFrom(e.getenv, esxi.PasswordEnv, f.pwFile); err != nil {
+		return &usageError{err}
+	}
+	return nil
+}

@@ -40,6 +40,13 @@ func TestSecretsAndBadSettings(t *testing.T) {
 			exitUsage, "GOVC_PASSWORD names a directory", 0, ""},
 		{"GOVC_TLS_KNOWN_HOSTS missing", map[string]string{"GOVC_URL": "https://root@127.0.0.1:1/sdk", "GOVC_PASSWORD": "x-pw-x",
 			"GOVC_TLS_KNOWN_HOSTS": filepath.Join(dir, "nope")}, nil, exitUsage, "GOVC_TLS_KNOWN_HOSTS names " + filepath.Join(dir, "nope") + ", which does not exist", 0, "x-pw-x"},
+		// bad SSH settings are exit 2 before vCenter (127.0.0.1:1 would be exit 6)
+		{"--ssh-addr malformed", map[string]string{"GOVC_URL": "https://root@127.0.0.1:1/sdk"}, []string{"--ssh-addr", "esx02"},
+			exitUsage, `ssh address override "esx02": want HOST=ADDR:PORT`, 0, ""},
+		{"CAPTURECTL_SSH_ADDRS malformed", map[string]string{"GOVC_URL": "https://root@127.0.0.1:1/sdk", "CAPTURECTL_SSH_ADDRS": "esx02=127.0.0.1:0"}, nil,
+			exitUsage, `bad port "0"`, 0, ""},
+		{"--ssh-password-file a directory", map[string]string{"GOVC_URL": "https://root@127.0.0.1:1/sdk"}, []string{"--ssh-password-file", dir},
+			exitUsage, "read password file", 0, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -29,6 +29,8 @@ func TestCaptureSSHAccess(t *testing.T) {
 	}
 	if stderr, err := capture("--enable-ssh"); err != nil {
 		t.Fatalf("--enable-ssh: %v\n%s", err, stderr)
+	} else if !strings.Contains(stderr, "started the SSH service (TSM-SSH) of host esx02 for this run") {
+		t.Errorf("--enable-ssh: stderr %q; want it to say it started the service", stderr)
 	}
 	if running, _ := l.SSHService("esx02"); running {
 		t.Error("--enable-ssh left the SSH service running; want it stopped again after the run")
