@@ -136,6 +136,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Lab, error) {
 		procs := shell.NewProcTable(2100000+i*1000000+500000, hostNow)
 		h.sh = shell.NewHost(hc.Name, procs, shell.NewFS(hostNow), h.commands(), shell.WithUname(unameFor(hc.Version)),
 			shell.WithClock(hostNow))
+		lockFailures, lockFor := lockoutFor(hc.Version)
 		addr := "127.0.0.1:0"
 		if hc.SSH.Port != 0 {
 			addr = fmt.Sprintf("127.0.0.1:%d", hc.SSH.Port)
@@ -143,7 +144,8 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Lab, error) {
 		h.srv, err = sshsrv.Listen(sshsrv.Config{
 			Addr: addr, HostKey: key, User: hc.SSH.User, Password: h.password,
 			AuthorizedKeys: opts.AuthorizedKeys, Logger: logger.With("host", hc.Name),
-			ServerVersion: sshVersionFor(hc.Version),
+			ServerVersion:   sshVersionFor(hc.Version),
+			LockoutFailures: lockFailures, LockoutDuration: lockFor,
 			Handler: func(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) int {
 				return h.sh.Run(ctx, cmd, stdin, stdout, stderr)
 			},
@@ -461,6 +463,21 @@ func unameFor(version string) (string, string) {
 		return "8.0.0", "#1 SMP Release build-20513097 Sep 23 2022 23:45:03"
 	default:
 		return "6.7.0", "#1 SMP Release build-8169922 Apr  3 2018 14:48:22"
+	}
+}
+
+// lockoutFor is a release's default account lock-out: failed logins
+// (Security.AccountLockFailures) and how long the account stays locked
+// (Security.AccountUnlockTime). vSphere Security 6.0 "ESXi Passwords and
+// Account Lockout": 10 failures, 2 minutes; from 6.5 on: 5 failures, 15
+// minutes (900 s, Broadcom KB 436299). Lock-out arrived with 6.0; 5.5 is
+// given 6.0's values.
+func lockoutFor(version string) (int, time.Duration) {
+	switch version {
+	case "5.5", "6.0":
+		return 10, 2 * time.Minute
+	default:
+		return 5, 15 * time.Minute
 	}
 }
 

@@ -63,13 +63,15 @@ type Config struct {
 	// ssh.Password alone fails there with "no supported methods remain".
 	AllowPassword bool
 	// LockoutFailures failed password logins lock the account (ESXi
-	// Security.AccountLockFailures, default 10); negative disables. Only
+	// Security.AccountLockFailures: 10 on 6.0, 5 from 6.5 on; default
+	// here 10); negative disables. Only
 	// password answers count and only they are refused while locked: public
 	// key logins do not go through the PAM auth stack that keeps the tally
 	// (an inference from pam_tally2/faillock, not verified on a host).
 	LockoutFailures int
 	// LockoutDuration is how long it stays locked (ESXi
-	// Security.AccountUnlockTime, default 2 minutes).
+	// Security.AccountUnlockTime: 2 minutes on 6.0, 15 from 6.5 on;
+	// default here 2 minutes).
 	LockoutDuration time.Duration
 	// Now is the clock for the lockout; default time.Now.
 	Now func() time.Time
