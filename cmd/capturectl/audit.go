@@ -15,6 +15,7 @@ import (
 	"github.com/capturectl/capturectl/audit"
 	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/internal/redact"
 	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/session"
 	"github.com/capturectl/capturectl/trace"
@@ -103,7 +104,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	a := &report.Audit{Generated: time.Now(), Hostname: hostname, Result: audit.Result{Datacenter: *dc, Cluster: *cluster}, Checks: audit.Checks}
 	failed := func(err error) error {
 		if *prom != "" {
-			a.Error = err.Error()
+			a.Error = redact.Text(err.Error())
 			if werr := writeAtomic(*prom, func(w io.Writer) error { return report.AuditPrometheus(w, a) }); werr != nil {
 				err = errors.Join(err, fmt.Errorf("audit: write %s: %w", *prom, werr))
 			}
@@ -191,7 +192,7 @@ func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFla
 			v := report.AuditVerify{Finding: j.f.ID, Path: j.f.Path, VM: j.vm.Name, Host: j.vm.Host}
 			fmt.Fprintf(e.stderr, "capturectl: audit --verify: tracing %s %s on %s for %s\n", j.vm.Name, j.vm.NIC, j.vm.Host, d)
 			if err := verifyVM(ctx, e, client, sf, logger, j.vm, d, &v); err != nil {
-				v.Error = err.Error()
+				v.Error = redact.Text(err.Error())
 			}
 			out[i] = v
 		})
