@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"syscall"
 
 	"github.com/vmware/govmomi/find"
@@ -134,7 +135,9 @@ func (c *Client) EnableSSH(ctx context.Context, host string) (started bool, err 
 		return false, fmt.Errorf("esxi: host %s: start the SSH service (%s): %w", host, SSHServiceKey, err)
 	}
 	c.mu.Lock()
-	c.sshStarted = append(c.sshStarted, host)
+	if !slices.Contains(c.sshStarted, host) { // two dials of one host at once
+		c.sshStarted = append(c.sshStarted, host)
+	}
 	c.mu.Unlock()
 	if c.warn != nil {
 		c.warn(fmt.Sprintf("started the SSH service (%s) of host %s for this run; it is stopped again when the run ends", SSHServiceKey, host))

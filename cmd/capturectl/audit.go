@@ -162,6 +162,7 @@ func useColor(e *env) bool {
 // audit's vSphere session and with the SSH flags given to audit. Results
 // are in finding order.
 func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, res *audit.Result, d time.Duration, parallel int) []report.AuditVerify {
+	sf.api = client // SSH failures explained, --enable-ssh
 	type job struct {
 		f  audit.Finding
 		vm audit.AffectedVM

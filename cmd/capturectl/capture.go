@@ -73,7 +73,10 @@ func (f *sshFlags) dialer(e *env, logger *slog.Logger, addrOf func(host string) 
 				addr = a + ":22"
 			}
 		}
-		if f.enable && f.api != nil {
+		if f.enable {
+			if f.api == nil {
+				return nil, usagef("--enable-ssh: this command has no vSphere session to start host %s's SSH service through", host)
+			}
 			if _, err := f.api.EnableSSH(ctx, host); err != nil {
 				return nil, err
 			}

@@ -110,6 +110,7 @@ func runDiscover(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sf.api = c
 	defer func() {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
