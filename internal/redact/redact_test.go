@@ -13,6 +13,8 @@ func TestURL(t *testing.T) {
 		{"root:p@ss@vc", "root:***@vc"},
 		{"https://r:a/b@c@vc:443/sdk?x#y", "https://r:***@vc:443/sdk?x#y"},
 		{"https://:pw@vc", "https://:***@vc"},
+		{"https://administrator@vsphere.local:Pa@ss@vc/sdk", "https://administrator@vsphere.local:***@vc/sdk"},
+		{"0://0@vc", "0:***@vc"}, // "0" is no scheme
 		{"", ""},
 	}
 	for _, c := range cases {
@@ -46,4 +48,26 @@ func TestText(t *testing.T) {
 	if got := Text("x p%2fq y", "p/q"); strings.Contains(got, "p%2fq") {
 		t.Errorf("lower-case percent form kept: %q", got)
 	}
+}
+
+// FuzzText: whatever the secret and the text around it, no encoding Forms
+// lists survives Text.
+func FuzzText(f *testing.F) {
+	f.Add("Pa%ss w0rd", "login failed for ", " at vc")
+	f.Add("a*", "aa*", "*")
+	f.Add("p@ss:/?#", "https://root:", "@vc/sdk")
+	f.Add("\xff\xfe", "x", "y")
+	f.Fuzz(func(t *testing.T, secret, before, after string) {
+		if secret == "" || strings.Trim(secret, "*") == "" {
+			t.Skip()
+		}
+		for _, form := range Forms(secret) {
+			got := Text(before+form+after+form, secret)
+			for _, g := range Forms(secret) {
+				if strings.Contains(got, g) && !strings.Contains(Mark, g) {
+					t.Fatalf("Text(%q) = %q: still holds %q", before+form+after+form, got, g)
+				}
+			}
+		}
+	})
 }
