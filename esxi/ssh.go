@@ -8,8 +8,8 @@ package esxi
 // ESXi facts this follows (reference/pktcap-uw-notes.md §8): password login
 // is keyboard-interactive (ssh.Password alone fails with "no supported
 // methods remain"); every prompt is answered with the password and rounds
-// with zero questions are accepted; ten failed logins lock root for two
-// minutes, so a Dial never retries a login and never sends the password
+// with zero questions are accepted; failed logins lock the account (see
+// AuthError), so a Dial never retries a login and never sends the password
 // twice; the shell is busybox ash.
 
 import (
@@ -51,6 +51,9 @@ type SSHConfig struct {
 	// Password for keyboard-interactive and password logins; empty: no
 	// password login is tried.
 	Password string
+	// PasswordSource says where Password came from ("CAPTURECTL_SSH_PASSWORD",
+	// "--ssh-password-file FILE"), for the message of a refused login.
+	PasswordSource string
 	// KnownHostsFile to verify the host key against; default
 	// ~/.ssh/known_hosts. A missing file is an empty one.
 	KnownHostsFile string
@@ -125,6 +128,74 @@ func (e *HostKeyError) Error() string {
 	}
 	return fmt.Sprintf("esxi: host %s: HOST KEY MISMATCH: the host offered %s %s; %s lists %s for %s (a reinstalled host or a man in the middle; connection refused)",
 		e.Host, e.KeyType, e.Fingerprint, e.File, strings.Join(e.Known, ", "), e.Addr)
+}
+
+// ErrSSHAuth is the kind of an *AuthError (errors.Is).
+var ErrSSHAuth = errors.New("ssh login refused")
+
+// AuthError reports a host that refused every credential offered: the
+// password and the keys, each offered once. It is never retried: ESXi
+// counts each refused password towards locking the account.
+//
+// ESXi's lock-out (vSphere Security, "ESXi Passwords and Account Lockout"):
+// Security.AccountLockFailures failed logins over SSH or the API lock a
+// local account — 10 on ESXi 6.0, 5 from 6.5 on — for
+// Security.AccountUnlockTime seconds — 120 on 6.0, 900 (15 minutes) from
+// 6.5 on (Broadcom KB 436299, "Configuring the user account lockout
+// duration in ESXi": default 900 s). The DCUI and the ESXi Shell do not
+// lock.
+type AuthError struct {
+	Host string // SSHConfig.Host
+	User string
+	Addr string // the address dialled
+	// Tried lists what was offered, each with where it came from:
+	// "the password from CAPTURECTL_SSH_PASSWORD", "the SSH agent's keys
+	// ($SSH_AUTH_SOCK)", "the key file ~/.ssh/id_ed25519".
+	Tried []string
+	Err   error // x/crypto/ssh's error
+}
+
+// LockoutWarning is what a refused login says about ESXi's lock-out.
+const LockoutWarning = "capturectl does not retry: ESXi locks the account after a few failed logins " +
+	"(Security.AccountLockFailures: 10 on ESXi 6.0, 5 from 6.5 on) for Security.AccountUnlockTime " +
+	"(2 minutes on 6.0, 15 minutes from 6.5 on); check the credential before running again"
+
+func (e *AuthError) Error() string {
+	who := e.User + "@" + e.Host
+	if len(e.Tried) == 0 {
+		return fmt.Sprintf("esxi: host %s: ssh login as %s at %s: no password or key to offer (set %s or --ssh-password-file, or load a key into the SSH agent)",
+			e.Host, who, e.Addr, PasswordEnv)
+	}
+	what := "the password or key was refused"
+	if len(e.Tried) == 1 && strings.HasPrefix(e.Tried[0], "the password") {
+		what = "the password was refused"
+	} else if !slicesHasPrefix(e.Tried, "the password") {
+		what = "the key was refused"
+	}
+	return fmt.Sprintf("esxi: host %s: ssh login as %s at %s: %s (offered %s); %s",
+		e.Host, who, e.Addr, what, strings.Join(e.Tried, ", "), LockoutWarning)
+}
+
+func slicesHasPrefix(list []string, prefix string) bool {
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// Unwrap gives ErrSSHAuth and the cause.
+func (e *AuthError) Unwrap() []error { return []error{ErrSSHAuth, e.Err} }
+
+// errAskedAgain is returned by the password callbacks when the host asks
+// for the password a second time (it refused the first).
+var errAskedAgain = errors.New("the host asked for the password again; not answering twice")
+
+// isAuthFailure reports an error of ssh.NewClientConn that is a refused
+// login (not a network or host key problem).
+func isAuthFailure(err error) bool {
+	return errors.Is(err, errAskedAgain) || strings.Contains(err.Error(), "unable to authenticate")
 }
 
 // CommandError reports a remote command that ran and exited non-zero, or
@@ -259,7 +330,7 @@ func Dial(ctx context.Context, config SSHConfig) (*SSHClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth, closeAgent := authMethods(cfg)
+	auth, tried, closeAgent := authMethods(cfg)
 	defer closeAgent()
 
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -297,6 +368,9 @@ func Dial(ctx context.Context, config SSHConfig) (*SSHClient, error) {
 		var hke *HostKeyError
 		if errors.As(err, &hke) {
 			return nil, hke
+		}
+		if isAuthFailure(err) {
+			return nil, &AuthError{Host: cfg.Host, User: cfg.User, Addr: cfg.Addr, Tried: tried, Err: err}
 		}
 		return nil, fmt.Errorf("esxi: host %s: ssh login as %s at %s: %w", cfg.Host, cfg.User, cfg.Addr, err)
 	}
@@ -459,10 +533,12 @@ func appendKnownHost(file, alias string, key ssh.PublicKey) error {
 	return f.Close()
 }
 
-// authMethods returns the login methods in the order tried, and a function
-// that closes the agent connection.
-func authMethods(cfg SSHConfig) ([]ssh.AuthMethod, func()) {
+// authMethods returns the login methods in the order tried, what they
+// offer (for an AuthError) and a function that closes the agent
+// connection.
+func authMethods(cfg SSHConfig) ([]ssh.AuthMethod, []string, func()) {
 	var methods []ssh.AuthMethod
+	var tried []string
 	var signers []ssh.Signer
 	closeAgent := func() {}
 	if !cfg.NoAgent && cfg.AgentSocket != "" {
@@ -471,6 +547,9 @@ func authMethods(cfg SSHConfig) ([]ssh.AuthMethod, func()) {
 			ag := agent.NewClient(conn)
 			if s, err := ag.Signers(); err == nil {
 				signers = append(signers, s...)
+				if len(s) > 0 {
+					tried = append(tried, fmt.Sprintf("the SSH agent's %d key(s) (%s)", len(s), cfg.AgentSocket))
+				}
 			} else {
 				cfg.Logger.Debug("ssh agent: no keys", "err", err)
 			}
@@ -497,11 +576,17 @@ func authMethods(cfg SSHConfig) ([]ssh.AuthMethod, func()) {
 			continue
 		}
 		signers = append(signers, s)
+		tried = append(tried, "the key file "+f)
 	}
 	if len(signers) > 0 {
 		methods = append(methods, ssh.PublicKeys(signers...))
 	}
 	if cfg.Password != "" {
+		src := cfg.PasswordSource
+		if src == "" {
+			src = "the configuration"
+		}
+		tried = append(tried, "the password from "+src)
 		sent := false
 		methods = append(methods, ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
 			if len(questions) == 0 {
@@ -511,7 +596,7 @@ func authMethods(cfg SSHConfig) ([]ssh.AuthMethod, func()) {
 				// The host asks again: the password was wrong. Answering
 				// again would count another failed login towards ESXi's
 				// lock-out.
-				return nil, errors.New("keyboard-interactive: the host asked for the password again (wrong password?); not retrying")
+				return nil, fmt.Errorf("keyboard-interactive: %w", errAskedAgain)
 			}
 			sent = true
 			answers := make([]string, len(questions))
@@ -522,13 +607,13 @@ func authMethods(cfg SSHConfig) ([]ssh.AuthMethod, func()) {
 		}))
 		methods = append(methods, ssh.PasswordCallback(func() (string, error) {
 			if sent {
-				return "", errors.New("password: the host refused it over keyboard-interactive; not retrying")
+				return "", fmt.Errorf("password: %w", errAskedAgain)
 			}
 			sent = true
 			return cfg.Password, nil
 		}))
 	}
-	return methods, closeAgent
+	return methods, tried, closeAgent
 }
 
 // Done is closed when the connection has ended (closed or lost).

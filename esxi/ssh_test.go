@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"net"
 	"os"
@@ -142,17 +143,18 @@ func TestWrongPasswordNoRetry(t *testing.T) {
 	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
 	h, _ := l.Host("esx01")
 	kh := writeFile(t, h.KnownHostsLine+"\n")
-	for i := 0; i < 9; i++ {
+	// ESXi 6.7 (the lab's esx01) locks root at the 5th failure
+	for i := 0; i < 4; i++ {
 		cfg := labConfig(t, h, kh)
 		cfg.Password = "wrong"
 		if _, err := Dial(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "ssh login as root") {
 			t.Fatalf("wrong password: %v; want a login error", err)
 		}
 	}
-	// Nine failures (one per Dial) do not reach the lab's lock-out at ten.
+	// Four failures (one per Dial) do not reach the lab's lock-out at five.
 	c, err := Dial(context.Background(), labConfig(t, h, kh))
 	if err != nil {
-		t.Fatalf("right password after nine failures: %v; want a login (one failure per dial)", err)
+		t.Fatalf("right password after four failures: %v; want a login (one failure per dial)", err)
 	}
 	c.Close()
 	if err := l.SetRefuseAuth("esx01", true); err != nil {
@@ -236,7 +238,7 @@ func TestKeyboardInteractiveRounds(t *testing.T) {
 	c.Close()
 	cfg.Password = "wrong"
 	_, err = Dial(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "asked for the password again") {
+	if !errors.Is(err, errAskedAgain) || !errors.Is(err, ErrSSHAuth) {
 		t.Fatalf("wrong password: %v; want a refusal to answer again", err)
 	}
 	if n := attempts(); n != 2 {
@@ -338,5 +340,68 @@ func TestPasswordFrom(t *testing.T) {
 		if got != tc.want || (err == nil) != tc.ok {
 			t.Errorf("PasswordFrom(%q, %q) = %q, %v; want %q, ok=%v", tc.env, tc.file, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// A refused login says who was refused, what was offered and where it
+// came from, and warns of ESXi's lock-out; each Dial answers the password
+// exactly once at the lab's SSH server (counted there), never retrying.
+func TestAuthErrorSaysWhatAndNeverRetries(t *testing.T) {
+	l := labtest.Start(t, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
+	h, _ := l.Host("esx02")
+	kh := writeFile(t, h.KnownHostsLine+"\n")
+	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name      string
+		password  string
+		source    string
+		keys      []string
+		want      []string
+		passwords int // answered at the server
+	}{
+		{"wrong password", "wrong-Pa%ss", "CAPTURECTL_SSH_PASSWORD", nil,
+			[]string{"esxi: host esx02: ssh login as root@esx02 at " + h.Addr, "the password was refused",
+				"offered the password from CAPTURECTL_SSH_PASSWORD", "Security.AccountLockFailures", "does not retry"}, 1},
+		{"unknown key", "", "", []string{keyFile},
+			[]string{"root@esx02", "the key was refused", "offered the key file " + keyFile, "Security.AccountUnlockTime"}, 0},
+		{"key and wrong password", "wrong", "--ssh-password-file /run/pw", []string{keyFile},
+			[]string{"the password or key was refused", "the key file " + keyFile + ", the password from --ssh-password-file /run/pw"}, 1},
+		{"nothing to offer", "", "", []string{},
+			[]string{"no password or key to offer", "CAPTURECTL_SSH_PASSWORD"}, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before, err := l.PasswordAttempts("esx02")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := labConfig(t, h, kh)
+			cfg.Password, cfg.PasswordSource, cfg.KeyFiles = c.password, c.source, c.keys
+			_, err = Dial(context.Background(), cfg)
+			var ae *AuthError
+			if !errors.As(err, &ae) || !errors.Is(err, ErrSSHAuth) {
+				t.Fatalf("got %v (%T); want an *AuthError", err, err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q: want %q in it", err, w)
+				}
+			}
+			if c.password != "" && strings.Contains(err.Error(), c.password) {
+				t.Errorf("message %q shows the password", err)
+			}
+			after, _ := l.PasswordAttempts("esx02")
+			if after-before != c.passwords {
+				t.Errorf("the server was answered %d passwords; want %d (never a retry)", after-before, c.passwords)
+			}
+		})
 	}
 }

@@ -14,10 +14,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/capturectl/capturectl/internal/redact"
 	"github.com/vmware/govmomi/cli/esx"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25"
@@ -76,6 +79,10 @@ type Error struct {
 	// Candidates are the VMs an ambiguous name matched (ErrVMAmbiguous),
 	// each as "INVENTORY-PATH (VirtualMachine:MOID)".
 	Candidates []string
+
+	// secrets are removed from the message (redact.Text), in every
+	// encoding, besides the password of any URL in it.
+	secrets []string
 }
 
 func (e *Error) Error() string {
@@ -90,7 +97,7 @@ func (e *Error) Error() string {
 		b.WriteString("; ")
 		b.WriteString(e.Hint)
 	}
-	return oneLine(b.String())
+	return redact.Text(oneLine(b.String()), e.secrets...)
 }
 
 // oneLine folds line breaks and the space around them so an error prints
@@ -125,13 +132,60 @@ type Config struct {
 	// separated by the OS path list separator (':').
 	CACerts string
 	// KnownHosts are files of "host[:port] THUMBPRINT" lines (govc's
-	// GOVC_TLS_KNOWN_HOSTS), separated by ':'; missing files are ignored.
+	// GOVC_TLS_KNOWN_HOSTS), separated by ':'; a missing file or a line of
+	// another form is an ErrConfig error (govc ignores both silently).
 	KnownHosts string
 	// Thumbprint pins the SHA-256 (or SHA-1) thumbprint of the URL host's
 	// certificate, colon-separated hex (case and colons do not matter).
 	Thumbprint string
 	// Warn receives warnings (insecure connections); nil drops them.
 	Warn func(msg string)
+	// URLSource and PasswordSource say where URL and Password came from
+	// (a flag, an environment variable, a file), for error messages;
+	// ConfigFromEnv sets them, a caller that overrides a value sets its
+	// own. Empty: "the URL" and "the configured password".
+	URLSource, PasswordSource string
+}
+
+// secrets are the values Connect's messages must never show: the
+// password, the URL's password (as written and decoded) and their HTTP
+// basic authentication forms.
+func (cfg *Config) secrets() []string {
+	var out []string
+	user := cfg.Username
+	uuser, upw, _ := redact.URLPassword(cfg.URL)
+	if user == "" {
+		user = uuser
+	}
+	for _, pw := range append([]string{cfg.Password}, upw...) {
+		if pw != "" {
+			out = append(out, pw, redact.Basic(user, pw), redact.Basic(uuser, pw))
+		}
+	}
+	return out
+}
+
+// redactedError removes secrets from the message of an error that is not
+// an *Error.
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (e *redactedError) Error() string { return redact.Text(e.err.Error(), e.secrets...) }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// withSecrets makes err's message free of secrets.
+func withSecrets(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) && e == err {
+		e.secrets = append(e.secrets, secrets...)
+		return e
+	}
+	return &redactedError{err: err, secrets: secrets}
 }
 
 // ConfigFromEnv reads govc's environment variables: GOVC_URL,
@@ -143,13 +197,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		URL:        getenv(EnvURL),
 		CACerts:    getenv(EnvCACerts),
 		KnownHosts: getenv(EnvKnownHosts),
+		URLSource:  EnvURL,
 	}
 	var err error
-	if cfg.Username, err = secret(EnvUsername, getenv(EnvUsername)); err != nil {
-		return cfg, err
+	if cfg.Username, _, err = secret(EnvUsername, getenv(EnvUsername)); err != nil {
+		return cfg, withSecrets(err, cfg.secrets())
 	}
-	if cfg.Password, err = secret(EnvPassword, getenv(EnvPassword)); err != nil {
-		return cfg, err
+	var file string
+	if cfg.Password, file, err = secret(EnvPassword, getenv(EnvPassword)); err != nil {
+		return cfg, withSecrets(err, append(cfg.secrets(), getenv(EnvPassword)))
+	}
+	cfg.PasswordSource = EnvPassword
+	if file != "" {
+		cfg.PasswordSource = "the file " + file + " that " + EnvPassword + " names"
 	}
 	if v := getenv(EnvInsecure); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -161,13 +221,33 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
-// secret resolves a value that may name a file holding the secret.
-func secret(name, value string) (string, error) {
-	v, err := session.Secret(value)
-	if err != nil {
-		return "", &Error{Kind: ErrConfig, What: "read " + name, Err: err, Hint: "the value names a file that cannot be read"}
+// secret resolves a value that may name a file holding the secret (as
+// govc's session.Secret does); file is the file's name when it did. A value
+// naming a directory is an error (govc would take the directory's name for
+// the password); so is a file that cannot be read. The messages never show
+// the value (it may be the secret itself).
+func secret(name, value string) (v, file string, err error) {
+	if value == "" {
+		return "", "", nil
 	}
-	return v, nil
+	if st, err := os.Stat(value); err == nil && st.IsDir() {
+		return "", "", &Error{Kind: ErrConfig, What: name + " names a directory",
+			Hint: "set it to the value itself or to a file holding it"}
+	}
+	v, err = session.Secret(value)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path may be the secret itself
+		}
+		return "", "", &Error{Kind: ErrConfig, What: "read " + name, Err: err, Hint: "the value names a file that cannot be read"}
+	}
+	if v != value {
+		file = value
+	} else if _, err := os.Stat(value); err == nil {
+		file = value // a file holding its own name
+	}
+	return v, file, nil
 }
 
 // Client is a logged-in vSphere API session.
@@ -175,6 +255,11 @@ type Client struct {
 	vim  *vim25.Client
 	url  *url.URL
 	user string
+
+	warn func(string) // Config.Warn, never nil
+
+	mu         sync.Mutex
+	sshStarted []string // hosts whose SSH service EnableSSH started; Close stops them
 }
 
 // Vim is the underlying govmomi client (its RoundTripper may be wrapped,
@@ -184,39 +269,74 @@ func (c *Client) Vim() *vim25.Client { return c.vim }
 // URL is the server's URL, without user information.
 func (c *Client) URL() *url.URL { u := *c.url; return &u }
 
-// Close logs out and closes idle connections.
+// Close stops the SSH services EnableSSH started, logs out and closes
+// idle connections.
 func (c *Client) Close(ctx context.Context) error {
+	stopErr := c.stopStartedSSH(ctx)
+	if stopErr != nil && c.warn != nil {
+		c.warn(fmt.Sprintf("%v: stop it in the vSphere Client (the host > Configure > System > Services > SSH > Stop)", stopErr))
+	}
 	err := session.NewManager(c.vim).Logout(ctx)
 	c.vim.CloseIdleConnections()
 	if err != nil {
-		return fmt.Errorf("esxi: log out of %s: %w", c.url.Redacted(), err)
+		err = fmt.Errorf("esxi: log out of %s: %w", c.url.Redacted(), err)
 	}
-	return nil
+	return errors.Join(stopErr, err)
 }
 
 // Connect opens a session: it checks the server's certificate, negotiates
-// the API version and logs in. Its errors are *Error values.
+// the API version and logs in (once: a refused login is never retried, as
+// vCenter SSO and ESXi lock an account after repeated failures). Its errors
+// are *Error values, and no error shows the password or the URL's
+// password, in any encoding (redact.Text), whatever the URL holds.
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	c, err := connect(ctx, cfg)
+	if err != nil {
+		return nil, withSecrets(err, cfg.secrets())
+	}
+	return c, nil
+}
+
+func connect(ctx context.Context, cfg Config) (*Client, error) {
+	urlSource := cfg.URLSource
+	if urlSource == "" {
+		urlSource = "the URL"
+	}
 	if strings.TrimSpace(cfg.URL) == "" {
 		return nil, &Error{Kind: ErrConfig, What: "no server given", Hint: "pass --url or set " + EnvURL + " (https://vcenter.example.com or an ESXi host)"}
 	}
+	if ambiguousUserinfo(cfg.URL) {
+		return nil, &Error{Kind: ErrConfig, What: "server URL " + strconv.Quote(redact.URL(cfg.URL)) + " (" + urlSource + ")",
+			Err:  errors.New(`an "@" after a "/", "?" or "#": the user information is ambiguous`),
+			Hint: `percent-encode "@", "/", "?" and "#" in the user name and password, or better set them in ` + EnvUsername + " and " + EnvPassword}
+	}
 	u, err := soap.ParseURL(cfg.URL)
 	if err != nil {
-		return nil, &Error{Kind: ErrConfig, What: "parse server URL", Err: err, Hint: "want [https://][user[:password]@]host[:port][/sdk]"}
+		// url.Parse quotes its input: the message is redacted (Connect).
+		return nil, &Error{Kind: ErrConfig, What: "parse server URL " + strconv.Quote(redact.URL(cfg.URL)) + " (" + urlSource + ")",
+			Err: unquoteURLError(err, cfg.URL), Hint: "want https://host[:port][/sdk], with the user name and password in " + EnvUsername + " and " + EnvPassword + " (a password in the URL must be percent-encoded and shows in ps)"}
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
 		return nil, &Error{Kind: ErrConfig, What: fmt.Sprintf("server URL scheme %q", u.Scheme), Hint: "use https://"}
 	}
 	if u.Hostname() == "" {
-		return nil, &Error{Kind: ErrConfig, What: fmt.Sprintf("server URL %q has no host", cfg.URL)}
+		return nil, &Error{Kind: ErrConfig, What: fmt.Sprintf("server URL %q (%s) has no host", redact.URL(cfg.URL), urlSource)}
 	}
 	user := u.User.Username()
-	pass, _ := u.User.Password()
+	pass, inURL := u.User.Password()
+	passSource := "the password in " + urlSource
+	if !inURL || pass == "" {
+		passSource = "no password (set " + EnvPassword + ")"
+	}
 	if cfg.Username != "" {
 		user = cfg.Username
 	}
 	if cfg.Password != "" {
 		pass = cfg.Password
+		passSource = "the password from " + cfg.PasswordSource
+		if cfg.PasswordSource == "" {
+			passSource = "the configured password"
+		}
 	}
 	u.User = nil
 	shown := u.String()
@@ -250,12 +370,13 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if err := session.NewManager(vc).Login(ctx, url.UserPassword(user, pass)); err != nil {
 		if isInvalidLogin(err) {
-			return nil, &Error{Kind: ErrLoginFailed, What: fmt.Sprintf("log in to %s as %s", shown, user), Err: err,
-				Hint: "check the user name and password (" + EnvUsername + ", " + EnvPassword + " or user:password in the URL)"}
+			return nil, &Error{Kind: ErrLoginFailed, What: fmt.Sprintf("log in to %s as %s with %s", shown, user, passSource), Err: err,
+				Hint: "the server refused them: check the user name and password (" + EnvUsername + ", " + EnvPassword +
+					" or user:password in the URL) before trying again: capturectl tries once, and vCenter SSO and ESXi lock an account after repeated failed logins"}
 		}
 		return nil, classifyConnError(shown, err)
 	}
-	return &Client{vim: vc, url: u, user: user}, nil
+	return &Client{vim: vc, url: u, user: user, warn: warn}, nil
 }
 
 func isInvalidLogin(err error) bool {
@@ -268,6 +389,46 @@ func isInvalidLogin(err error) bool {
 	}
 	return false
 }
+
+// ambiguousUserinfo reports a URL with an "@" after the first "/", "?" or
+// "#" of its authority: url.Parse then takes part of what the user meant as
+// the password for the host or the path, where no redaction would know it.
+func ambiguousUserinfo(raw string) bool {
+	rest := raw[redact.SchemeEnd(raw):]
+	end := strings.IndexAny(rest, "/?#")
+	return end >= 0 && strings.LastIndex(rest, "@") > end
+}
+
+// unquoteURLError drops the quoted input from a *url.Error (its Op and
+// URL), keeping what was wrong with it: the caller names the URL itself,
+// redacted. What url.Parse quotes of the part (`invalid URL escape "%ss"`,
+// `invalid port ":Pa" after host`) is a piece of the password when it lies
+// in the URL's user information: it is redacted too.
+func unquoteURLError(err error, raw string) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	msg := ue.Err.Error()
+	_, pws, hasPW := redact.URLPassword(raw)
+	if !hasPW {
+		return errors.New(msg)
+	}
+	msg = quotedPart.ReplaceAllStringFunc(msg, func(q string) string {
+		if v, err := strconv.Unquote(q); err == nil {
+			for _, pw := range pws {
+				if strings.Contains(pw, strings.TrimPrefix(v, ":")) {
+					return `"` + redact.Mark + `" (in the password)`
+				}
+			}
+		}
+		return q
+	})
+	return errors.New(msg)
+}
+
+// quotedPart is a Go-quoted string in an error message.
+var quotedPart = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 
 // useServiceVersion asks the server which API version it speaks (older
 // servers refuse requests in a newer namespace), as govc does. A server
@@ -355,15 +516,24 @@ func newTLSDialer(u *url.URL, cfg Config) (*tlsDialer, error) {
 		}
 		data, err := os.ReadFile(name)
 		if errors.Is(err, os.ErrNotExist) {
-			continue
+			return nil, &Error{Kind: ErrConfig, What: EnvKnownHosts + " names " + name + ", which does not exist",
+				Hint: "create it with lines \"host[:port] THUMBPRINT\" (govc about.cert -k -thumbprint prints one), or unset " + EnvKnownHosts}
 		}
 		if err != nil {
 			return nil, &Error{Kind: ErrConfig, What: "read known hosts", Err: err, Hint: "check " + EnvKnownHosts}
 		}
-		for _, line := range strings.Split(string(data), "\n") {
+		for i, line := range strings.Split(string(data), "\n") {
 			f := strings.Fields(line)
-			if len(f) != 2 || strings.HasPrefix(f[0], "#") {
+			if len(f) == 0 || strings.HasPrefix(f[0], "#") {
 				continue
+			}
+			if len(f) != 2 {
+				return nil, &Error{Kind: ErrConfig, What: fmt.Sprintf("%s %s:%d", EnvKnownHosts, name, i+1),
+					Err: fmt.Errorf("%d fields", len(f)), Hint: "want \"host[:port] THUMBPRINT\" per line"}
+			}
+			if _, err := normThumbprint(f[1]); err != nil {
+				return nil, &Error{Kind: ErrConfig, What: fmt.Sprintf("%s %s:%d: thumbprint of %s", EnvKnownHosts, name, i+1, f[0]),
+					Err: err, Hint: "give the SHA-256 (or SHA-1) thumbprint as colon-separated hex"}
 			}
 			d.pins[hostPort(f[0])] = f[1]
 		}

@@ -62,6 +62,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"password names no file", map[string]string{EnvPassword: filepath.Join(dir, "nope")}, Config{Password: filepath.Join(dir, "nope")}, nil},
 		{"insecure 0", map[string]string{EnvInsecure: "0"}, Config{}, nil},
 		{"insecure junk", map[string]string{EnvInsecure: "yes please"}, Config{}, ErrConfig},
+		{"password names a directory", map[string]string{EnvPassword: dir}, Config{}, ErrConfig},
 	}
 	for _, c := range cases {
 		got, err := ConfigFromEnv(func(k string) string { return c.env[k] })
@@ -115,6 +116,14 @@ func TestConnect(t *testing.T) {
 	if err := os.WriteFile(known, []byte("# pinned\n"+s.URL.Host+" "+info.ThumbprintSHA256+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badKnown := filepath.Join(dir, "bad_known_hosts")
+	if err := os.WriteFile(badKnown, []byte(s.URL.Host+" "+info.ThumbprintSHA256+"\nvc AB:CD extra\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badTP := filepath.Join(dir, "bad_tp")
+	if err := os.WriteFile(badTP, []byte("vc not-a-thumbprint\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -139,13 +148,22 @@ func TestConnect(t *testing.T) {
 		{"pin without colons, lowercase", with(func(c *Config) {
 			c.Thumbprint = strings.ToLower(strings.ReplaceAll(info.ThumbprintSHA256, ":", ""))
 		}), nil, "", 0},
-		{"known hosts file", with(func(c *Config) { c.KnownHosts = filepath.Join(dir, "missing") + ":" + known }), nil, "", 0},
+		{"known hosts file", with(func(c *Config) { c.KnownHosts = known }), nil, "", 0},
+		{"known hosts file missing", with(func(c *Config) { c.KnownHosts = filepath.Join(dir, "missing") + ":" + known }), ErrConfig, "GOVC_TLS_KNOWN_HOSTS names " + filepath.Join(dir, "missing") + ", which does not exist", 0},
+		{"known hosts line unparsable", with(func(c *Config) { c.KnownHosts = badKnown }), ErrConfig, badKnown + ":2", 0},
+		{"known hosts thumbprint not hex", with(func(c *Config) { c.KnownHosts = badTP }), ErrConfig, badTP + ":1: thumbprint of vc", 0},
 		{"wrong pin", with(func(c *Config) { c.Thumbprint = wrong }), ErrThumbprintMismatch, "not the pinned " + wrong, 0},
 		{"wrong pin wins over a trusted CA", with(func(c *Config) { c.Thumbprint = wrong; c.CACerts = caFile }), ErrThumbprintMismatch, "update --thumbprint or GOVC_TLS_KNOWN_HOSTS", 0},
 		{"insecure", with(func(c *Config) { c.Insecure = true }), nil, "", 1},
 		{"user and password in the URL", Config{URL: "https://" + simUser + ":" + simPass + "@" + s.URL.Host + "/sdk", Thumbprint: info.ThumbprintSHA256}, nil, "", 0},
 		{"host only, default path", Config{URL: s.URL.Host, Username: simUser, Password: simPass, Thumbprint: info.ThumbprintSHA256}, nil, "", 0},
-		{"wrong password", with(func(c *Config) { c.Password = "nope"; c.Thumbprint = info.ThumbprintSHA256 }), ErrLoginFailed, "check the user name and password", 0},
+		{"wrong password", with(func(c *Config) { c.Password = "nope"; c.Thumbprint = info.ThumbprintSHA256 }), ErrLoginFailed, "as root with the configured password: ServerFaultCode: Login failure; the server refused them: check the user name and password", 0},
+		{"wrong password, its source", with(func(c *Config) {
+			c.Password = "nope"
+			c.PasswordSource = "GOVC_PASSWORD"
+			c.Thumbprint = info.ThumbprintSHA256
+		}), ErrLoginFailed, "with the password from GOVC_PASSWORD", 0},
+		{"wrong password in the URL", Config{URL: "https://root:nope@" + s.URL.Host + "/sdk", URLSource: "--url", Thumbprint: info.ThumbprintSHA256}, ErrLoginFailed, "with the password in --url", 0},
 		{"unreachable", with(func(c *Config) { c.URL = "https://" + closedAddr + "/sdk" }), ErrUnreachable, "connection refused", 0},
 		{"no URL", with(func(c *Config) { c.URL = "" }), ErrConfig, "GOVC_URL", 0},
 		{"no user", with(func(c *Config) { c.Username = "" }), ErrConfig, "GOVC_USERNAME", 0},

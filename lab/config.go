@@ -67,6 +67,11 @@ type HostConfig struct {
 	Management string `yaml:"management"`
 	// SSH configures the host's SSH server.
 	SSH SSHConfig `yaml:"ssh"`
+	// Lockdown is the host's lockdown mode: "disabled" (the default),
+	// "normal" or "strict". In either lockdown mode the host refuses
+	// direct logins (SSH) of users not on its exception list — root is
+	// not — and the API reports config.lockdownMode.
+	Lockdown string `yaml:"lockdown"`
 	// ReversePathFwdCheckPromisc models /Net/ReversePathFwdCheckPromisc: when
 	// set, a frame received on an uplink whose source MAC belongs to a vNIC of
 	// this vSwitch is not delivered to promiscuous ports.
@@ -168,6 +173,11 @@ type SSHConfig struct {
 	// Password for keyboard-interactive login; empty means the lab's
 	// generated password (printed by `lab serve`).
 	Password string `yaml:"password"`
+	// Service is the host's SSH service (TSM-SSH) at start: "running"
+	// (the default) or "stopped" (ESXi's default after installation: the
+	// port refuses connections until the service is started, through the
+	// API's HostServiceSystem or the vSphere Client).
+	Service string `yaml:"service"`
 }
 
 // NICConfig describes a physical NIC (vmnicN).
@@ -520,6 +530,20 @@ func (v *validator) config(c *Config) {
 		}
 		if h.SSH.User == "" {
 			h.SSH.User = "root"
+		}
+		switch h.SSH.Service {
+		case "":
+			h.SSH.Service = "running"
+		case "running", "stopped":
+		default:
+			v.errf(hp+".ssh.service", "unknown SSH service state %q (want running or stopped)", h.SSH.Service)
+		}
+		switch h.Lockdown {
+		case "":
+			h.Lockdown = "disabled"
+		case "disabled", "normal", "strict":
+		default:
+			v.errf(hp+".lockdown", "unknown lockdown mode %q (want disabled, normal or strict)", h.Lockdown)
 		}
 		if h.CaptureBuffer == 0 {
 			h.CaptureBuffer = 4096

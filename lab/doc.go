@@ -12,8 +12,14 @@
 //     layout and default uplink point name, esxcli's layout), physical NICs,
 //     VMs with vNICs (MAC, IP, world ID), a management address, and an SSH
 //     server (lab/internal/sshsrv) that logs root in as ESXi does
-//     (keyboard-interactive or key, ten failures lock root for two minutes)
-//     with a host key kept in Options.StateDir. Commands run in a
+//     (keyboard-interactive or key; failed logins lock root as the release
+//     does: 10 for 2 minutes on 5.5/6.0, 5 for 15 minutes from 6.5 on)
+//     with a host key kept in Options.StateDir; its SSH service can be
+//     stopped (ssh.service: stopped, SetSSHService; the port then refuses
+//     connections) and the host put in lockdown (lockdown: normal|strict,
+//     SetLockdown; root's logins are refused), both shown by the lab's
+//     vCenter (a HostServiceSystem with TSM-SSH, config.lockdownMode).
+//     Commands run in a
 //     busybox-ash subset with a per-host process table and files
 //     (lab/internal/shell, whose package doc lists what it supports).
 //   - Standard vSwitches: uplinks vmnicN, portgroups with VLAN, promiscuous

@@ -205,6 +205,10 @@ switch:
 %s`
 	for _, c := range []struct{ host, port, rest, want string }{
 		{"    clock: {offset: -37s, drift: 80ppm}\n    managementLink: {latency: 75ms, jitter: 5ms, bandwidth: 2Mbit/s}\n    dropBursts: {every: 1s, length: 20ms}", ", loss: 0.25", "traffic: [{kind: udp, from: vm1, to: st1, rate: 100}]", ""},
+		{"    ssh: {service: stopped}\n    lockdown: strict", "", "", ""},
+		{"    ssh: {service: running}\n    lockdown: normal", "", "", ""},
+		{"    ssh: {service: off}", "", "", `t.yaml:5: unknown SSH service state "off" (want running or stopped)`},
+		{"    lockdown: yes", "", "", `unknown lockdown mode "yes" (want disabled, normal or strict)`},
 		{"    clock: {drift: 80 ppb}", "", "", "drift"},
 		{"    clock: {drift: 2000ppm}", "", "", "at most 1000ppm"},
 		{"    managementLink: {bandwidth: fast}", "", "", "bandwidth"},

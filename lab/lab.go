@@ -70,6 +70,9 @@ type labHost struct {
 
 	mu       sync.Mutex
 	sessions int
+	// access.go: the SSH service, lockdown mode and the fault hooks
+	sshStopped, faultDown, faultRefuse bool
+	lockdown                           string
 }
 
 // HostInfo says how to reach an emulated host.
@@ -133,6 +136,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Lab, error) {
 		procs := shell.NewProcTable(2100000+i*1000000+500000, hostNow)
 		h.sh = shell.NewHost(hc.Name, procs, shell.NewFS(hostNow), h.commands(), shell.WithUname(unameFor(hc.Version)),
 			shell.WithClock(hostNow))
+		lockFailures, lockFor := lockoutFor(hc.Version)
 		addr := "127.0.0.1:0"
 		if hc.SSH.Port != 0 {
 			addr = fmt.Sprintf("127.0.0.1:%d", hc.SSH.Port)
@@ -140,7 +144,8 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Lab, error) {
 		h.srv, err = sshsrv.Listen(sshsrv.Config{
 			Addr: addr, HostKey: key, User: hc.SSH.User, Password: h.password,
 			AuthorizedKeys: opts.AuthorizedKeys, Logger: logger.With("host", hc.Name),
-			ServerVersion: sshVersionFor(hc.Version),
+			ServerVersion:   sshVersionFor(hc.Version),
+			LockoutFailures: lockFailures, LockoutDuration: lockFor,
 			Handler: func(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) int {
 				return h.sh.Run(ctx, cmd, stdin, stdout, stderr)
 			},
@@ -151,13 +156,18 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab: host %s: ssh: %w", hc.Name, err)
 		}
 		l.hosts = append(l.hosts, h)
+		h.sshStopped, h.lockdown = hc.SSH.Service == "stopped", hc.Lockdown
+		if err := h.applyAccess(); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("lab: host %s: ssh: %w", hc.Name, err)
+		}
 		if err := l.SetManagementLink(hc.Name, hc.ManagementLink); err != nil {
 			l.Close()
 			return nil, err
 		}
 	}
 	if opts.VCenter {
-		if l.VCenter, err = StartVCenter(n, cfg, VCenterOptions{Password: l.password}); err != nil {
+		if l.VCenter, err = StartVCenter(n, cfg, VCenterOptions{Password: l.password, access: l}); err != nil {
 			l.Close()
 			return nil, err
 		}
@@ -390,8 +400,10 @@ func (l *Lab) SetRefuseAuth(host string, refuse bool) error {
 	if err != nil {
 		return err
 	}
-	h.srv.SetRefuseAuth(refuse)
-	return nil
+	h.mu.Lock()
+	h.faultRefuse = refuse
+	h.mu.Unlock()
+	return h.applyAccess()
 }
 
 // SetSlowLink limits a host's SSH channel output to bytesPerSec (0: off).
@@ -410,7 +422,10 @@ func (l *Lab) SetUnreachable(host string, down bool) error {
 	if err != nil {
 		return err
 	}
-	return h.srv.SetUnreachable(down)
+	h.mu.Lock()
+	h.faultDown = down
+	h.mu.Unlock()
+	return h.applyAccess()
 }
 
 // ChangeHostKey gives a host a new SSH host key (a reinstalled host, or a
@@ -472,6 +487,21 @@ func unameFor(version string) (string, string) {
 		return "9.0.0", "#1 SMP Release build-24755229 Jun 17 2025 00:00:00"
 	default:
 		return "6.7.0", "#1 SMP Release build-8169922 Apr  3 2018 14:48:22"
+	}
+}
+
+// lockoutFor is a release's default account lock-out: failed logins
+// (Security.AccountLockFailures) and how long the account stays locked
+// (Security.AccountUnlockTime). vSphere Security 6.0 "ESXi Passwords and
+// Account Lockout": 10 failures, 2 minutes; from 6.5 on: 5 failures, 15
+// minutes (900 s, Broadcom KB 436299). Lock-out arrived with 6.0; 5.5 is
+// given 6.0's values.
+func lockoutFor(version string) (int, time.Duration) {
+	switch version {
+	case "5.5", "6.0":
+		return 10, 2 * time.Minute
+	default:
+		return 5, 15 * time.Minute
 	}
 }
 

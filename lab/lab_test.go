@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -206,10 +208,7 @@ func TestOrphanedPktcap(t *testing.T) {
 		if err := s.Start("echo $$ >&2; exec pktcap-uw --uplink vmnic2 --proto 0x01 -o -"); err != nil {
 			t.Fatal(err)
 		}
-		var pid int
-		if _, err := fmt.Fscan(stderr, &pid); err != nil {
-			t.Fatal(err)
-		}
+		pid := readPID(t, stderr)
 		hdr := make([]byte, 24)
 		if _, err := io.ReadFull(stdout, hdr); err != nil {
 			t.Fatalf("pcap header: %v", err)
@@ -295,8 +294,7 @@ func TestSlowReaderDrops(t *testing.T) {
 	if _, err := l.Net.Generate(context.Background(), GenSpec{From: "testvm1", To: "testvm2", Count: 60000, Size: 200}); err != nil {
 		t.Fatal(err)
 	}
-	pid := 0
-	fmt.Sscan(stderr.String(), &pid)
+	pid := stderr.WaitPID(t)
 	if r := runSSH(c, fmt.Sprintf("kill -INT %d", pid)); r.err != nil {
 		t.Fatalf("kill: %v", r.err)
 	}
@@ -322,15 +320,77 @@ func TestSlowReaderDrops(t *testing.T) {
 	}
 }
 
+// lockedBuffer collects an SSH stream (stderr) written by the session's
+// own goroutine; WaitPID waits for what the test needs from it.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed at the next Write
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
 	return l.b.Write(p)
+}
+
+// WaitPID waits (up to 10 s) for the first line of the stream — the
+// "echo $$ >&2" of the command — and returns the PID it holds. The stream
+// is copied by the SSH session's goroutine: that the command has moved on
+// (its pcap header arrived on stdout) does not mean the line arrived too.
+func (l *lockedBuffer) WaitPID(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		l.mu.Lock()
+		line, _, complete := strings.Cut(l.b.String(), "\n")
+		ch := l.changed
+		if !complete && ch == nil {
+			ch = make(chan struct{})
+			l.changed = ch
+		}
+		l.mu.Unlock()
+		if complete {
+			return parsePID(t, line)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("no PID line on stderr within 10s; got %q", l.String())
+		}
+	}
+}
+
+func parsePID(t *testing.T, line string) int {
+	t.Helper()
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || pid <= 0 {
+		t.Fatalf("first stderr line %q: want the PID", line)
+	}
+	return pid
+}
+
+// readPID reads the first line of r (a stderr pipe), the PID, waiting up
+// to 10 s for it.
+func readPID(t *testing.T, r io.Reader) int {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		got <- line
+	}()
+	select {
+	case line := <-got:
+		return parsePID(t, line)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no PID line on stderr within 10s")
+		return 0
+	}
 }
 
 func (l *lockedBuffer) String() string {
@@ -360,8 +420,7 @@ func capture(t *testing.T, l *Lab, c *ssh.Client, args string, traffic func()) [
 		t.Fatalf("pktcap-uw %s: %v\n%s", args, err, stderr.String())
 	}
 	traffic()
-	var pid int
-	fmt.Sscan(stderr.String(), &pid)
+	pid := stderr.WaitPID(t)
 	if res := runSSH(c, fmt.Sprintf("kill -INT %d", pid)); res.err != nil {
 		t.Fatalf("kill -INT %d: %v", pid, res.err)
 	}

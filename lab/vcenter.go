@@ -57,6 +57,9 @@ type VCenterOptions struct {
 	// Username and Password required at login; default root and a
 	// generated password.
 	Username, Password string
+	// access is the lab's hosts' SSH service and lockdown mode (see
+	// vcenter_access.go); nil: no HostServiceSystem.
+	access hostAccess
 }
 
 // VCenter is a running simulated vCenter (vcsim) serving a lab topology
@@ -76,6 +79,10 @@ type VCenter struct {
 	// hook reads it from request goroutines.
 	mu         sync.Mutex
 	hostByMoid map[string]string
+	// per host name: its service system and HostSystem (vcenter_access.go)
+	serviceSystems map[string]*labServiceSystem
+	hostSystems    map[string]*simulator.HostSystem
+	access         hostAccess
 
 	closeOnce sync.Once
 }
@@ -135,7 +142,8 @@ func StartVCenter(n *Network, cfg *Config, opts VCenterOptions) (*VCenter, error
 		return nil, fmt.Errorf("lab: vcenter: %w", err)
 	}
 
-	vc := &VCenter{user: opts.Username, password: opts.Password, hostByMoid: map[string]string{}}
+	vc := &VCenter{user: opts.Username, password: opts.Password, hostByMoid: map[string]string{},
+		serviceSystems: map[string]*labServiceSystem{}, hostSystems: map[string]*simulator.HostSystem{}, access: opts.access}
 	ok := false
 	defer func() {
 		if !ok {
@@ -360,6 +368,7 @@ func (b *vcBuilder) build(ctx context.Context) error {
 		if err := b.seedHost(&b.cfg.Hosts[i]); err != nil {
 			return fmt.Errorf("host %s: %w", b.cfg.Hosts[i].Name, err)
 		}
+		b.addAccess(&b.cfg.Hosts[i])
 	}
 	b.removeUnusedDefaultNetwork()
 	return nil

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bufio"
 	"os"
 	"slices"
 	"strconv"
@@ -205,11 +206,11 @@ func TestScriptsInBusybox(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 64)
-	n, _ := stderr.Read(buf)
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(string(buf[:n]), pidTag)))
+	// one Read may return part of the line: read up to its end
+	line, _ := bufio.NewReader(stderr).ReadString('\n')
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, pidTag)))
 	if err != nil || pid != c.Process.Pid {
-		t.Fatalf("PID line %q; want %s%d", buf[:n], pidTag, c.Process.Pid)
+		t.Fatalf("PID line %q; want %s%d", line, pidTag, c.Process.Pid)
 	}
 	time.Sleep(300 * time.Millisecond)
 	out, err := sh(listScript).Output()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/capturectl/capturectl/audit"
 	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/internal/redact"
 	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/session"
 	"github.com/capturectl/capturectl/trace"
@@ -101,7 +102,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	a := &report.Audit{Generated: time.Now(), Hostname: hostname, Result: audit.Result{Datacenter: *dc, Cluster: *cluster}, Checks: audit.Checks}
 	failed := func(err error) error {
 		if *prom != "" {
-			a.Error = err.Error()
+			a.Error = redact.Text(err.Error())
 			if werr := writeAtomic(*prom, func(w io.Writer) error { return report.AuditPrometheus(w, a) }); werr != nil {
 				err = errors.Join(err, fmt.Errorf("audit: write %s: %w", *prom, werr))
 			}
@@ -160,6 +161,7 @@ func useColor(e *env) bool {
 // captures its uplinks once for all of them (trace.RunBatches), at most
 // parallel runs at once. Results are in finding order.
 func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFlags, res *audit.Result, d time.Duration, parallel int) []report.AuditVerify {
+	sf.api = client // SSH failures explained, --enable-ssh
 	var out []report.AuditVerify
 	var chosen []trace.Chosen
 	var at []int // chosen[i] is out[at[i]]
@@ -192,7 +194,7 @@ func verifyFindings(ctx context.Context, e *env, client *esxi.Client, sf *sshFla
 	for i, o := range trace.RunBatches(ctx, client, chosen, session.Plan{Duration: d}, parallel, opts, started) {
 		v := &out[at[i]]
 		if o.Err != nil {
-			v.Error = fmt.Sprintf("trace --vm %s: %v", chosen[i].Query, o.Err)
+			v.Error = redact.Text(fmt.Sprintf("trace --vm %s: %v", chosen[i].Query, o.Err))
 			continue
 		}
 		report.VerifyAuditVM(v, o.Correlation)

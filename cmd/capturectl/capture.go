@@ -28,6 +28,8 @@ type sshFlags struct {
 	acceptNew bool
 	user      string
 	pwFile    string
+	enable    bool         // --enable-ssh
+	api       *esxi.Client // set once connected: explains SSH failures, starts the SSH service
 }
 
 // envSSHAddrs lists host address overrides, "HOST=ADDR:PORT,..." (lab
@@ -39,6 +41,7 @@ func (f *sshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.known, "known-hosts", "", "known_hosts `file` for host keys (default ~/.ssh/known_hosts)")
 	fs.BoolVar(&f.acceptNew, "accept-new-host-key", false, "trust a host key seen for the first time and add it to the known_hosts file")
 	fs.StringVar(&f.user, "ssh-user", "root", "SSH `user` on the hosts")
+	fs.BoolVar(&f.enable, "enable-ssh", false, "start a host's stopped SSH service (TSM-SSH) through the API for the run, and stop it again afterwards")
 	fs.StringVar(&f.pwFile, "ssh-password-file", "", "read the SSH password from `file` (else "+esxi.PasswordEnv+"; keys and the agent are tried first)")
 }
 
@@ -60,6 +63,10 @@ func (f *sshFlags) dialer(e *env, logger *slog.Logger, addrOf func(host string) 
 	if err != nil {
 		return nil, &usageError{err}
 	}
+	pwSource := esxi.PasswordEnv // PasswordFrom's order: the variable, then the file
+	if e.getenv(esxi.PasswordEnv) == "" {
+		pwSource = "--ssh-password-file " + f.pwFile
+	}
 	return func(ctx context.Context, host string) (*esxi.SSHClient, error) {
 		addr := over[host]
 		if addr == "" && addrOf != nil {
@@ -67,8 +74,17 @@ func (f *sshFlags) dialer(e *env, logger *slog.Logger, addrOf func(host string) 
 				addr = a + ":22"
 			}
 		}
-		return esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: addr, User: f.user, Password: pw,
+		if f.enable {
+			if f.api == nil {
+				return nil, usagef("--enable-ssh: this command has no vSphere session to start host %s's SSH service through", host)
+			}
+			if _, err := f.api.EnableSSH(ctx, host); err != nil {
+				return nil, err
+			}
+		}
+		c, err := esxi.Dial(ctx, esxi.SSHConfig{Host: host, Addr: addr, User: f.user, Password: pw, PasswordSource: pwSource,
 			KnownHostsFile: f.known, AcceptNewHostKey: f.acceptNew, Logger: logger, Getenv: e.getenv})
+		return c, f.api.ExplainSSH(ctx, host, err)
 	}, nil
 }
 
@@ -142,6 +158,9 @@ func (c *captureFlags) register(fs *flag.FlagSet) {
 // stays open for the caller (close it with closeClient).
 func (c *captureFlags) plan(ctx context.Context, e *env, poll bool) (*esxi.Client, trace.Config, error) {
 	client, cfg, err := c.planWith(ctx, e, poll)
+	if err == nil {
+		err = c.ssh.checkAddrHosts(cfg.Plan)
+	}
 	if err != nil && client != nil {
 		closeClient(ctx, client)
 		client = nil
@@ -176,10 +195,14 @@ func (c *captureFlags) planWith(ctx context.Context, e *env, poll bool) (*esxi.C
 	if err != nil {
 		return nil, none, err
 	}
+	if err := c.ssh.validate(e); err != nil {
+		return nil, none, err
+	}
 	client, err := c.conn.connect(ctx, e)
 	if err != nil {
 		return nil, none, err
 	}
+	c.ssh.api = client
 	chosen, err := trace.Choose(ctx, client, c.vms, c.nic, c.portgroup)
 	if errors.Is(err, trace.ErrNIC) || errors.Is(err, trace.ErrNoVM) {
 		return client, none, &usageError{err}
@@ -302,7 +325,7 @@ func runCapture(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	closeClient(ctx, client)
+	defer closeClient(ctx, client) // after the captures: it stops an SSH service --enable-ssh started
 	opts, err := cf.options(e, cfg.Targets(), logger)
 	if err != nil {
 		return err

@@ -16,24 +16,25 @@ func TestImportRules(t *testing.T) {
 	}
 	// allowed[pkg] lists the project packages pkg may import (prefix match).
 	allowed := map[string][]string{
-		"pktcap":         {},
-		"teaming":        {},
-		"correlate":      {"pktcap", "teaming"},
-		"report":         {"correlate", "audit", "esxi", "pktcap", "teaming"},
-		"esxi":           {"pktcap", "teaming"},
-		"audit":          {"esxi", "pktcap", "teaming"},
-		"session":        {"esxi", "pktcap"},
-		"trace":          {"session", "esxi", "correlate", "pktcap", "teaming"},
-		"scenario":       {"trace", "session", "esxi", "correlate", "pktcap", "lab"},
-		"oracle":         {"scenario", "trace", "correlate", "lab"}, // the ground-truth harness; nothing imports it
-		"ingest":         {"correlate", "pktcap"},
-		"extcap":         {"pktcap"},
-		"lab":            {"pktcap", "teaming", "lab/internal/"},
-		"lab/internal/":  {"lab/internal/"},
-		"lab/labtest":    {"lab", "internal/"}, // test helpers for the lab; imported by nothing but tests
-		"configs":        {},
-		"internal/":      {}, // test helpers
-		"cmd/capturectl": {"esxi", "audit", "session", "correlate", "ingest", "report", "pktcap", "lab", "configs", "trace", "scenario", "teaming", "extcap"},
+		"pktcap":          {},
+		"teaming":         {},
+		"correlate":       {"pktcap", "teaming"},
+		"report":          {"correlate", "audit", "esxi", "pktcap", "teaming"},
+		"esxi":            {"pktcap", "teaming", "internal/redact"},
+		"audit":           {"esxi", "pktcap", "teaming"},
+		"session":         {"esxi", "pktcap"},
+		"trace":           {"session", "esxi", "correlate", "pktcap", "teaming"},
+		"scenario":        {"trace", "session", "esxi", "correlate", "pktcap", "lab"},
+		"oracle":          {"scenario", "trace", "correlate", "lab"}, // the ground-truth harness; nothing imports it
+		"ingest":          {"correlate", "pktcap"},
+		"extcap":          {"pktcap"},
+		"lab":             {"pktcap", "teaming", "lab/internal/"},
+		"lab/internal/":   {"lab/internal/"},
+		"lab/labtest":     {"lab", "internal/"}, // test helpers for the lab; imported by nothing but tests
+		"configs":         {},
+		"internal/":       {}, // test helpers
+		"internal/redact": {}, // secrets out of every message, log and report
+		"cmd/capturectl":  {"esxi", "audit", "session", "correlate", "ingest", "report", "pktcap", "lab", "configs", "trace", "scenario", "teaming", "extcap", "internal/redact"},
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

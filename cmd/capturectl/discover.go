@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/capturectl/capturectl/esxi"
+	"github.com/capturectl/capturectl/internal/redact"
 	"github.com/capturectl/capturectl/report"
 )
 
@@ -31,6 +32,7 @@ type vsphereFlags struct {
 	url        string
 	thumbprint string
 	insecure   bool
+	warned     bool // the --url password warning was given
 }
 
 func (f *vsphereFlags) register(fset *flag.FlagSet) {
@@ -46,7 +48,12 @@ func (f *vsphereFlags) config(e *env) (esxi.Config, error) {
 		return cfg, &usageError{err}
 	}
 	if f.url != "" {
-		cfg.URL = f.url
+		cfg.URL, cfg.URLSource = f.url, "--url"
+		if _, _, hasPW := redact.URLPassword(f.url); hasPW && !f.warned {
+			f.warned = true
+			fmt.Fprintf(e.stderr, "capturectl: warning: the password given in --url shows in ps and in the shell's history; "+
+				"set %s instead (and %s without a password, or --url without one)\n", esxi.EnvPassword, esxi.EnvURL)
+		}
 	}
 	if f.thumbprint != "" {
 		cfg.Thumbprint = f.thumbprint
@@ -96,10 +103,14 @@ func runDiscover(ctx context.Context, e *env, args []string) error {
 	default:
 		return usagef("discover: --ports %q: want auto, api, ssh or none", *ports)
 	}
+	if err := sf.validate(e); err != nil {
+		return err
+	}
 	c, err := conn.connect(ctx, e)
 	if err != nil {
 		return err
 	}
+	sf.api = c
 	defer func() {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

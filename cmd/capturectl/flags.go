@@ -141,3 +141,50 @@ func writeBuffered(w io.Writer, write func(io.Writer) error) error {
 	}
 	return bw.Flush()
 }
+
+// checkAddrHosts refuses an --ssh-addr for a host the run never uses (a
+// typo in the host's name would otherwise be ignored, and the run would
+// dial the host's own address). Only the flags are checked: the
+// CAPTURECTL_SSH_ADDRS that lab serve prints lists every lab host. The hosts
+// are known after discovery only, so this comes after connecting, but
+// before any SSH connection.
+func (f *sshFlags) checkAddrHosts(p session.Plan) error {
+	used := map[string]bool{}
+	var names []string
+	for _, pt := range p.Points {
+		if !used[pt.Host] {
+			used[pt.Host] = true
+			names = append(names, pt.Host)
+		}
+	}
+	for _, a := range f.addrs {
+		h, _, err := esxi.ParseAddrOverride(strings.TrimSpace(a))
+		if err != nil {
+			return &usageError{err}
+		}
+		if !used[h] {
+			return usagef("--ssh-addr %s: this run uses no host %q (it captures on %s); name the host as discover shows it",
+				a, h, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// validate checks the SSH settings that need no connection — the address
+// overrides (flags and CAPTURECTL_SSH_ADDRS) and the password file — so
+// that a bad one is exit 2 before vCenter is contacted.
+func (f *sshFlags) validate(e *env) error {
+	all := append([]string(nil), f.addrs...)
+	if v := e.getenv(envSSHAddrs); v != "" {
+		all = append(all, strings.Split(v, ",")...)
+	}
+	for _, a := range all {
+		if _, _, err := esxi.ParseAddrOverride(strings.TrimSpace(a)); err != nil {
+			return &usageError{err}
+		}
+	}
+	if _, err := esxi.PasswordFrom(e.getenv, esxi.PasswordEnv, f.pwFile); err != nil {
+		return &usageError{err}
+	}
+	return nil
+}

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/capturectl/capturectl/extcap"
+	"github.com/capturectl/capturectl/internal/redact"
 )
 
 func main() {
@@ -26,7 +27,8 @@ func main() {
 	stop()
 	if err != nil {
 		if errors.As(err, new(*interrupted)) || !errors.Is(err, errSilent) && !errors.Is(err, errFiltered) {
-			fmt.Fprintf(os.Stderr, "capturectl: %v\n", err)
+			// every error is printed through redact: no URL's password shows
+			fmt.Fprintf(os.Stderr, "capturectl: %s\n", redact.Text(err.Error()))
 		}
 		os.Exit(exitCode(err))
 	}

@@ -63,13 +63,15 @@ type Config struct {
 	// ssh.Password alone fails there with "no supported methods remain".
 	AllowPassword bool
 	// LockoutFailures failed password logins lock the account (ESXi
-	// Security.AccountLockFailures, default 10); negative disables. Only
+	// Security.AccountLockFailures: 10 on 6.0, 5 from 6.5 on; default
+	// here 10); negative disables. Only
 	// password answers count and only they are refused while locked: public
 	// key logins do not go through the PAM auth stack that keeps the tally
 	// (an inference from pam_tally2/faillock, not verified on a host).
 	LockoutFailures int
 	// LockoutDuration is how long it stays locked (ESXi
-	// Security.AccountUnlockTime, default 2 minutes).
+	// Security.AccountUnlockTime: 2 minutes on 6.0, 15 from 6.5 on;
+	// default here 2 minutes).
 	LockoutDuration time.Duration
 	// Now is the clock for the lockout; default time.Now.
 	Now func() time.Time
@@ -100,6 +102,7 @@ type Server struct {
 	unreachable bool
 	failures    map[string]int
 	lockedUntil map[string]time.Time
+	attempts    int // passwords answered (keyboard-interactive or password), right or wrong
 
 	rate atomic.Int64 // bytes per second on channel writes; 0 = unlimited
 	link atomic.Pointer[Link]
@@ -180,6 +183,15 @@ func (s *Server) Close() error {
 	s.CutConnections()
 	s.wg.Wait()
 	return nil
+}
+
+// PasswordAttempts is how many passwords clients have answered since the
+// server started, right or wrong (what ESXi's lock-out counts when they
+// are wrong).
+func (s *Server) PasswordAttempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts
 }
 
 // SetRefuseAuth makes every authentication attempt fail (fault hook).
@@ -330,6 +342,7 @@ func (s *Server) checkPassword(md ssh.ConnMetadata, ok bool) (*ssh.Permissions, 
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.attempts++
 	if until, locked := s.lockedUntil[user]; locked {
 		if now.Before(until) {
 			s.cfg.Logger.Info("login refused: account locked", "user", user, "until", until)
