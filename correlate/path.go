@@ -213,10 +213,10 @@ type pathFlowID struct {
 // receiving host's uplink receive points, the receiving port's PortOutput
 // and VnicRx.
 type pathSets struct {
-	tx, snd, up, po, rx []int
+	tx, snd, up, po, rx      []int
 	txM, sndM, upM, poM, rxM uint64
-	from, to               End
-	stages                 []hopPoint // the path's stages in order
+	from, to                 End
+	stages                   []hopPoint // the path's stages in order
 }
 
 type hopPoint struct {
