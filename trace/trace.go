@@ -65,6 +65,19 @@ type Config struct {
 	// Target then.
 	// OnInstance sees Target's instances only.
 	Also []Also
+	// From is the sender of a whole-path trace (trace --vm B --from A):
+	// with From.Target, Plan must hold PathPlan's points, and besides
+	// Target's own receive-side correlation (Result.Correlation) a path
+	// correlator follows each frame from A's vNIC to Target's and the
+	// replies back (Result.Path). Then every time in the results is on
+	// capturectl's clock, each host's clock offset removed (see
+	// Result.Path.Clock), not the host's. Without From.Target (an address
+	// outside the inventory) the trace is Target's receive side only, as
+	// without From, and Result.FromNote says so.
+	From *From
+	// MaxTransit bounds a frame's time through the physical network
+	// between two hosts (default 100 ms; see correlate.PathConfig).
+	MaxTransit time.Duration
 }
 
 // Also is one more vNIC of a trace.
@@ -85,6 +98,11 @@ type Result struct {
 	Session *session.Result
 	// Also holds the results of Config.Also, in order.
 	Also []VMResult
+	// Path is the whole path's correlation (Config.From with a Target).
+	Path *correlate.PathResult
+	// FromNote says what of Config.From could not be followed (a sender
+	// outside the inventory).
+	FromNote string
 }
 
 // VMResult is the result for one more vNIC of a trace.
@@ -110,13 +128,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	// one vNIC: its correlator sees the whole plan, whatever the caller
 	// put in it; several: each sees its own DefaultPlan's points
-	vms := []vmSpec{{target: cfg.Target, teamUplink: cfg.TeamUplink, all: len(cfg.Also) == 0}}
+	path := cfg.From != nil && cfg.From.Target != nil
+	vms := []vmSpec{{target: cfg.Target, teamUplink: cfg.TeamUplink, all: len(cfg.Also) == 0 && !path}}
 	for _, a := range cfg.Also {
 		vms = append(vms, vmSpec{target: a.Target, teamUplink: a.TeamUplink})
 	}
 	lv, err := newLive(cfg.Plan, vms, cfg.Window, cfg.OnInstance)
 	if err != nil {
 		return nil, err
+	}
+	if path {
+		if err := lv.setupPath(cfg.Plan, *cfg.From.Target, cfg.Target, cfg.Window, cfg.MaxTransit); err != nil {
+			return nil, err
+		}
 	}
 	opts := cfg.Session
 	opts.Consumer = lv.add
@@ -142,7 +166,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, werr
 	}
 	results := lv.finish(res.Points)
-	out := &Result{Target: cfg.Target, Correlation: results[0], Session: res}
+	out := &Result{Target: cfg.Target, Correlation: results[0], Session: res, Path: lv.pathResult}
+	if cfg.From != nil && cfg.From.Target == nil {
+		out.FromNote = fmt.Sprintf("the sender %s is not in the inventory: only %s's receive side was captured", cfg.From.Address, cfg.Target.VM)
+	}
 	for i, a := range cfg.Also {
 		out.Also = append(out.Also, VMResult{Target: a.Target, Correlation: results[i+1]})
 	}
@@ -259,6 +286,7 @@ type Live struct {
 	// clock is each host's clock (nil: capturectl's own, as for inputs
 	// recorded offline)
 	clock func(host string) session.Clock
+	pathState
 }
 
 // view is one traced vNIC's correlator over its points of the plan.
@@ -291,6 +319,12 @@ func (lv *Live) onHost(host string, t time.Time, late bool) time.Time {
 	switch {
 	case !c.Known():
 		return t
+	case lv.aligned:
+		// frames are on capturectl's clock: only the uncertainty
+		if late {
+			return t.Add(c.Bound(t))
+		}
+		return t.Add(-c.Bound(t))
 	case late:
 		return c.Latest(t)
 	}
@@ -364,6 +398,9 @@ func (lv *Live) dispatch(o pktcap.Observation) {
 	if o.Point < 0 || o.Point >= len(lv.fan) {
 		return
 	}
+	if lv.path != nil {
+		lv.path.Add(o)
+	}
 	for _, f := range lv.fan[o.Point] {
 		o.Point = f.point
 		lv.views[f.view].c.Add(o)
@@ -372,7 +409,11 @@ func (lv *Live) dispatch(o pktcap.Observation) {
 
 func (lv *Live) add(o pktcap.Observation) {
 	lv.mu.Lock()
-	lv.m.Add(o)
+	if lv.aligned {
+		lv.addAligned(o)
+	} else {
+		lv.m.Add(o)
+	}
 	lv.mu.Unlock()
 }
 
@@ -380,6 +421,7 @@ func (lv *Live) add(o pktcap.Observation) {
 func (lv *Live) started(stats []session.PointStats) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
+	lv.pathStarted(stats)
 	for _, v := range lv.views {
 		for li, i := range v.points {
 			if st := stats[i]; !st.Start.IsZero() {
@@ -411,7 +453,11 @@ func (lv *Live) finish(stats []session.PointStats) []*correlate.Result {
 			}
 		}
 	}
+	lv.pathFinish(stats)
 	lv.m.Flush()
+	if lv.path != nil {
+		lv.pathResult = lv.path.Close()
+	}
 	var out []*correlate.Result
 	for _, v := range lv.views {
 		out = append(out, v.c.Close())
