@@ -1,7 +1,11 @@
 package trace
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -290,4 +294,33 @@ func (lv *Live) PathVerdicts() [2]correlate.PathVerdictCounts {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	return lv.pathLive
+}
+
+// ResolveFrom finds the sender of a whole-path trace: a VM (name, MAC or
+// guest IP address, as --vm takes; the vNIC the query names by address,
+// else the first) or, when no VM has it, an IP or MAC address outside the
+// inventory (From.Target nil: only the receiver's side is traced). A name
+// that matches no VM is an error (esxi.ErrVMNotFound), not an address.
+func ResolveFrom(ctx context.Context, client *esxi.Client, query string) (*From, error) {
+	targets, err := client.Discover(ctx, query, esxi.DiscoverOptions{})
+	if err != nil {
+		if errors.Is(err, esxi.ErrVMNotFound) && isAddress(query) {
+			return &From{Address: query}, nil
+		}
+		return nil, fmt.Errorf("trace: --from %s: %w", query, err)
+	}
+	i, err := Select(targets, query, -1)
+	if err != nil {
+		return nil, err
+	}
+	t := targets[i]
+	return &From{Target: &t, Address: query}, nil
+}
+
+func isAddress(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	_, err := net.ParseMAC(s)
+	return err == nil
 }
