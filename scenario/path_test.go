@@ -53,8 +53,8 @@ func TestShippedPathChecks(t *testing.T) {
 func TestParsePathErrors(t *testing.T) {
 	for body, want := range map[string]string{
 		"vm: b\nfrom: a\nexpect:\n  - counts: {delivered_dups_removed: 1}\n": "unknown path verdict",
-		"vm: b\nexpect:\n  - counts: {lost_in_network: 1}\n":                  "unknown verdict",
-		"vm: b\nfrom: b\nexpect:\n  - counts: {delivered: 1}\n":                "from names the traced VM",
+		"vm: b\nexpect:\n  - counts: {lost_in_network: 1}\n":                 "unknown verdict",
+		"vm: b\nfrom: b\nexpect:\n  - counts: {delivered: 1}\n":              "from names the traced VM",
 	} {
 		_, err := Parse([]byte(body), "x.yaml")
 		if err == nil || !strings.Contains(err.Error(), want) {

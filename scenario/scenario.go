@@ -31,13 +31,13 @@ type Scenario struct {
 	Name string `yaml:"name"`
 	// Lab is the topology (a file, or an embedded config name); the
 	// caller resolves it.
-	Lab      string              `yaml:"lab"`
-	VM       string              `yaml:"vm"`
+	Lab string `yaml:"lab"`
+	VM  string `yaml:"vm"`
 	// From, when set, is the sender of a whole-path trace (trace --vm VM
 	// --from FROM): a VM, or an address outside the inventory. The
 	// expectations then count path verdicts (lost_in_network, not_sent,
 	// ...) of the path's flows.
-	From string `yaml:"from"`
+	From     string              `yaml:"from"`
 	NIC      int                 `yaml:"nic"`
 	Duration time.Duration       `yaml:"duration"`
 	Filters  map[string]string   `yaml:"filters"`
