@@ -201,6 +201,8 @@ type PathCorrelator struct {
 	other          int
 	mac            [2]net.HardwareAddr
 	sameHost       bool
+	// each end's team uplink over time (from its Port's, at the start)
+	teams [2][]TeamUplinkChange
 }
 
 type pathFlowID struct {
@@ -249,6 +251,7 @@ type PathFrame struct {
 	// Sightings: the first sighting at each point that saw it.
 	Sightings []Sighting
 	flow      FlowKey
+	head      []byte
 	// mask: points whose drops would make the verdict unproven; cross:
 	// it rests on matching the frame across the hosts' clocks
 	mask  uint64
@@ -257,6 +260,9 @@ type PathFrame struct {
 
 // Flow is the frame's flow.
 func (f *PathFrame) Flow() FlowKey { return f.flow }
+
+// Head is the frame's first HeadLen bytes (valid during OnFrame only).
+func (f *PathFrame) Head() []byte { return f.head }
 
 // PathFlow is the frames of one flow in one direction.
 type PathFlow struct {
@@ -504,6 +510,11 @@ func NewPath(cfg PathConfig) (*PathCorrelator, error) {
 		stage(s.to.Host+" PortOutput", s.to.Host, s.po)
 		stage(s.to.Host+" VnicRx", s.to.Host, s.rx)
 	}
+	for e, end := range ends {
+		if end.Port.TeamUplink != "" {
+			c.teams[e] = []TeamUplinkChange{{Uplink: end.Port.TeamUplink, Source: "discovery"}}
+		}
+	}
 	ua, ub := c.clockOf(cfg.A.Host), c.clockOf(cfg.B.Host)
 	c.group = int64(cfg.Window)
 	if !c.sameHost {
@@ -547,6 +558,35 @@ func (c *PathCorrelator) SetDropped(point int, n uint64) {
 	c.dropped[point], c.unknown[point] = n, false
 }
 func (c *PathCorrelator) SetDropsUnknown(point int) { c.unknown[point] = true }
+
+// SetTeamUplinkBetween records that end's (0: A, 1: B) team uplink
+// changed to uplink somewhere in (after, at] (times on the observations'
+// timeline): frames whose verdict rests on the team uplink in that
+// interval are inconclusive.
+func (c *PathCorrelator) SetTeamUplinkBetween(end int, after, at time.Time, uplink, source string) {
+	if end < 0 || end > 1 {
+		return
+	}
+	tl := c.teams[end]
+	if n := len(tl); n > 0 && tl[n-1].Uplink == uplink {
+		return
+	}
+	c.teams[end] = append(tl, TeamUplinkChange{At: at, After: after, Uplink: uplink, Source: source})
+}
+
+// teamAt is end's team uplink at ns, and whether a change of it around ns
+// has no known time.
+func (c *PathCorrelator) teamAt(end int, ns int64) (team string, uncertain bool) {
+	for i, ch := range c.teams[end] {
+		if i > 0 && !ch.After.IsZero() && ns > ch.After.UnixNano() && ns <= ch.At.UnixNano() {
+			uncertain = true
+		}
+		if i == 0 || ns >= ch.At.UnixNano() {
+			team = ch.Uplink
+		}
+	}
+	return team, uncertain
+}
 
 // SetClock updates a host's clock uncertainty (at the end of the trace,
 // grown by drift since it was read).
@@ -664,7 +704,7 @@ func (c *PathCorrelator) finish(inst *pathInst) {
 		c.flows[fid] = f
 		c.order = append(c.order, f)
 	}
-	fr.flow = f.Key
+	fr.flow, fr.head = f.Key, inst.hdr[:inst.hdrLen]
 	f.Last = fr.First
 	c.addToFlow(f, inst, &fr)
 	if c.cfg.OnFrame != nil {
@@ -721,7 +761,10 @@ func (c *PathCorrelator) judge(inst *pathInst, dir Direction, fr *PathFrame) {
 			fr.Uplink = c.cfg.Points[i].Uplink
 		}
 	}
-	if team := s.from.Port.TeamUplink; fr.Uplink != "" && team != "" {
+	from0, to0 := int(dir), 1-int(dir)
+	fromTeam, fromUncertain := c.teamAt(from0, inst.firstNS)
+	toTeam, toUncertain := c.teamAt(to0, inst.firstNS)
+	if team := fromTeam; fr.Uplink != "" && team != "" && !fromUncertain {
 		for _, i := range s.snd {
 			if inst.counts[i] > 0 && c.cfg.Points[i].Uplink != team {
 				fr.OffTeam = true
@@ -732,7 +775,7 @@ func (c *PathCorrelator) judge(inst *pathInst, dir Direction, fr *PathFrame) {
 	for _, i := range s.up {
 		if inst.counts[i] > 0 {
 			fr.Arrivals = append(fr.Arrivals, c.cfg.Points[i].Uplink)
-			if c.cfg.Points[i].Uplink == s.to.Port.TeamUplink {
+			if c.cfg.Points[i].Uplink == toTeam {
 				teamIn = true
 			}
 		}
@@ -755,11 +798,13 @@ func (c *PathCorrelator) judge(inst *pathInst, dir Direction, fr *PathFrame) {
 		}
 	case nPO > 0 && len(s.rx) == 0:
 		fr.Verdict, fr.Reason = PathInconclusive, "reached PortOutput; VnicRx was not captured"
-	case nPO > 0 && len(fr.Arrivals) > 0 && reverse && s.to.Port.TeamUplink != "" && !teamIn:
+	case nPO > 0 && len(fr.Arrivals) > 0 && toUncertain:
+		fr.Verdict, fr.Reason = PathInconclusive, fmt.Sprintf("reached PortOutput, not VnicRx, while %s's team uplink changed", s.to.Port.Name)
+	case nPO > 0 && len(fr.Arrivals) > 0 && reverse && toTeam != "" && !teamIn:
 		fr.Verdict, fr.mask = PathFiltered, s.rxM|s.upM
 		fr.Reason = fmt.Sprintf("filtered by reverse teaming at %s: arrived on %s, %s's team uplink is %s", to,
-			strings.Join(fr.Arrivals, " and "), s.to.Port.Name, s.to.Port.TeamUplink)
-	case nPO > 0 && len(fr.Arrivals) > 0 && reverse && s.to.Port.TeamUplink == "":
+			strings.Join(fr.Arrivals, " and "), s.to.Port.Name, toTeam)
+	case nPO > 0 && len(fr.Arrivals) > 0 && reverse && toTeam == "":
 		fr.Verdict, fr.Reason = PathInconclusive, "reached PortOutput, not VnicRx; the receiving port's team uplink is not known"
 	case nPO > 0 && len(fr.Arrivals) == 0 && len(s.up) > 0 && !c.sameHost:
 		fr.Verdict, fr.Reason = PathInconclusive, fmt.Sprintf("reached PortOutput on %s, but no uplink of %s saw it come in", to, to)
@@ -800,7 +845,7 @@ func (c *PathCorrelator) judge(inst *pathInst, dir Direction, fr *PathFrame) {
 		}
 	}
 	if fr.OffTeam {
-		fr.Reason += fmt.Sprintf(" (sent on %s, not %s's team uplink %s)", fr.Uplink, s.from.Port.Name, s.from.Port.TeamUplink)
+		fr.Reason += fmt.Sprintf(" (sent on %s, not %s's team uplink %s)", fr.Uplink, s.from.Port.Name, fromTeam)
 	}
 }
 

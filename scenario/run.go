@@ -54,6 +54,9 @@ type Options struct {
 	OnLab func(*lab.Lab)
 	// OnInstance is the trace's (trace.Config.OnInstance).
 	OnInstance func(*correlate.Instance)
+	// OnPathFrame is the trace's (trace.Config.OnPathFrame; a scenario
+	// with from:).
+	OnPathFrame func(*correlate.PathFrame)
 }
 
 // Run starts topo as a lab with its vCenter, traces the scenario's VM with
@@ -139,6 +142,9 @@ func Trace(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) (*
 		if from, err = trace.ResolveFrom(ctx, client, sc.From); err != nil {
 			return nil, err
 		}
+		if from.Target != nil {
+			from.TeamUplink = trace.Rediscover(client, sc.From, -1)
+		}
 	}
 	if from != nil && from.Target != nil {
 		plan, _, err = trace.PathPlan(t, *from.Target, base, 0)
@@ -190,7 +196,7 @@ func Trace(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) (*
 		}
 	}
 	res, err := trace.Run(ctx, trace.Config{Target: t, Plan: plan, Session: session.Options{Dial: dial, Logger: opts.Logger},
-		Poll: opts.Poll, TeamUplink: trace.Rediscover(client, sc.VM, nic), OnStart: live, OnInstance: opts.OnInstance, From: from})
+		Poll: opts.Poll, TeamUplink: trace.Rediscover(client, sc.VM, nic), OnStart: live, OnInstance: opts.OnInstance, From: from, OnPathFrame: opts.OnPathFrame})
 	cancel()
 	wg.Wait()
 	if err != nil {

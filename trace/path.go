@@ -25,6 +25,10 @@ type From struct {
 	// Address is what the user named the sender by (a VM name, MAC or IP
 	// address).
 	Address string
+	// TeamUplink, when set, is polled as Config.TeamUplink is, for the
+	// sender's port (Rediscover): its team uplink says which frames left
+	// on another uplink.
+	TeamUplink func(ctx context.Context) (string, error)
 }
 
 // PathNote says what the path trace could not do as asked.
@@ -172,7 +176,7 @@ type pathState struct {
 	pathLive   [2]correlate.PathVerdictCounts
 }
 
-func (lv *Live) setupPath(plan session.Plan, a, b esxi.Target, window, maxTransit time.Duration) error {
+func (lv *Live) setupPath(plan session.Plan, a, b esxi.Target, window, maxTransit time.Duration, onFrame func(*correlate.PathFrame)) error {
 	var pts []correlate.PathPoint
 	for _, p := range plan.Points {
 		pp, err := pathPoint(p, a, b)
@@ -188,7 +192,12 @@ func (lv *Live) setupPath(plan session.Plan, a, b esxi.Target, window, maxTransi
 	}
 	lv.pathCfg = correlate.PathConfig{Points: pts, A: correlate.End{Host: a.Host, Port: pa}, B: correlate.End{Host: b.Host, Port: pb},
 		Window: window, MaxTransit: maxTransit,
-		OnFrame: func(f *correlate.PathFrame) { lv.pathLive[f.Direction][f.Verdict]++ }}
+		OnFrame: func(f *correlate.PathFrame) {
+			lv.pathLive[f.Direction][f.Verdict]++
+			if onFrame != nil {
+				onFrame(f)
+			}
+		}}
 	// the correlator is made once the clocks' uncertainties are known
 	// (pathStarted); check the configuration now
 	if _, err := correlate.NewPath(lv.pathCfg); err != nil {

@@ -75,6 +75,9 @@ type Config struct {
 	// outside the inventory) the trace is Target's receive side only, as
 	// without From, and Result.FromNote says so.
 	From *From
+	// OnPathFrame sees every frame of the path as it is judged (From
+	// with a Target), as OnInstance does Target's instances.
+	OnPathFrame func(*correlate.PathFrame)
 	// MaxTransit bounds a frame's time through the physical network
 	// between two hosts (default 100 ms; see correlate.PathConfig).
 	MaxTransit time.Duration
@@ -138,7 +141,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	if path {
-		if err := lv.setupPath(cfg.Plan, *cfg.From.Target, cfg.Target, cfg.Window, cfg.MaxTransit); err != nil {
+		if err := lv.setupPath(cfg.Plan, *cfg.From.Target, cfg.Target, cfg.Window, cfg.MaxTransit, cfg.OnPathFrame); err != nil {
 			return nil, err
 		}
 	}
@@ -156,7 +159,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	var stops []func()
 	for i, v := range vms {
-		stops = append(stops, lv.poll(ctx, i, v.teamUplink, cfg.Poll, v.target.Host, v.target.TeamUplink))
+		end := -1
+		if path && i == 0 {
+			end = 1 // the path's receiver
+		}
+		stops = append(stops, lv.poll(ctx, i, end, v.teamUplink, cfg.Poll, v.target.Host, v.target.TeamUplink))
+	}
+	if path && cfg.From.TeamUplink != nil {
+		stops = append(stops, lv.poll(ctx, -1, 0, cfg.From.TeamUplink, cfg.Poll, cfg.From.Target.Host, cfg.From.Target.TeamUplink))
 	}
 	res, werr := s.Wait()
 	for _, stop := range stops {
@@ -498,8 +508,10 @@ func (lv *Live) VMVerdicts(i int) map[correlate.Verdict]int {
 // Done is closed when the capture has ended.
 func (lv *Live) Done() <-chan struct{} { return lv.session.Done() }
 
-// poll re-reads the team uplink every interval until the session ends.
-func (lv *Live) poll(ctx context.Context, vm int, get func(context.Context) (string, error), every time.Duration, host, initial string) (stop func()) {
+// poll re-reads the team uplink every interval until the session ends,
+// giving a change to the correlator of vNIC vm and to the path's end
+// (each when not negative).
+func (lv *Live) poll(ctx context.Context, vm, end int, get func(context.Context) (string, error), every time.Duration, host, initial string) (stop func()) {
 	if get == nil || every < 0 {
 		return func() {}
 	}
@@ -528,7 +540,13 @@ func (lv *Live) poll(ctx context.Context, vm int, get func(context.Context) (str
 				lv.mu.Lock()
 				// between the answers, on the port's host's clock and
 				// widened by its uncertainty
-				lv.views[vm].c.SetTeamUplinkBetween(lv.onHost(host, last, false), lv.onHost(host, time.Now(), true), u, "esxcli network vm port list")
+				after, at := lv.onHost(host, last, false), lv.onHost(host, time.Now(), true)
+				if vm >= 0 {
+					lv.views[vm].c.SetTeamUplinkBetween(after, at, u, "esxcli network vm port list")
+				}
+				if end >= 0 && lv.path != nil {
+					lv.path.SetTeamUplinkBetween(end, after, at, u, "esxcli network vm port list")
+				}
 				lv.mu.Unlock()
 				lastUplink = u
 			}
