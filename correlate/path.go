@@ -404,6 +404,35 @@ type PathResult struct {
 	Clock ClockAlignment
 	// Window is the grouping window across hosts.
 	Window time.Duration
+
+	dropMask uint64
+	crossWhy string
+}
+
+// PathEvidence is what a frame's verdict as judged rests on
+// (PathFrame.Evidence), for PathResult.Settle.
+type PathEvidence struct {
+	mask  uint64
+	cross bool
+	dir   Direction
+}
+
+// Evidence is what the frame's verdict rests on.
+func (f *PathFrame) Evidence() PathEvidence {
+	return PathEvidence{f.mask, f.cross, f.Direction}
+}
+
+// Settle is the final verdict of a frame judged v with evidence e (as
+// OnFrame saw it): inconclusive when a point it rests on dropped, or it
+// rests on matching across clocks that turned out not to line up.
+func (r *PathResult) Settle(v PathVerdict, e PathEvidence) PathVerdict {
+	switch {
+	case e.mask&r.dropMask != 0:
+		return PathInconclusive
+	case e.cross && (r.crossWhy != "" || r.Orphans[e.dir] > 0):
+		return PathInconclusive
+	}
+	return v
 }
 
 // NewPath validates cfg and returns a PathCorrelator.
@@ -1004,6 +1033,7 @@ func (c *PathCorrelator) Close() *PathResult {
 	case time.Duration(c.group)-c.cfg.Window-c.clockOf(c.cfg.A.Host)-c.clockOf(c.cfg.B.Host) < c.cfg.MaxTransit/2:
 		crossWhy = "the clocks' uncertainty grew during the trace beyond what frames were grouped with"
 	}
+	r.dropMask, r.crossWhy = dropMask, crossWhy
 	for _, f := range c.order {
 		orphans := c.orphans[f.Direction]
 		for k, n := range f.masked {
