@@ -203,6 +203,44 @@ type PathCorrelator struct {
 	sameHost       bool
 	// each end's team uplink over time (from its Port's, at the start)
 	teams [2][]TeamUplinkChange
+	frame PathFrame // reused by finish
+
+	lastFlow   *PathFlow
+	lastFlowID pathFlowID
+	// the keys of frames judged lost in the network, and of frames seen
+	// arriving at the other end's host without a sighting on their
+	// sender's: a key in both is a frame that did arrive, at a time the
+	// grouping did not expect (a host's clock stepped): then no frame of
+	// that direction is called lost
+	lostKeys, arrivedKeys [2]map[Key]struct{}
+	keysFull              bool
+}
+
+// maxKeys bounds each key set (beyond it no frame is called lost: the
+// check could not be made).
+const maxKeys = 1 << 20
+
+func (c *PathCorrelator) remember(m *map[Key]struct{}, k Key) {
+	if *m == nil {
+		*m = map[Key]struct{}{}
+	}
+	if len(*m) >= maxKeys {
+		c.keysFull = true
+		return
+	}
+	(*m)[k] = struct{}{}
+}
+
+// misplaced counts the frames of direction d judged lost that were seen
+// arriving at another time.
+func (c *PathCorrelator) misplaced(d Direction) int {
+	n := 0
+	for k := range c.lostKeys[d] {
+		if _, ok := c.arrivedKeys[d][k]; ok {
+			n++
+		}
+	}
+	return n
 }
 
 type pathFlowID struct {
@@ -219,6 +257,7 @@ type pathSets struct {
 	txM, sndM, upM, poM, rxM uint64
 	from, to                 End
 	stages                   []hopPoint // the path's stages in order
+	sendPts, recvPts         []int      // on the sending host; on the receiving
 }
 
 type hopPoint struct {
@@ -281,8 +320,9 @@ type PathFlow struct {
 	Hops     []Hop
 	Examples []PathFrameExample
 
-	masked map[pathMasked]int
-	hops   map[[2]int]*hopAcc
+	masked   map[pathMasked]int
+	hops     [maxStages][maxStages]*hopAcc
+	examples [numPathVerdicts]int
 }
 
 type pathMasked struct {
@@ -330,6 +370,9 @@ type Latency struct {
 }
 
 const hopSamples = 4096
+
+// maxStages: VnicTx, PortInput, UplinkSnd, the uplinks, PortOutput, VnicRx.
+const maxStages = 6
 
 type hopAcc struct {
 	from, to int // stage index
@@ -401,7 +444,11 @@ type PathResult struct {
 	Orphans [2]int
 	// Other counts frames from neither end (not judged).
 	Other int
-	Clock ClockAlignment
+	// Misplaced counts, per direction, frames that would be lost in the
+	// network but were seen arriving at the other end's host at a time
+	// the grouping did not expect (crossWhy then holds).
+	Misplaced [2]int
+	Clock     ClockAlignment
 	// Window is the grouping window across hosts.
 	Window time.Duration
 
@@ -520,6 +567,8 @@ func NewPath(cfg PathConfig) (*PathCorrelator, error) {
 				s.rx, s.rxM = append(s.rx, i), s.rxM|bit
 			}
 		}
+		s.sendPts = append(slices.Clone(s.tx), s.snd...)
+		s.recvPts = append(append(slices.Clone(s.up), s.po...), s.rx...)
 		stage := func(name string, host string, pts []int) {
 			if len(pts) > 0 {
 				s.stages = append(s.stages, hopPoint{name: name, points: pts, host: host})
@@ -723,21 +772,43 @@ func (c *PathCorrelator) finish(inst *pathInst) {
 		c.other++
 		return
 	}
-	var fr PathFrame
-	c.judge(inst, dir, &fr)
+	s := &c.sets[dir]
+	nTx, nSnd, nRecv := countIn(inst, s.tx), countIn(inst, s.snd), countIn(inst, s.up)+countIn(inst, s.po)+countIn(inst, s.rx)
+	if nTx+nSnd == 0 && nRecv > 0 && len(s.tx) > 0 {
+		if c.notLive(s.txM, inst.firstNS-c.group, inst.lastNS) == "" {
+			c.orphans[dir]++
+		}
+		c.remember(&c.arrivedKeys[dir], inst.key)
+	}
+	if nTx+nSnd > 0 && nRecv > 0 && !c.sameHost {
+		c.clockEvidence(inst, dir, s)
+	}
+	fr := &c.frame
+	c.judge(inst, dir, fr, c.cfg.OnFrame != nil)
 	fid := pathFlowID{flowOf(inst.hdr[:inst.hdrLen]), dir}
-	f := c.flows[fid]
+	f := c.lastFlow
+	if f == nil || fid != c.lastFlowID {
+		f = c.flows[fid]
+		c.lastFlowID = fid
+	}
 	if f == nil {
-		s := &c.sets[dir]
 		f = &PathFlow{Key: fid.f.key(), Direction: dir, First: fr.First, From: endName(s.from), To: endName(s.to)}
 		c.flows[fid] = f
 		c.order = append(c.order, f)
 	}
+	c.lastFlow = f
+	if c.cfg.OnFrame == nil && f.examples[fr.Verdict] < c.cfg.Examples {
+		// kept as an example: judged again with the words
+		c.judge(inst, dir, fr, true)
+	}
 	fr.flow, fr.head = f.Key, inst.hdr[:inst.hdrLen]
 	f.Last = fr.First
-	c.addToFlow(f, inst, &fr)
+	if fr.Verdict == PathLostInNetwork {
+		c.remember(&c.lostKeys[dir], inst.key)
+	}
+	c.addToFlow(f, inst, fr)
 	if c.cfg.OnFrame != nil {
-		c.cfg.OnFrame(&fr)
+		c.cfg.OnFrame(fr)
 	}
 }
 
@@ -775,15 +846,19 @@ func (c *PathCorrelator) notLive(mask uint64, from, to int64) string {
 }
 
 // judge gives a frame its path verdict.
-func (c *PathCorrelator) judge(inst *pathInst, dir Direction, fr *PathFrame) {
+// With explain it says why (Reason, Sightings in time order), else only
+// the verdict and what it rests on (the hot path).
+func (c *PathCorrelator) judge(inst *pathInst, dir Direction, fr *PathFrame, explain bool) {
 	s := &c.sets[dir]
-	fr.First, fr.Direction = time.Unix(0, inst.firstNS).UTC(), dir
+	*fr = PathFrame{First: time.Unix(0, inst.firstNS).UTC(), Direction: dir, Sightings: fr.Sightings[:0], Arrivals: fr.Arrivals[:0]}
 	for i, n := range inst.counts {
 		if n > 0 {
 			fr.Sightings = append(fr.Sightings, Sighting{Point: i, Time: time.Unix(0, inst.first[i]).UTC()})
 		}
 	}
-	slices.SortFunc(fr.Sightings, func(a, b Sighting) int { return a.Time.Compare(b.Time) })
+	if explain {
+		slices.SortFunc(fr.Sightings, func(a, b Sighting) int { return a.Time.Compare(b.Time) })
+	}
 	nTx, nSnd, nUp, nPO, nRx := countIn(inst, s.tx), countIn(inst, s.snd), countIn(inst, s.up), countIn(inst, s.po), countIn(inst, s.rx)
 	for _, i := range s.snd {
 		if inst.counts[i] > 0 && fr.Uplink == "" {
@@ -809,18 +884,15 @@ func (c *PathCorrelator) judge(inst *pathInst, dir Direction, fr *PathFrame) {
 			}
 		}
 	}
-	if nTx+nSnd == 0 && nUp+nPO+nRx > 0 && len(s.tx) > 0 && c.notLive(s.txM, inst.firstNS-c.group, inst.lastNS) == "" {
-		c.orphans[dir]++
-	}
-	if nTx+nSnd > 0 && nUp+nPO+nRx > 0 && !c.sameHost {
-		c.clockEvidence(inst, dir, s)
-	}
 	end := inst.firstNS + c.group
 	reverse := s.to.Port.Policy == "" || s.to.Port.Policy.ReverseFilter()
 	to, from := s.to.Host, s.from.Host
 	switch {
 	case nRx > 0:
 		fr.Verdict = PathDelivered
+		if !explain {
+			break
+		}
 		fr.Reason = fmt.Sprintf("delivered to %s", endName(s.to))
 		if fr.Uplink != "" {
 			fr.Reason = fmt.Sprintf("left %s on %s, delivered to %s", from, fr.Uplink, endName(s.to))
@@ -854,6 +926,7 @@ func (c *PathCorrelator) judge(inst *pathInst, dir Direction, fr *PathFrame) {
 	case nTx > 0 && len(s.snd) == 0:
 		fr.Verdict, fr.Reason = PathInconclusive, "seen at the sending port; the sending host's uplinks (UplinkSnd) were not captured"
 	case nTx > 0:
+		slices.SortFunc(fr.Sightings, func(a, b Sighting) int { return a.Time.Compare(b.Time) })
 		last := fr.Sightings[len(fr.Sightings)-1]
 		fr.Verdict, fr.mask = PathNotSent, s.sndM|s.upM|s.poM|s.rxM
 		// the receiving side's points are in the mask only for their
@@ -873,7 +946,7 @@ func (c *PathCorrelator) judge(inst *pathInst, dir Direction, fr *PathFrame) {
 			fr.Verdict, fr.Reason, fr.mask, fr.cross = PathInconclusive, why, 0, false
 		}
 	}
-	if fr.OffTeam {
+	if fr.OffTeam && explain {
 		fr.Reason += fmt.Sprintf(" (sent on %s, not %s's team uplink %s)", fr.Uplink, s.from.Port.Name, fromTeam)
 	}
 }
@@ -913,8 +986,7 @@ func seenIn(inst *pathInst, pts []int) []int {
 // the receiving host, each seen once (a copy repeated within the window
 // could pair the wrong sightings).
 func (c *PathCorrelator) clockEvidence(inst *pathInst, dir Direction, s *pathSets) {
-	sendPts := append(slices.Clone(s.tx), s.snd...)
-	recvPts := append(append(slices.Clone(s.up), s.po...), s.rx...)
+	sendPts, recvPts := s.sendPts, s.recvPts
 	for _, i := range sendPts {
 		if inst.counts[i] > 1 {
 			return
@@ -975,26 +1047,17 @@ func (c *PathCorrelator) addToFlow(f *PathFlow, inst *pathInst, fr *PathFrame) {
 		}
 		t := inst.first[i]
 		if prev >= 0 {
-			if f.hops == nil {
-				f.hops = map[[2]int]*hopAcc{}
-			}
-			k := [2]int{prev, si}
-			h := f.hops[k]
+			h := f.hops[prev][si]
 			if h == nil {
 				h = &hopAcc{from: prev, to: si, rng: 0x9e3779b97f4a7c15}
-				f.hops[k] = h
+				f.hops[prev][si] = h
 			}
 			h.add(t - prevT)
 		}
 		prev, prevT = si, t
 	}
-	n := 0
-	for _, e := range f.Examples {
-		if e.Verdict == fr.Verdict {
-			n++
-		}
-	}
-	if n < c.cfg.Examples {
+	if f.examples[fr.Verdict] < c.cfg.Examples {
+		f.examples[fr.Verdict]++
 		f.Examples = append(f.Examples, PathFrameExample{First: fr.First, Verdict: fr.Verdict, Reason: fr.Reason,
 			Uplink: fr.Uplink, OffTeam: fr.OffTeam, Arrivals: slices.Clone(fr.Arrivals), mask: fr.mask, cross: fr.cross})
 	}
@@ -1032,6 +1095,15 @@ func (c *PathCorrelator) Close() *PathResult {
 			c.cfg.A.Host, c.cfg.B.Host, c.clockOf(c.cfg.A.Host)+c.clockOf(c.cfg.B.Host), c.cfg.MaxClockUncertainty)
 	case time.Duration(c.group)-c.cfg.Window-c.clockOf(c.cfg.A.Host)-c.clockOf(c.cfg.B.Host) < c.cfg.MaxTransit/2:
 		crossWhy = "the clocks' uncertainty grew during the trace beyond what frames were grouped with"
+	case c.keysFull:
+		crossWhy = "too many frames to check that none called lost arrived at another time"
+	}
+	for d := range 2 {
+		r.Misplaced[d] = c.misplaced(Direction(d))
+	}
+	if crossWhy == "" && r.Misplaced[0]+r.Misplaced[1] > 0 {
+		crossWhy = fmt.Sprintf("%d frames that left one host and were not seen at the other in time did reach it, stamped at another time (a host's clock stepped during the trace?): no frame is called lost in the network",
+			r.Misplaced[0]+r.Misplaced[1])
 	}
 	r.dropMask, r.crossWhy = dropMask, crossWhy
 	for _, f := range c.order {
@@ -1140,18 +1212,16 @@ func (c *PathCorrelator) alignment() ClockAlignment {
 func (c *PathCorrelator) hops(f *PathFlow, ck ClockAlignment) []Hop {
 	s := &c.sets[f.Direction]
 	var keys [][2]int
-	for k := range f.hops {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b [2]int) int {
-		if a[0] != b[0] {
-			return a[0] - b[0]
+	for i := range f.hops {
+		for j := range f.hops[i] {
+			if f.hops[i][j] != nil {
+				keys = append(keys, [2]int{i, j})
+			}
 		}
-		return a[1] - b[1]
-	})
+	}
 	var out []Hop
 	for _, k := range keys {
-		h := f.hops[k]
+		h := f.hops[k[0]][k[1]]
 		from, to := s.stages[k[0]], s.stages[k[1]]
 		hop := Hop{From: from.name, To: to.name, CrossHost: from.host != to.host, Frames: h.n}
 		samples := slices.Clone(h.samples)
@@ -1182,6 +1252,6 @@ func (c *PathCorrelator) hops(f *PathFlow, ck ClockAlignment) []Hop {
 		hop.Latency.Max = time.Duration(samples[len(samples)-1])
 		out = append(out, hop)
 	}
-	f.hops = nil
+	f.hops = [maxStages][maxStages]*hopAcc{}
 	return out
 }
