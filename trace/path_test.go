@@ -1,6 +1,8 @@
 package trace
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,5 +128,53 @@ func TestPathMustShow(t *testing.T) {
 	// the receiver's own view (as trace without --from) is there too
 	if res.Correlation == nil || len(res.Correlation.Points) != 4 {
 		t.Errorf("receive-side correlation: %+v", res.Correlation)
+	}
+}
+
+func pathTarget(vm, host string, port uint32, vswitch string, uplinks ...string) esxi.Target {
+	t := esxi.Target{VM: vm, NIC: "Network adapter 1", Host: host, PortID: port, VSwitch: vswitch, VLAN: 100,
+		MAC: "00:50:56:9d:00:01", TeamUplink: uplinks[0]}
+	for _, u := range uplinks {
+		t.Uplinks = append(t.Uplinks, esxi.Uplink{Name: u})
+	}
+	return t
+}
+
+// PathPlan: 8 points a host with two uplinks; PortInput left out (and
+// said) where a host needs more; refused with the reason where even that
+// is too many; uplinks not captured when both ends share a host, a
+// vSwitch and a VLAN; the traced vNIC as its own sender refused.
+func TestPathPlan(t *testing.T) {
+	base := session.Plan{Duration: time.Second}
+	a, b := pathTarget("a", "esx01", 50331657, "vSwitch1", "vmnic2", "vmnic3"), pathTarget("b", "esx02", 50331657, "vSwitch1", "vmnic2", "vmnic3")
+	p, notes, err := PathPlan(b, a, base, 0)
+	if err != nil || len(p.Points) != 16 || len(notes) != 0 {
+		t.Fatalf("two uplinks: %d points, %q, %v", len(p.Points), notes, err)
+	}
+	want := []string{"esx01/50331657/VnicTx", "esx01/50331657/PortInput", "esx01/vmnic2/tx", "esx01/vmnic3/tx",
+		"esx01/vmnic2/rx", "esx01/vmnic3/rx", "esx01/50331657/PortOutput", "esx01/50331657/VnicRx"}
+	for i, w := range want {
+		if got := p.Points[i].Name(); got != w {
+			t.Errorf("point %d: %s, want %s", i, got, w)
+		}
+	}
+	// three uplinks on esx02: PortInput left out there (9 points: more
+	// than 8, refused); with a limit of 9, fits without PortInput
+	b3 := pathTarget("b", "esx02", 50331657, "vSwitch1", "vmnic2", "vmnic3", "vmnic4")
+	if _, _, err := PathPlan(b3, a, base, 0); !errors.Is(err, ErrPlan) || !strings.Contains(err.Error(), "9 capture points on esx02") {
+		t.Errorf("three uplinks: %v; want ErrPlan naming 9 points on esx02", err)
+	}
+	p, notes, err = PathPlan(b3, a, base, 9)
+	if err != nil || len(p.Points) != 17 || len(notes) != 1 || !strings.Contains(notes[0], "esx02") {
+		t.Errorf("three uplinks, 9 a host: %d points, %q, %v", len(p.Points), notes, err)
+	}
+	// same host, vSwitch and VLAN: switched locally, 8 port points
+	a2 := pathTarget("a", "esx02", 50331658, "vSwitch1", "vmnic2", "vmnic3")
+	p, notes, err = PathPlan(b, a2, base, 0)
+	if err != nil || len(p.Points) != 8 || len(notes) != 1 || !strings.Contains(notes[0], "switched locally") {
+		t.Errorf("same host: %d points, %q, %v", len(p.Points), notes, err)
+	}
+	if _, _, err := PathPlan(b, b, base, 0); !errors.Is(err, ErrPlan) {
+		t.Errorf("itself: %v", err)
 	}
 }
