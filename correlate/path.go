@@ -442,7 +442,8 @@ type PathResult struct {
 	// never at their sender's points while those captured (a sign that
 	// the streams do not line up).
 	Orphans [2]int
-	// Other counts frames from neither end (not judged).
+	// Other counts frames not between the ends (not judged): from
+	// neither, or from an end to a third station's unicast address.
 	Other int
 	// Misplaced counts, per direction, frames that would be lost in the
 	// network but were seen arriving at the other end's host at a time
@@ -749,16 +750,21 @@ func (c *PathCorrelator) expire(ns int64) {
 	}
 }
 
-// direction tells a frame's direction by its source MAC address.
+// direction tells a frame's direction by its MAC addresses: from one end
+// to the other, or from one end to a group address (broadcast,
+// multicast). A frame from an end to a third station (another VM, a
+// router: a routed path, whose frames change addresses on the way and
+// cannot be matched by their bytes) is not on the path.
 func (c *PathCorrelator) direction(hdr []byte) (Direction, bool) {
 	if len(hdr) < 12 {
 		return 0, false
 	}
-	src := hdr[6:12]
+	dst, src := hdr[0:6], hdr[6:12]
+	group := dst[0]&1 == 1
 	switch {
-	case string(src) == string(c.mac[0]):
+	case string(src) == string(c.mac[0]) && (group || string(dst) == string(c.mac[1])):
 		return AtoB, true
-	case string(src) == string(c.mac[1]):
+	case string(src) == string(c.mac[1]) && (group || string(dst) == string(c.mac[0])):
 		return BtoA, true
 	}
 	return 0, false

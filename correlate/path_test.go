@@ -386,3 +386,16 @@ func TestPathClockStepNotLost(t *testing.T) {
 		t.Errorf("%v, misplaced %d; want no lost_in_network, 10 misplaced", f.Counts.ByID(), r.Misplaced[AtoB])
 	}
 }
+
+// A frame from A to a third station's address is not on the path: not
+// judged (it would otherwise be "lost in the network").
+func TestPathThirdStationNotJudged(t *testing.T) {
+	c, pts := newPathTest(t, nil)
+	f := request(1, 0, "vmnic2", "", false)
+	copy(f.data[0:6], []byte{0x00, 0x1b, 0x21, 0, 0, 9})
+	feed(t, c, pts, []pframe{f})
+	r := c.Close()
+	if r.Other != 1 || len(r.Flows) != 0 {
+		t.Errorf("other %d, flows %d; want the frame not judged", r.Other, len(r.Flows))
+	}
+}
