@@ -62,7 +62,9 @@ const DefaultMaxPointsPerHost = 8
 // (three or more uplinks) PortInput is left out first (VnicTx sees the
 // frame a hop earlier; a frame lost between them is then not_sent at
 // VnicTx instead of at PortInput); when that is not enough the plan is
-// refused with ErrPlan saying why. When A and B share a host, a vSwitch
+// refused with ErrPlan saying why (a caller that passes a higher perHost
+// must give the session the same, session.Options.MaxPointsPerHost, and
+// only where the hosts' sshd allows that many sessions). When A and B share a host, a vSwitch
 // and a VLAN their frames are switched locally and the uplinks are not
 // captured. The notes say what was left out.
 func PathPlan(to, from esxi.Target, base session.Plan, perHost int) (session.Plan, []PathNote, error) {
