@@ -132,6 +132,11 @@ type PathPoint struct {
 	// End is the end whose port the point is on (0: A, 1: B); -1 for an
 	// uplink point.
 	End int
+	// Switches, for an uplink point, says whose vSwitch it is an uplink
+	// of (bit 0: A's, bit 1: B's; 0: either end's on its host): frames
+	// are followed out of the sender's vSwitch and into the receiver's
+	// only (two vSwitches on one host have uplinks of their own).
+	Switches uint8
 	// Start and Stop bound the time the point was capturing, on the
 	// observations' timeline (zero: from the first observation, until
 	// Close).
@@ -558,9 +563,9 @@ func NewPath(cfg PathConfig) (*PathCorrelator, error) {
 			switch {
 			case p.End == from && (p.Stage == pktcap.StageVnicTx || p.Stage == pktcap.StagePortInput):
 				s.tx, s.txM = append(s.tx, i), s.txM|bit
-			case p.End == -1 && p.Stage == pktcap.StageUplinkTx && p.Host == s.from.Host:
+			case p.End == -1 && p.Stage == pktcap.StageUplinkTx && p.Host == s.from.Host && (p.Switches == 0 || p.Switches&(1<<from) != 0):
 				s.snd, s.sndM = append(s.snd, i), s.sndM|bit
-			case p.End == -1 && p.Stage == pktcap.StageUplinkRx && p.Host == s.to.Host:
+			case p.End == -1 && p.Stage == pktcap.StageUplinkRx && p.Host == s.to.Host && (p.Switches == 0 || p.Switches&(1<<to) != 0):
 				s.up, s.upM = append(s.up, i), s.upM|bit
 			case p.End == to && p.Stage == pktcap.StagePortOutput:
 				s.po, s.poM = append(s.po, i), s.poM|bit

@@ -30,18 +30,34 @@ func TestShippedPathChecks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Run(context.Background(), sc, topo, Options{})
+			tr, err := Trace(context.Background(), sc, topo, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
+			res := comparePath(sc, tr.Path)
 			if len(res) == 0 {
 				t.Fatal("no results")
 			}
+			failed := false
 			for _, r := range res {
 				if !r.Pass {
+					failed = true
 					t.Errorf("%s: %s: got %d, want %s %s", r.FlowName(), r.Verdict, r.Got, r.Want, r.Note)
 				} else {
 					t.Logf("%s: %s: %d", r.FlowName(), r.Verdict, r.Got)
+				}
+			}
+			if failed {
+				// what the verdicts rested on
+				p := tr.Path
+				t.Logf("clock %+v, orphans %v, misplaced %v", p.Clock, p.Orphans, p.Misplaced)
+				for _, f := range p.Flows {
+					for _, e := range f.Examples {
+						t.Logf("%s: %s: %s", f.Key, e.Verdict, e.Reason)
+					}
+				}
+				for _, pt := range p.Points {
+					t.Logf("%s: %d observations, dropped %d (unknown %v), late %d, live %v to %v", pt.Name, pt.Observations, pt.Dropped, pt.DropsUnknown, pt.Late, pt.Start, pt.Stop)
 				}
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,6 +150,12 @@ func pathPoint(p session.Point, a, b esxi.Target) (correlate.PathPoint, error) {
 		return correlate.PathPoint{}, fmt.Errorf("trace: %w", err)
 	}
 	end := -1
+	var switches uint8
+	for e, t := range []esxi.Target{a, b} {
+		if p.PortID == 0 && p.Host == t.Host && slices.Contains(uplinksOf(t), p.Uplink) {
+			switches |= 1 << e
+		}
+	}
 	switch {
 	case p.PortID == 0:
 	case p.Host == a.Host && p.PortID == a.PortID:
@@ -158,7 +165,7 @@ func pathPoint(p session.Point, a, b esxi.Target) (correlate.PathPoint, error) {
 	default:
 		return correlate.PathPoint{}, fmt.Errorf("trace: point %s is on neither end's port: %w", p.Name(), ErrPlan)
 	}
-	return correlate.PathPoint{Name: cp.Name, Host: p.Host, Stage: cp.Stage, Uplink: cp.Uplink, End: end}, nil
+	return correlate.PathPoint{Name: cp.Name, Host: p.Host, Stage: cp.Stage, Uplink: cp.Uplink, End: end, Switches: switches}, nil
 }
 
 // pathState is a Live's whole-path part (Config.From).
