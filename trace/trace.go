@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// one vNIC: its correlator sees the whole plan, whatever the caller
 	// put in it; several: each sees its own DefaultPlan's points
 	path := cfg.From != nil && cfg.From.Target != nil
-	vms := []vmSpec{{target: cfg.Target, teamUplink: cfg.TeamUplink, all: len(cfg.Also) == 0 && !path}}
+	vms := []vmSpec{{target: cfg.Target, teamUplink: cfg.TeamUplink, all: len(cfg.Also) == 0 && !path, lenient: path}}
 	for _, a := range cfg.Also {
 		vms = append(vms, vmSpec{target: a.Target, teamUplink: a.TeamUplink})
 	}
@@ -316,6 +316,9 @@ type vmSpec struct {
 	teamUplink func(context.Context) (string, error)
 	all        bool
 	port       *correlate.Port // instead of PortOf(target) (tests)
+	// lenient: a point of its DefaultPlan the plan does not have is left
+	// out (a path plan without uplinks: both ends switched locally)
+	lenient bool
 }
 
 // onHost puts local time t on host's clock: its latest bound when late
@@ -360,6 +363,9 @@ func newLive(plan session.Plan, vms []vmSpec, window time.Duration, onInstance f
 			}
 			for _, p := range own.Points {
 				i, ok := index[p.Name()]
+				if !ok && vm.lenient {
+					continue
+				}
 				if !ok {
 					return nil, fmt.Errorf("trace: %s %s: point %s is not in the plan: %w", vm.target.VM, vm.target.NIC, p.Name(), ErrPlan)
 				}
