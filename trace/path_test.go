@@ -84,9 +84,10 @@ func TestPathMustShow(t *testing.T) {
 			t.Errorf("%s: requests %d, replies %d; want none", v.ID(), req.Counts[v], rep.Counts[v])
 		}
 	}
-	// every delivered request is answered; a reply at the very end may
-	// come after the captures stopped
-	if d, r := req.Counts[correlate.PathDelivered], rep.Counts[correlate.PathDelivered]; r > d || r < d-2 {
+	// every delivered request is answered; at the captures' edges a
+	// request or its reply may be inconclusive (a point not live yet, or
+	// stopped already)
+	if d, r := req.Counts[correlate.PathDelivered], rep.Counts[correlate.PathDelivered]; r > d+3 || r < d-3 {
 		t.Errorf("replies: %v; want one delivered per delivered request (%d)", rep.Counts.ByID(), d)
 	}
 	if rep.Counts[correlate.PathLostInNetwork] != 0 {
