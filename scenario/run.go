@@ -58,6 +58,9 @@ type Options struct {
 	// Output, when set, receives the trace's multi-point pcapng
 	// (session.Options.Output).
 	Output io.Writer
+	// OnPathFrame is the trace's (trace.Config.OnPathFrame; a scenario
+	// with from:).
+	OnPathFrame func(*correlate.PathFrame)
 }
 
 // Run starts topo as a lab with its vCenter, traces the scenario's VM with
@@ -71,6 +74,12 @@ func Run(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) ([]R
 	res, err := Trace(ctx, sc, topo, opts)
 	if err != nil {
 		return nil, err
+	}
+	if sc.From != "" {
+		if res.Path == nil {
+			return nil, fmt.Errorf("%s: from %s: %s", sc.file, sc.From, res.FromNote)
+		}
+		return comparePath(sc, res.Path), nil
 	}
 	return compare(sc, res.Correlation), nil
 }
@@ -130,7 +139,22 @@ func Trace(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) (*
 		return nil, err
 	}
 	t := targets[nic]
-	plan, err := trace.DefaultPlan(t, session.Plan{Filter: sc.filter, Duration: sc.Duration})
+	base := session.Plan{Filter: sc.filter, Duration: sc.Duration}
+	var from *trace.From
+	var plan session.Plan
+	if sc.From != "" {
+		if from, err = trace.ResolveFrom(ctx, client, sc.From); err != nil {
+			return nil, err
+		}
+		if from.Target != nil {
+			from.TeamUplink = trace.Rediscover(client, sc.From, -1)
+		}
+	}
+	if from != nil && from.Target != nil {
+		plan, _, err = trace.PathPlan(t, *from.Target, base, 0)
+	} else {
+		plan, err = trace.DefaultPlan(t, base)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +200,7 @@ func Trace(ctx context.Context, sc *Scenario, topo *lab.Config, opts Options) (*
 		}
 	}
 	res, err := trace.Run(ctx, trace.Config{Target: t, Plan: plan, Session: session.Options{Dial: dial, Logger: opts.Logger, Output: opts.Output},
-		Poll: opts.Poll, TeamUplink: trace.Rediscover(client, sc.VM, nic), OnStart: live, OnInstance: opts.OnInstance})
+		Poll: opts.Poll, TeamUplink: trace.Rediscover(client, sc.VM, nic), OnStart: live, OnInstance: opts.OnInstance, From: from, OnPathFrame: opts.OnPathFrame})
 	cancel()
 	wg.Wait()
 	if err != nil {
@@ -272,6 +296,39 @@ func compare(sc *Scenario, r *correlate.Result) []Result {
 			}
 		}
 		byID := correlate.CountsByID(got)
+		ids := make([]string, 0, len(ex.Counts))
+		for id := range ex.Counts {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			want := ex.Counts[id]
+			res := Result{Scenario: sc.Name, Flow: ex.Flow, Verdict: id, Want: want, Got: byID[id], Pass: seen && want.Contains(byID[id])}
+			if !seen {
+				res.Note = "the trace saw no frame of this flow"
+			}
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// comparePath is compare for a whole-path scenario: the path's flows
+// (both directions), by path verdict.
+func comparePath(sc *Scenario, r *correlate.PathResult) []Result {
+	var out []Result
+	for _, ex := range sc.Expect {
+		var got correlate.PathVerdictCounts
+		seen := false
+		for _, f := range r.Flows {
+			if ex.Flow == "" || strings.Contains(f.Key.String(), ex.Flow) {
+				seen = true
+				for v, n := range f.Counts {
+					got[v] += n
+				}
+			}
+		}
+		byID := got.ByID()
 		ids := make([]string, 0, len(ex.Counts))
 		for id := range ex.Counts {
 			ids = append(ids, id)

@@ -31,8 +31,13 @@ type Scenario struct {
 	Name string `yaml:"name"`
 	// Lab is the topology (a file, or an embedded config name); the
 	// caller resolves it.
-	Lab      string              `yaml:"lab"`
-	VM       string              `yaml:"vm"`
+	Lab string `yaml:"lab"`
+	VM  string `yaml:"vm"`
+	// From, when set, is the sender of a whole-path trace (trace --vm VM
+	// --from FROM): a VM, or an address outside the inventory. The
+	// expectations then count path verdicts (lost_in_network, not_sent,
+	// ...) of the path's flows.
+	From     string              `yaml:"from"`
 	NIC      int                 `yaml:"nic"`
 	Duration time.Duration       `yaml:"duration"`
 	Filters  map[string]string   `yaml:"filters"`
@@ -214,6 +219,8 @@ func (s *Scenario) Validate(file string) error {
 	switch {
 	case s.VM == "":
 		return errf("vm is required")
+	case s.From != "" && s.From == s.VM:
+		return errf("from names the traced VM %s: want the sender, another VM or an address", s.VM)
 	case s.NIC < 0:
 		return errf("nic %d: want 0 or more", s.NIC)
 	case s.Duration < 0:
@@ -228,7 +235,14 @@ func (s *Scenario) Validate(file string) error {
 	}
 	ids := map[string]bool{}
 	for _, v := range correlate.Verdicts() {
-		ids[v.ID()] = true
+		if s.From == "" {
+			ids[v.ID()] = true
+		}
+	}
+	for _, v := range correlate.PathVerdicts() {
+		if s.From != "" {
+			ids[v.ID()] = true
+		}
 	}
 	for i, e := range s.Expect {
 		if len(e.Counts) == 0 {
@@ -236,6 +250,9 @@ func (s *Scenario) Validate(file string) error {
 		}
 		for id := range e.Counts {
 			if !ids[id] {
+				if s.From != "" {
+					return errf("expect[%d]: unknown path verdict %q (with from: want one of %s)", i, id, pathIDs())
+				}
 				return errf("expect[%d]: unknown verdict %q (want one of the JSON ids in the README)", i, id)
 			}
 		}
@@ -262,4 +279,12 @@ func (s *Scenario) Validate(file string) error {
 		}
 	}
 	return nil
+}
+
+func pathIDs() string {
+	var ids []string
+	for _, v := range correlate.PathVerdicts() {
+		ids = append(ids, v.ID())
+	}
+	return strings.Join(ids, ", ")
 }

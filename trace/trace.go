@@ -65,6 +65,22 @@ type Config struct {
 	// Target then.
 	// OnInstance sees Target's instances only.
 	Also []Also
+	// From is the sender of a whole-path trace (trace --vm B --from A):
+	// with From.Target, Plan must hold PathPlan's points, and besides
+	// Target's own receive-side correlation (Result.Correlation) a path
+	// correlator follows each frame from A's vNIC to Target's and the
+	// replies back (Result.Path). Then every time in the results is on
+	// capturectl's clock, each host's clock offset removed (see
+	// Result.Path.Clock), not the host's. Without From.Target (an address
+	// outside the inventory) the trace is Target's receive side only, as
+	// without From, and Result.FromNote says so.
+	From *From
+	// OnPathFrame sees every frame of the path as it is judged (From
+	// with a Target), as OnInstance does Target's instances.
+	OnPathFrame func(*correlate.PathFrame)
+	// MaxTransit bounds a frame's time through the physical network
+	// between two hosts (default 100 ms; see correlate.PathConfig).
+	MaxTransit time.Duration
 }
 
 // Also is one more vNIC of a trace.
@@ -85,6 +101,11 @@ type Result struct {
 	Session *session.Result
 	// Also holds the results of Config.Also, in order.
 	Also []VMResult
+	// Path is the whole path's correlation (Config.From with a Target).
+	Path *correlate.PathResult
+	// FromNote says what of Config.From could not be followed (a sender
+	// outside the inventory).
+	FromNote string
 }
 
 // VMResult is the result for one more vNIC of a trace.
@@ -110,13 +131,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	// one vNIC: its correlator sees the whole plan, whatever the caller
 	// put in it; several: each sees its own DefaultPlan's points
-	vms := []vmSpec{{target: cfg.Target, teamUplink: cfg.TeamUplink, all: len(cfg.Also) == 0}}
+	path := cfg.From != nil && cfg.From.Target != nil
+	vms := []vmSpec{{target: cfg.Target, teamUplink: cfg.TeamUplink, all: len(cfg.Also) == 0 && !path, lenient: path}}
 	for _, a := range cfg.Also {
 		vms = append(vms, vmSpec{target: a.Target, teamUplink: a.TeamUplink})
 	}
 	lv, err := newLive(cfg.Plan, vms, cfg.Window, cfg.OnInstance)
 	if err != nil {
 		return nil, err
+	}
+	if path {
+		if err := lv.setupPath(cfg.Plan, *cfg.From.Target, cfg.Target, cfg.Window, cfg.MaxTransit, cfg.OnPathFrame); err != nil {
+			return nil, err
+		}
 	}
 	opts := cfg.Session
 	opts.Consumer = lv.add
@@ -132,7 +159,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	var stops []func()
 	for i, v := range vms {
-		stops = append(stops, lv.poll(ctx, i, v.teamUplink, cfg.Poll, v.target.Host, v.target.TeamUplink))
+		end := -1
+		if path && i == 0 {
+			end = 1 // the path's receiver
+		}
+		stops = append(stops, lv.poll(ctx, i, end, v.teamUplink, cfg.Poll, v.target.Host, v.target.TeamUplink))
+	}
+	if path && cfg.From.TeamUplink != nil {
+		stops = append(stops, lv.poll(ctx, -1, 0, cfg.From.TeamUplink, cfg.Poll, cfg.From.Target.Host, cfg.From.Target.TeamUplink))
 	}
 	res, werr := s.Wait()
 	for _, stop := range stops {
@@ -142,7 +176,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, werr
 	}
 	results := lv.finish(res.Points)
-	out := &Result{Target: cfg.Target, Correlation: results[0], Session: res}
+	out := &Result{Target: cfg.Target, Correlation: results[0], Session: res, Path: lv.pathResult}
+	if cfg.From != nil && cfg.From.Target == nil {
+		out.FromNote = fmt.Sprintf("the sender %s is not in the inventory: only %s's receive side was captured", cfg.From.Address, cfg.Target.VM)
+	}
 	for i, a := range cfg.Also {
 		out.Also = append(out.Also, VMResult{Target: a.Target, Correlation: results[i+1]})
 	}
@@ -259,6 +296,7 @@ type Live struct {
 	// clock is each host's clock (nil: capturectl's own, as for inputs
 	// recorded offline)
 	clock func(host string) session.Clock
+	pathState
 }
 
 // view is one traced vNIC's correlator over its points of the plan.
@@ -278,6 +316,9 @@ type vmSpec struct {
 	teamUplink func(context.Context) (string, error)
 	all        bool
 	port       *correlate.Port // instead of PortOf(target) (tests)
+	// lenient: a point of its DefaultPlan the plan does not have is left
+	// out (a path plan without uplinks: both ends switched locally)
+	lenient bool
 }
 
 // onHost puts local time t on host's clock: its latest bound when late
@@ -291,6 +332,12 @@ func (lv *Live) onHost(host string, t time.Time, late bool) time.Time {
 	switch {
 	case !c.Known():
 		return t
+	case lv.aligned:
+		// frames are on capturectl's clock: only the uncertainty
+		if late {
+			return t.Add(c.Bound(t))
+		}
+		return t.Add(-c.Bound(t))
 	case late:
 		return c.Latest(t)
 	}
@@ -316,6 +363,9 @@ func newLive(plan session.Plan, vms []vmSpec, window time.Duration, onInstance f
 			}
 			for _, p := range own.Points {
 				i, ok := index[p.Name()]
+				if !ok && vm.lenient {
+					continue
+				}
 				if !ok {
 					return nil, fmt.Errorf("trace: %s %s: point %s is not in the plan: %w", vm.target.VM, vm.target.NIC, p.Name(), ErrPlan)
 				}
@@ -364,6 +414,9 @@ func (lv *Live) dispatch(o pktcap.Observation) {
 	if o.Point < 0 || o.Point >= len(lv.fan) {
 		return
 	}
+	if lv.path != nil {
+		lv.path.Add(o)
+	}
 	for _, f := range lv.fan[o.Point] {
 		o.Point = f.point
 		lv.views[f.view].c.Add(o)
@@ -372,7 +425,11 @@ func (lv *Live) dispatch(o pktcap.Observation) {
 
 func (lv *Live) add(o pktcap.Observation) {
 	lv.mu.Lock()
-	lv.m.Add(o)
+	if lv.aligned {
+		lv.addAligned(o)
+	} else {
+		lv.m.Add(o)
+	}
 	lv.mu.Unlock()
 }
 
@@ -380,6 +437,7 @@ func (lv *Live) add(o pktcap.Observation) {
 func (lv *Live) started(stats []session.PointStats) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
+	lv.pathStarted(stats)
 	for _, v := range lv.views {
 		for li, i := range v.points {
 			if st := stats[i]; !st.Start.IsZero() {
@@ -411,7 +469,11 @@ func (lv *Live) finish(stats []session.PointStats) []*correlate.Result {
 			}
 		}
 	}
+	lv.pathFinish(stats)
 	lv.m.Flush()
+	if lv.path != nil {
+		lv.pathResult = lv.path.Close()
+	}
 	var out []*correlate.Result
 	for _, v := range lv.views {
 		out = append(out, v.c.Close())
@@ -453,20 +515,23 @@ func (lv *Live) VMVerdicts(i int) map[correlate.Verdict]int {
 func (lv *Live) Done() <-chan struct{} { return lv.session.Done() }
 
 // poll re-reads the team uplink every interval until the session ends,
-// and once more after it ended (so the frames after the last poll are
-// vouched for, or found to have met another uplink). Each answer confirms
-// the uplink or records a change (correlate.TrackTeam): a verdict that
-// rests on the team uplink holds only once a poll after its frame saw the
-// same uplink.
-func (lv *Live) poll(ctx context.Context, vm int, get func(context.Context) (string, error), every time.Duration, host, initial string) (stop func()) {
+// and once more after it ended, for the correlator of vNIC vm and for the
+// path's end (each when not negative). The correlator gets every answer:
+// it confirms the uplink or records a change (correlate.TrackTeam), so a
+// verdict that rests on the team uplink holds only once a poll after its
+// frame saw the same uplink. The path gets the changes.
+func (lv *Live) poll(ctx context.Context, vm, end int, get func(context.Context) (string, error), every time.Duration, host, initial string) (stop func()) {
 	if get == nil || every < 0 {
 		return func() {}
 	}
-	lv.mu.Lock()
-	// discovery read the uplink before the capture, at a time not known
-	// here: nothing is confirmed before the first poll
-	lv.views[vm].c.TrackTeam(time.Time{})
-	lv.mu.Unlock()
+	if vm >= 0 {
+		lv.mu.Lock()
+		// discovery read the uplink before the capture, at a time not
+		// known here: nothing is confirmed before the first poll
+		lv.views[vm].c.TrackTeam(time.Time{})
+		lv.mu.Unlock()
+	}
+	last, lastUplink := time.Now(), initial
 	ask := func() {
 		asked := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, every)
@@ -478,8 +543,15 @@ func (lv *Live) poll(ctx context.Context, vm int, get func(context.Context) (str
 		lv.mu.Lock()
 		// the host read it between the question and the answer: on the
 		// port's host's clock, widened by its uncertainty
-		lv.views[vm].c.ConfirmTeamUplink(lv.onHost(host, asked, false), lv.onHost(host, time.Now(), true), u, "esxcli network vm port list")
+		from, until := lv.onHost(host, asked, false), lv.onHost(host, time.Now(), true)
+		if vm >= 0 {
+			lv.views[vm].c.ConfirmTeamUplink(from, until, u, "esxcli network vm port list")
+		}
+		if end >= 0 && lv.path != nil && u != lastUplink {
+			lv.path.SetTeamUplinkBetween(end, lv.onHost(host, last, false), until, u, "esxcli network vm port list")
+		}
 		lv.mu.Unlock()
+		lastUplink, last = u, asked
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
