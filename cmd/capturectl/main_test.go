@@ -74,7 +74,8 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\nstderr: %s", err, stderr)
 	}
-	if !regexp.MustCompile(`ICMP echo request 192\.168\.100\.11 > 192\.168\.100\.12\n +[2-9] delivered, duplicates removed by reverse teaming\n`).MatchString(stdout) {
+	// (an echo at an edge of the common live window is inconclusive)
+	if !regexp.MustCompile(`ICMP echo request 192\.168\.100\.11 > 192\.168\.100\.12\n +[2-9] delivered, duplicates removed by reverse teaming(; 1 inconclusive)?\n`).MatchString(stdout) {
 		t.Errorf("demo: want the echo requests delivered with duplicates removed; got:\n%s", stdout)
 	}
 	if !strings.Contains(stdout, "the copy from vmnic3 (not the team uplink vmnic2) was dropped by reverse teaming") {
