@@ -26,14 +26,15 @@ type VMTrace struct {
 }
 
 type jsonReportV2 struct {
-	Schema   string        `json:"schema"`
-	Title    string        `json:"title,omitempty"`
-	WindowUS int64         `json:"window_us"`
-	Verdicts []jsonVerdict `json:"verdicts"`
-	Hosts    []jsonHostV2  `json:"hosts"`
-	VMs      []jsonVMV2    `json:"vms"`
-	Files    []string      `json:"files,omitempty"`
-	Notes    []string      `json:"notes,omitempty"`
+	Schema   string         `json:"schema"`
+	Title    string         `json:"title,omitempty"`
+	WindowUS int64          `json:"window_us"`
+	Verdicts []jsonVerdict  `json:"verdicts"`
+	Hosts    []jsonHostV2   `json:"hosts"`
+	VMs      []jsonVMV2     `json:"vms"`
+	Files    []string       `json:"files,omitempty"`
+	Notes    []string       `json:"notes,omitempty"`
+	Path     *jsonWholePath `json:"path,omitempty"`
 }
 
 type jsonVerdict struct {
@@ -95,6 +96,9 @@ func JSONV2(w io.Writer, vms []VMTrace, m Meta) error {
 	}
 	for _, c := range m.Clocks {
 		host(c.Host).Clock = &jsonClockV2{c.Offset.Microseconds(), c.Uncertainty.Microseconds()}
+	}
+	if m.Path != nil {
+		j.Path = pathJSON(m.Path)
 	}
 	for _, v := range vms {
 		if v.Result.Window != vms[0].Result.Window {

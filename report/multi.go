@@ -24,7 +24,25 @@ func vmHeading(v VMTrace) string {
 // TextVMs is Text for a run over several vNICs: with one it is Text; with
 // several, m's title, a section per vNIC (its heading, then its report
 // with the clock of its host), a line per vNIC's conclusion, and the files.
+// With m.Path, the path's section (PathText) comes before the files.
 func TextVMs(w io.Writer, vms []VMTrace, m Meta) error {
+	if m.Path != nil {
+		// the receiver's report, the path's section, then the files
+		path, files := m.Path, m.Files
+		m.Path, m.Files = nil, nil
+		b := &strings.Builder{}
+		if err := TextVMs(b, vms, m); err != nil {
+			return err
+		}
+		if err := PathText(b, path); err != nil {
+			return err
+		}
+		for _, f := range files {
+			fmt.Fprintf(b, "Wrote %s\n", f)
+		}
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	if len(vms) == 1 {
 		v := vms[0]
 		m.Host, m.PortID = v.Host, v.PortID

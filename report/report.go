@@ -35,6 +35,8 @@ type Meta struct {
 	// Notes are what the run says about capturectl's own part (trace.Notes:
 	// drops that may be its doing, pcapng frames out of time order).
 	Notes []string
+	// Path is the whole path of a trace --from (TextVMs, JSONV2).
+	Path *correlate.PathResult
 }
 
 // HostClock is what was read of a host's clock: host time = capturectl's

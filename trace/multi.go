@@ -257,11 +257,19 @@ func (r *Result) VMs() []VMResult {
 	return append(out, r.Also...)
 }
 
-// Filtered: some vNIC of the run had frames filtered by reverse teaming.
+// Filtered: some vNIC of the run, or the path (Config.From), had frames
+// filtered by reverse teaming.
 func (r *Result) Filtered() bool {
 	for _, v := range r.VMs() {
 		if v.Correlation != nil && v.Correlation.Filtered() {
 			return true
+		}
+	}
+	if r.Path != nil {
+		for _, t := range r.Path.Totals {
+			if t[correlate.PathFiltered] > 0 {
+				return true
+			}
 		}
 	}
 	return false

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/report"
 	"github.com/capturectl/capturectl/session"
 	"github.com/capturectl/capturectl/trace"
@@ -29,6 +30,7 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 	ro.register(fs)
 	window := fs.Duration("window", trace.DefaultWindow, "sightings of the same bytes within this `duration` are one frame")
 	poll := fs.Duration("poll", 2*time.Second, "re-read each port's team uplink every `D` while capturing (0: never)")
+	from := fs.String("from", "", "follow the frames from this sender (a VM's name, MAC or IP, or an address outside the inventory) to the --vm and back, on both hosts")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,8 +45,11 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 	if err := ro.check(); err != nil {
 		return err
 	}
-	if ro.jsonVersion == 1 && (len(cf.vms) > 1 || cf.portgroup != "") {
-		return usagef("trace: --json-version 1 describes one vNIC; several (--vm twice, --portgroup) need version 2")
+	if ro.jsonVersion == 1 && (len(cf.vms) > 1 || cf.portgroup != "" || *from != "") {
+		return usagef("trace: --json-version 1 describes one vNIC; several (--vm twice, --portgroup) and --from need version 2")
+	}
+	if *from != "" && (len(cf.vms) > 1 || cf.portgroup != "") {
+		return usagef("trace: --from follows the path to one --vm; got several (--vm twice, --portgroup)")
 	}
 	if cf.duration == 0 && cf.count == 0 && !isTerminal(e.stderr) {
 		cf.duration = 10 * time.Second // unattended: never run forever
@@ -55,10 +60,19 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeClient(ctx, client)
+	targets := cfg.Targets()
+	if *from != "" {
+		if cfg, err = withFrom(ctx, e, client, cfg, *from, *poll > 0 && !cf.dryRun); err != nil {
+			return err
+		}
+		if f := cfg.From.Target; f != nil {
+			targets = append(targets, *f) // its host's address
+		}
+	}
 	if cf.dryRun {
 		return printPlan(e.stdout, cfg, cf.deadman)
 	}
-	if cfg.Session, err = cf.options(e, cfg.Targets(), logger); err != nil {
+	if cfg.Session, err = cf.options(e, targets, logger); err != nil {
 		return err
 	}
 	cfg.Window, cfg.Poll = *window, *poll
@@ -203,5 +217,22 @@ func traceReport(res *trace.Result) ([]report.VMTrace, report.Meta) {
 		meta.Clocks = append(meta.Clocks, report.HostClock{Host: h, Offset: c.Offset, Uncertainty: c.Uncertainty})
 	}
 	meta.Notes = trace.Notes(res)
+	if res.FromNote != "" {
+		meta.Notes = append(meta.Notes, res.FromNote)
+	}
+	meta.Path = res.Path
 	return vms, meta
+}
+
+// withFrom makes cfg a trace of the whole path from the sender (trace
+// --from), saying on stderr what the plan left out.
+func withFrom(ctx context.Context, e *env, client *esxi.Client, cfg trace.Config, from string, poll bool) (trace.Config, error) {
+	cfg, notes, err := trace.WithFrom(ctx, client, cfg, from, poll)
+	if errors.Is(err, trace.ErrPlan) || errors.Is(err, esxi.ErrVMNotFound) || errors.Is(err, trace.ErrNIC) {
+		return cfg, &usageError{err}
+	}
+	for _, n := range notes {
+		fmt.Fprintf(e.stderr, "capturectl: --from: %s\n", n)
+	}
+	return cfg, err
 }
