@@ -104,17 +104,12 @@ func (c *Correlator) teamContradicted(inst *Instance) {
 	if !c.teamTracked || inst.lastNS <= c.confirmedNS {
 		return
 	}
-	if c.epoch == 0 {
-		c.epochs = append(c.epochs, epochState{})
-		c.epoch = int32(len(c.epochs))
-	}
-	e := &c.epochs[c.epoch-1]
+	e := &c.epochs[c.openEpoch(inst)-1]
 	if !e.doomed {
 		e.doomed = true
 		e.why = fmt.Sprintf("a frame at %s that arrived only on %s was delivered, so %s acted as the team uplink then, not %s as the polls said",
 			inst.First.Format("15:04:05.000000"), inst.Arrivals[0], inst.Arrivals[0], inst.Team)
 	}
-	c.epochMax = max(c.epochMax, inst.lastNS)
 }
 
 // teamEpoch puts a verdict that rests on the team uplink, judged for a
@@ -123,12 +118,18 @@ func (c *Correlator) teamEpoch(inst *Instance) {
 	if !c.teamTracked || inst.lastNS <= c.confirmedNS {
 		return
 	}
+	inst.epoch = c.openEpoch(inst)
+}
+
+// openEpoch returns the open epoch, opening one if none is, with inst in
+// it.
+func (c *Correlator) openEpoch(inst *Instance) int32 {
 	if c.epoch == 0 {
 		c.epochs = append(c.epochs, epochState{})
 		c.epoch = int32(len(c.epochs))
 	}
-	inst.epoch = c.epoch
 	c.epochMax = max(c.epochMax, inst.lastNS)
+	return c.epoch
 }
 
 // closeEpochs fails the epoch left open at Close.

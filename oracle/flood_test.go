@@ -24,18 +24,7 @@ func TestArticleFlood(t *testing.T) {
 		t.Skip("100 kfps for two seconds (-short)")
 	}
 	testenv.CheckGoroutines(t)
-	topo, err := lab.LoadConfig("../configs/lab-article.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo.Hosts[1].CaptureBuffer = 64
-	sc := &scenario.Scenario{VM: "testvm2", Duration: 2 * time.Second, Traffic: []lab.TrafficConfig{
-		{Kind: "udp", From: "testvm1", To: "testvm2", Rate: 100000, Size: 100},
-		{Kind: "ping", From: "testvm1", To: "testvm2", Interval: 50 * time.Millisecond},
-	}}
-	if err := sc.Validate("flood"); err != nil {
-		t.Fatal(err)
-	}
+	topo, sc := articleFlood(t)
 	cr := RunCase(t.Context(), &Case{Seed: 0, Topology: topo, Scenario: sc, Summary: "article flood"}, nil)
 	if cr.Err != nil {
 		t.Fatal(cr.Err)
@@ -57,6 +46,25 @@ func TestArticleFlood(t *testing.T) {
 	if cr.TeamDisagree != "" {
 		t.Error("team-uplink disagreement: ", cr.TeamDisagree)
 	}
+}
+
+// articleFlood is the article's topology with a small capture buffer on
+// esx02, and 100 kfps of UDP from testvm1 to testvm2 with pings beside it.
+func articleFlood(t *testing.T) (*lab.Config, *scenario.Scenario) {
+	t.Helper()
+	topo, err := lab.LoadConfig("../configs/lab-article.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo.Hosts[1].CaptureBuffer = 64
+	sc := &scenario.Scenario{VM: "testvm2", Duration: 2 * time.Second, Traffic: []lab.TrafficConfig{
+		{Kind: "udp", From: "testvm1", To: "testvm2", Rate: 100000, Size: 100},
+		{Kind: "ping", From: "testvm1", To: "testvm2", Interval: 50 * time.Millisecond},
+	}}
+	if err := sc.Validate("flood"); err != nil {
+		t.Fatal(err)
+	}
+	return topo, sc
 }
 
 // killWriter is the pcapng file of a trace killed with -9 once limit
@@ -95,18 +103,7 @@ func TestArticleFloodKilledAnalyzed(t *testing.T) {
 		t.Skip("100 kfps for two seconds (-short)")
 	}
 	testenv.CheckGoroutines(t)
-	topo, err := lab.LoadConfig("../configs/lab-article.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo.Hosts[1].CaptureBuffer = 64
-	sc := &scenario.Scenario{VM: "testvm2", Duration: 2 * time.Second, Traffic: []lab.TrafficConfig{
-		{Kind: "udp", From: "testvm1", To: "testvm2", Rate: 100000, Size: 100},
-		{Kind: "ping", From: "testvm1", To: "testvm2", Interval: 50 * time.Millisecond},
-	}}
-	if err := sc.Validate("flood-killed"); err != nil {
-		t.Fatal(err)
-	}
+	topo, sc := articleFlood(t)
 	var l *lab.Lab
 	out := &killWriter{limit: 1 << 20}
 	res, err := scenario.Trace(t.Context(), sc, topo, scenario.Options{Output: out,
