@@ -46,7 +46,7 @@ func HTMLVMs(w io.Writer, vms []VMTrace, m Meta) error {
 	if title == "" {
 		title = "capturectl trace"
 	}
-	return htmlTmpl.Execute(w, map[string]any{"Title": title, "VMs": sections})
+	return htmlTmpl.Execute(w, map[string]any{"Title": title, "VMs": sections, "Path": pathView(m.Path)})
 }
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"clock": clock}).Parse(`<!DOCTYPE html>
@@ -60,6 +60,11 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 </style></head><body>
 <h1>{{.Title}}</h1>
 {{range .VMs}}{{template "vm" .}}{{end}}
+{{with .Path}}<h2 class="path">Whole path: {{.Title}}</h2>
+<p>{{.Clock}}</p>
+{{range .Totals}}<p>{{.}}</p>{{end}}
+{{range .Flows}}<div class="flow"><h3>{{.Title}}</h3><p>{{.Counts}}</p>{{.SVG}}
+{{range .Ex}}<div class="ex">{{clock .First}} {{.Verdict}}: {{.Reason}}</div>{{end}}</div>{{end}}{{end}}
 </body></html>
 {{define "vm"}}{{if .Heading}}<h2 class="vm">{{.Heading}}</h2>{{end}}
 <p>Traced: {{.Port}}</p>

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"html/template"
 	"io"
 	"strings"
 	"time"
@@ -188,4 +189,115 @@ func pathJSON(r *correlate.PathResult) *jsonWholePath {
 		j.Flows = append(j.Flows, jf)
 	}
 	return j
+}
+
+// pathFlowView is a path flow as the HTML report shows it.
+type pathFlowView struct {
+	Title, Counts string
+	SVG           template.HTML
+	Ex            []correlate.PathFrameExample
+}
+
+// pathView is the HTML report's path section (nil without a path).
+func pathView(r *correlate.PathResult) map[string]any {
+	if r == nil {
+		return nil
+	}
+	var b strings.Builder
+	PathText(&b, &correlate.PathResult{A: r.A, B: r.B, Clock: r.Clock}) // its clock line
+	clockLine := ""
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(l, "Clocks: ") {
+			clockLine = l
+		}
+	}
+	var totals []string
+	for d, t := range r.Totals {
+		totals = append(totals, fmt.Sprintf("%s: %s", correlate.Direction(d), pathCounts(t)))
+	}
+	var flows []pathFlowView
+	for _, f := range r.Flows {
+		flows = append(flows, pathFlowView{Title: fmt.Sprintf("%s (%s, %s → %s)", f.Key, f.Direction, f.From, f.To),
+			Counts: pathCounts(f.Counts), SVG: template.HTML(pathFlowSVG(f)), Ex: f.Examples})
+	}
+	return map[string]any{"Title": endName(r.A) + " → " + endName(r.B), "Clock": clockLine, "Totals": totals, "Flows": flows}
+}
+
+// pathFlowSVG draws a flow's path, one box per stage that saw its frames
+// in order (the hops), each edge with the frames that crossed it and its
+// median latency, and each loss where it happened: not sent before the
+// sending host's uplinks, lost in the network on the edge between the
+// hosts, not forwarded before the receiving port, filtered and dropped
+// after its PortOutput.
+func pathFlowSVG(f *correlate.PathFlow) string {
+	var nodes []string
+	for i, h := range f.Hops {
+		if i == 0 {
+			nodes = append(nodes, h.From)
+		}
+		nodes = append(nodes, h.To)
+	}
+	const boxW, gap, top = 130, 42, 30
+	w := 20 + len(nodes)*(boxW+gap)
+	h := 190
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="whole path of %s">`,
+		w, h, w, h, template.HTMLEscapeString(f.Key.String()))
+	b.WriteString(`<defs><marker id="parrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#555"/></marker></defs>`)
+	x := func(i int) int { return 20 + i*(boxW+gap) }
+	for i, n := range nodes {
+		host, stage, _ := strings.Cut(n, " ")
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="44" rx="6" fill="#f6f6f6" stroke="#555"/>`, x(i), top, boxW)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="13" font-family="sans-serif">%s</text>`, x(i)+boxW/2, top+18, template.HTMLEscapeString(stage))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="11" font-family="sans-serif" fill="#444">%s</text>`, x(i)+boxW/2, top+34, template.HTMLEscapeString(host))
+	}
+	crossAt := -1
+	for i, hp := range f.Hops {
+		x1, x2, y := x(i)+boxW, x(i+1), top+22
+		color := "#555"
+		if hp.Frames == 0 {
+			color = "#bbb"
+		}
+		if hp.CrossHost {
+			crossAt = i
+			color = "#36c"
+		}
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2" marker-end="url(#parrow)"/>`, x1, y, x2-2, y, color)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="11" font-family="sans-serif">%d</text>`, (x1+x2)/2, y-6, hp.Frames)
+		if l := hp.Latency; l.N > 0 && !l.Unknown {
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="10" font-family="sans-serif" fill="#666">%v</text>`, (x1+x2)/2, y+14, l.P50)
+		}
+	}
+	// where the losses happened, under the edge or box they belong to
+	loss := func(at int, what string) {
+		if what == "" {
+			return
+		}
+		if at < 0 {
+			at = 0
+		}
+		cx := x(at) + boxW + gap/2
+		if at >= len(nodes)-1 {
+			cx = x(len(nodes)-1) + boxW/2
+		}
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#c00" stroke-width="2" stroke-dasharray="5,4"/>`, cx, top+46, cx, top+96)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="16" fill="#c00" font-family="sans-serif">✕</text>`, cx, top+112)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="11" fill="#c00" font-family="sans-serif">%s</text>`, cx, top+128, template.HTMLEscapeString(what))
+	}
+	last := len(nodes) - 2 // the edge into the receiving VnicRx
+	said := func(vs ...correlate.PathVerdict) string {
+		var parts []string
+		for _, v := range vs {
+			if n := f.Counts[v]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, v))
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	loss(crossAt-1, said(correlate.PathNotSent))
+	loss(crossAt, said(correlate.PathLostInNetwork))
+	loss(last-1, said(correlate.PathNotForwarded))
+	loss(last, said(correlate.PathFiltered, correlate.PathDroppedAtPort))
+	b.WriteString(`</svg>`)
+	return b.String()
 }

@@ -33,6 +33,9 @@ func TestTraceFrom(t *testing.T) {
 	if i, j := strings.Index(stdout, "== Path"), strings.Index(stdout, "Wrote "); i < 0 || j < i {
 		t.Errorf("the path's section should come before the files:\n%s", stdout)
 	}
+	if page, err := os.ReadFile(filepath.Join(dir, "trace.html")); err != nil || !strings.Contains(string(page), `aria-label="whole path of ICMP echo request`) {
+		t.Errorf("trace.html draws no path (%v)", err)
+	}
 	doc, err := os.ReadFile(filepath.Join(dir, "trace.json"))
 	if err != nil {
 		t.Fatal(err)
