@@ -388,10 +388,7 @@ func SweepPath(ctx context.Context, first uint64, n, parallel int, logger *slog.
 	start := time.Now()
 	rep := &PathReport{}
 	var mu sync.Mutex
-	var again []uint64
-	sem := make(chan struct{}, max(parallel, 1))
-	var wg sync.WaitGroup
-	run := func(s uint64, last bool) {
+	sweepSeeds(first, n, parallel, func(s uint64, last bool) bool {
 		c, err := GeneratePath(s)
 		var cr *PathCaseResult
 		if err == nil {
@@ -401,13 +398,12 @@ func SweepPath(ctx context.Context, first uint64, n, parallel int, logger *slog.
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil && cr != nil && !last && ctx.Err() == nil {
-			again = append(again, s)
-			return
+			return true
 		}
 		rep.Cases++
 		if err != nil {
 			rep.Errors = append(rep.Errors, err)
-			return
+			return false
 		}
 		for t := range cr.Matrix {
 			for v := range cr.Matrix[t] {
@@ -416,19 +412,8 @@ func SweepPath(ctx context.Context, first uint64, n, parallel int, logger *slog.
 		}
 		rep.False = append(rep.False, cr.False...)
 		rep.Untagged += cr.Untagged
-	}
-	for s := first; s < first+uint64(n); s++ {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			run(s, false)
-		})
-	}
-	wg.Wait()
-	slices.Sort(again)
-	for _, s := range again {
-		run(s, true)
-	}
+		return false
+	})
 	rep.Elapsed = time.Since(start)
 	return rep
 }

@@ -199,10 +199,7 @@ func Sweep(ctx context.Context, first uint64, n, parallel int, logger *slog.Logg
 	start := time.Now()
 	rep := &Report{}
 	var mu sync.Mutex
-	var again []uint64
-	sem := make(chan struct{}, max(parallel, 1))
-	var wg sync.WaitGroup
-	run := func(s uint64, last bool) {
+	rep.Retried = sweepSeeds(first, n, parallel, func(s uint64, last bool) bool {
 		c, err := Generate(s)
 		var cr *CaseResult
 		if err == nil {
@@ -212,29 +209,16 @@ func Sweep(ctx context.Context, first uint64, n, parallel int, logger *slog.Logg
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil && cr != nil && !last && ctx.Err() == nil {
-			again = append(again, s)
-			return
+			return true
 		}
 		rep.Cases++
 		if err != nil {
 			rep.Errors = append(rep.Errors, err)
-			return
+			return false
 		}
 		rep.add(s, cr)
-	}
-	for s := first; s < first+uint64(n); s++ {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			run(s, false)
-		})
-	}
-	wg.Wait()
-	slices.Sort(again)
-	for _, s := range again {
-		rep.Retried = append(rep.Retried, s)
-		run(s, true)
-	}
+		return false
+	})
 	sort.Slice(rep.False, func(i, j int) bool {
 		if rep.False[i].Seed != rep.False[j].Seed {
 			return rep.False[i].Seed < rep.False[j].Seed
@@ -243,6 +227,34 @@ func Sweep(ctx context.Context, first uint64, n, parallel int, logger *slog.Logg
 	})
 	rep.Elapsed = time.Since(start)
 	return rep
+}
+
+// sweepSeeds runs one for the seeds first..first+n-1, parallel at a time.
+// A seed whose one asks to (its case could not run: on a loaded machine a
+// start can time out) is run again once, alone, after the others, with
+// last set; the seeds run again are returned, in order.
+func sweepSeeds(first uint64, n, parallel int, one func(s uint64, last bool) (again bool)) []uint64 {
+	var mu sync.Mutex
+	var again []uint64
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for s := first; s < first+uint64(n); s++ {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if one(s, false) {
+				mu.Lock()
+				again = append(again, s)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(again)
+	for _, s := range again {
+		one(s, true)
+	}
+	return again
 }
 
 func (rep *Report) add(s uint64, cr *CaseResult) {
