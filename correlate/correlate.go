@@ -96,6 +96,7 @@ type Correlator struct {
 	confirmedNS int64
 	epochs      []epochState
 	epoch       int32 // the open epoch, 0 when none
+	polls       []teamPoll
 	epochMax    int64
 	byStage     map[pktcap.Stage][]int
 	uplinkOf    map[string]int
@@ -349,6 +350,9 @@ func (c *Correlator) expire(ns int64) {
 func (c *Correlator) finish(inst *Instance) {
 	c.pending.del(inst.key)
 	inst.First, inst.Last = time.Unix(0, inst.firstNS).UTC(), time.Unix(0, inst.lastNS).UTC()
+	if len(c.polls) > 0 {
+		c.applyPolls(inst.firstNS)
+	}
 	c.judge(inst)
 	fk := flowOf(inst.hdr[:inst.hdrLen])
 	f := c.lastFlow
@@ -683,6 +687,13 @@ func (c *Correlator) judge(inst *Instance) {
 			// duplicates removed by reverse teaming
 			inst.Verdict, inst.mask = Delivered, rxMask|allUplinks
 			inst.why = fmt.Sprintf("%d of %d copies at PortOutput reached VnicRx; the others were dropped, not by reverse teaming", R, P)
+			if reverse && inst.Team != "" && fromTeam == 0 && len(inst.Arrivals) > 0 {
+				// delivered, yet no copy came from the team uplink: one of
+				// these uplinks acted as the team uplink, and then the
+				// others were removed by reverse teaming after all
+				inst.teamDep = true
+				c.teamContradicted(inst)
+			}
 		}
 	default:
 		inst.Verdict = Delivered

@@ -65,10 +65,35 @@ func since(after, until time.Time) string {
 // current one is a change somewhere after the last confirmation, recorded
 // as SetTeamUplinkBetween would, up to until (the poll's answer, host
 // clock).
+//
+// The answer takes effect once every frame before at has been judged (the
+// merge runs behind the polls): a frame of that time that contradicts the
+// uplink (teamContradicted) still counts against the interval it
+// confirms.
 func (c *Correlator) ConfirmTeamUplink(at, until time.Time, uplink, source string) {
 	if !c.teamTracked || uplink == "" {
 		return
 	}
+	c.polls = append(c.polls, teamPoll{at, until, uplink, source})
+}
+
+// teamPoll is a poll's answer waiting for the frames before it (ConfirmTeamUplink).
+type teamPoll struct {
+	at, until      time.Time
+	uplink, source string
+}
+
+// applyPolls applies the answers of polls earlier than ns (all, with
+// math.MaxInt64), in order.
+func (c *Correlator) applyPolls(ns int64) {
+	for len(c.polls) > 0 && c.polls[0].at.UnixNano() < ns {
+		p := c.polls[0]
+		c.polls = c.polls[1:]
+		c.applyPoll(p.at, p.until, p.uplink, p.source)
+	}
+}
+
+func (c *Correlator) applyPoll(at, until time.Time, uplink, source string) {
 	ns := at.UnixNano()
 	if n := len(c.timeline); n == 0 || c.timeline[n-1].Uplink != uplink {
 		after := c.confirmedAt()
@@ -132,8 +157,10 @@ func (c *Correlator) openEpoch(inst *Instance) int32 {
 	return c.epoch
 }
 
-// closeEpochs fails the epoch left open at Close.
+// closeEpochs applies the polls left and fails the epoch left open at
+// Close.
 func (c *Correlator) closeEpochs() {
+	c.applyPolls(math.MaxInt64)
 	if c.epoch != 0 && !c.epochs[c.epoch-1].doomed {
 		why := "no poll confirmed the team uplink %s"
 		if at := c.confirmedAt(); !at.IsZero() {

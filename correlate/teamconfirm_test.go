@@ -198,3 +198,47 @@ func TestTeamContradictedBetweenPolls(t *testing.T) {
 		t.Errorf("totals %v", r.Totals)
 	}
 }
+
+// The oracle's seed 1823: copies from uplinks other than the polled team
+// uplink, one of them delivered. Under reverse teaming that means one of
+// those uplinks was the team uplink then, and the copy not delivered was
+// removed by reverse teaming — not "dropped, not by reverse teaming": the
+// verdict rests on the team uplink, and the frame dooms the interval.
+func TestTeamContradictedByDuplicates(t *testing.T) {
+	var js []struct {
+		v Verdict
+		e Evidence
+	}
+	points := []Point{
+		{Name: "esx02/vmnic2/rx", Stage: pktcap.StageUplinkRx, Uplink: "vmnic2"},
+		{Name: "esx02/vmnic3/rx", Stage: pktcap.StageUplinkRx, Uplink: "vmnic3"},
+		{Name: "esx02/vmnic4/rx", Stage: pktcap.StageUplinkRx, Uplink: "vmnic4"},
+		{Name: "esx02/50331657/PortOutput", Stage: pktcap.StagePortOutput},
+		{Name: "esx02/50331657/VnicRx", Stage: pktcap.StageVnicRx},
+	}
+	c, _ := New(Config{Points: points, Port: Port{Policy: "srcport", TeamUplink: "vmnic2"},
+		OnInstance: func(i *Instance) {
+			js = append(js, struct {
+				v Verdict
+				e Evidence
+			}{i.Verdict, i.Evidence()})
+		}})
+	t0 := time.Unix(1000, 0)
+	c.TrackTeam(t0)
+	f := synthFrame(1)
+	// in on vmnic3 and vmnic4, both at PortOutput, one delivered
+	for k, p := range []int{1, 3, 4, 2, 3} {
+		c.Add(pktcap.Observation{Point: p, Time: t0.Add(ms(100) + time.Duration(k)*4*time.Microsecond), Data: f, OrigLen: len(f)})
+	}
+	g := synthFrame(2) // a local frame, delivered: time moves on
+	c.Add(pktcap.Observation{Point: 3, Time: t0.Add(ms(400)), Data: g, OrigLen: len(g)})
+	c.Add(pktcap.Observation{Point: 4, Time: t0.Add(ms(400) + 4*time.Microsecond), Data: g, OrigLen: len(g)})
+	c.ConfirmTeamUplink(t0.Add(ms(500)), t0.Add(ms(501)), "vmnic2", "poll")
+	r := c.Close()
+	if len(js) == 0 || js[0].v != Delivered || r.Settle(js[0].v, js[0].e) != Inconclusive {
+		t.Fatalf("judged %+v", js)
+	}
+	if r.Totals[Delivered] != 0 || r.Totals[Inconclusive] != 1 {
+		t.Errorf("totals %v", r.Totals)
+	}
+}
