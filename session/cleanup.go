@@ -79,7 +79,7 @@ func Cleanup(ctx context.Context, c *esxi.SSHClient, opts CleanupOptions) (*Clea
 			procs = append(procs, proc{pid: l.PID, cmd: l.Cmd, label: l.Point})
 		}
 	}
-	left, err := stopProcs(ctx, h, procs, nil, nil)
+	left, err := stopProcs(ctx, h, procs, nil)
 	for _, l := range targets {
 		switch {
 		case slices.ContainsFunc(left, func(p proc) bool { return p.pid == l.PID }):

@@ -1095,14 +1095,12 @@ type proc struct {
 func (s *Session) stopHost(ctx context.Context, h *hostConn) ([]string, error) {
 	now := time.Now()
 	launched := false
-	var stamped []*pointRun // whose Stop is this stop's, not an earlier end's
 	for _, pr := range h.points {
 		launched = launched || pr.launched
 		pr.stopping.Store(true)
 		pr.mu.Lock()
 		if pr.stats.Stop.IsZero() {
 			pr.stats.Stop = now
-			stamped = append(stamped, pr)
 		}
 		pr.mu.Unlock()
 	}
@@ -1110,7 +1108,6 @@ func (s *Session) stopHost(ctx context.Context, h *hostConn) ([]string, error) {
 		return nil, nil // nothing was started on this host
 	}
 	var procs []proc
-	unknown := false // a launched point whose PID never came
 	for _, pr := range h.points {
 		pid := int(pr.pid.Load())
 		if pid == 0 && pr.launched {
@@ -1120,7 +1117,6 @@ func (s *Session) stopHost(ctx context.Context, h *hostConn) ([]string, error) {
 			case pid = <-pr.pidCh:
 			case <-time.After(500 * time.Millisecond):
 			}
-			unknown = unknown || pid == 0
 		}
 		if pid > 0 {
 			procs = append(procs, proc{pid: pid, cmd: pr.cmd, label: pr.pt.Name()})
@@ -1131,12 +1127,15 @@ func (s *Session) stopHost(ctx context.Context, h *hostConn) ([]string, error) {
 	if _, cerr := h.conn(ctx); cerr != nil {
 		left, err = procs, cerr
 	} else {
-		// Leases of this run whose PID we never learnt — only then: a
-		// listing costs a round trip before the signal, and the points go
-		// on capturing meanwhile (over a slow link, frames that the report
-		// must call inconclusive, past the stop it records).
-		if unknown {
-			procs = append(procs, s.unlearnt(ctx, h, procs)...)
+		// Leases of this run whose PID we never learnt.
+		if out, lerr := h.run(ctx, listScript); lerr == nil {
+			if ls, perr := parseListing(out); perr == nil {
+				for _, l := range ls.leases {
+					if l.Run == s.runID && !slices.ContainsFunc(procs, func(p proc) bool { return p.pid == l.PID }) {
+						procs = append(procs, proc{pid: l.PID, cmd: l.Cmd, label: l.Point})
+					}
+				}
+			}
 		}
 		streamsDone := func(ctx context.Context) {
 			for _, pr := range h.points {
@@ -1147,28 +1146,7 @@ func (s *Session) stopHost(ctx context.Context, h *hostConn) ([]string, error) {
 				}
 			}
 		}
-		// The points capture until the signal reaches them: the stop
-		// recorded is when it leaves, a bound its frames never pass.
-		at := time.Now()
-		for _, pr := range stamped {
-			pr.mu.Lock()
-			pr.stats.Stop = at
-			pr.mu.Unlock()
-		}
-		streaming := func(p proc) bool {
-			for _, pr := range h.points {
-				if int(pr.pid.Load()) == p.pid {
-					select {
-					case <-pr.streamDone:
-						return false
-					default:
-						return true
-					}
-				}
-			}
-			return false
-		}
-		left, err = stopProcs(ctx, h, procs, streamsDone, streaming)
+		left, err = stopProcs(ctx, h, procs, streamsDone)
 	}
 	// Unblock readers of streams that did not end (a lost connection, a
 	// process that could not be stopped) after one grace for all.
@@ -1211,31 +1189,11 @@ func (s *Session) stopHost(ctx context.Context, h *hostConn) ([]string, error) {
 // end, checked with ps by PID and command line) kill -TERM and kill -9.
 // afterINT is called after the SIGINT (to let streams drain) and bounded
 // by the SIGINT grace time. It returns the processes still running.
-// unlearnt lists the processes of this run's leases on h that procs does
-// not hold (points whose PID line never came).
-func (s *Session) unlearnt(ctx context.Context, h *hostConn, procs []proc) []proc {
-	out, err := h.run(ctx, listScript)
-	if err != nil {
-		return nil
-	}
-	ls, err := parseListing(out)
-	if err != nil {
-		return nil
-	}
-	var more []proc
-	for _, l := range ls.leases {
-		if l.Run == s.runID && !slices.ContainsFunc(procs, func(p proc) bool { return p.pid == l.PID }) {
-			more = append(more, proc{pid: l.PID, cmd: l.Cmd, label: l.Point})
-		}
-	}
-	return more
-}
-
-func stopProcs(ctx context.Context, h *hostConn, procs []proc, afterINT func(context.Context), streaming func(proc) bool) ([]proc, error) {
+func stopProcs(ctx context.Context, h *hostConn, procs []proc, afterINT func(context.Context)) ([]proc, error) {
 	if len(procs) == 0 {
 		return nil, nil
 	}
-	aliveOf := func(procs []proc) ([]proc, error) {
+	alive := func() ([]proc, error) {
 		out, err := h.run(ctx, psCmd)
 		if err != nil {
 			return nil, err
@@ -1249,27 +1207,10 @@ func stopProcs(ctx context.Context, h *hostConn, procs []proc, afterINT func(con
 		}
 		return left, nil
 	}
-	alive := func() ([]proc, error) { return aliveOf(procs) }
-	// A process whose stream is still open is alive: it is signalled
-	// without a ps round trip first (over a slow link the points would
-	// capture on meanwhile); the others only if ps shows them (a PID may
-	// have been reused).
-	var left, check []proc
-	for _, p := range procs {
-		if streaming != nil && streaming(p) {
-			left = append(left, p)
-		} else {
-			check = append(check, p)
-		}
+	left, err := alive()
+	if err != nil {
+		return procs, err
 	}
-	if len(check) > 0 {
-		more, err := aliveOf(check)
-		if err != nil {
-			return procs, err
-		}
-		left = append(left, more...)
-	}
-	var err error
 	for _, step := range []struct {
 		sig   string
 		grace time.Duration
