@@ -687,11 +687,14 @@ func (c *Correlator) judge(inst *Instance) {
 			// duplicates removed by reverse teaming
 			inst.Verdict, inst.mask = Delivered, rxMask|allUplinks
 			inst.why = fmt.Sprintf("%d of %d copies at PortOutput reached VnicRx; the others were dropped, not by reverse teaming", R, P)
+			// "not by reverse teaming" rests on which uplink was the team
+			// uplink: had it been another, the copies from this one would
+			// have been removed by it
+			inst.teamDep = reverse && inst.Team != ""
 			if reverse && inst.Team != "" && fromTeam == 0 && len(inst.Arrivals) > 0 {
 				// delivered, yet no copy came from the team uplink: one of
 				// these uplinks acted as the team uplink, and then the
 				// others were removed by reverse teaming after all
-				inst.teamDep = true
 				c.teamContradicted(inst)
 			}
 		}

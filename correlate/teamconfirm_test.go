@@ -242,3 +242,33 @@ func TestTeamContradictedByDuplicates(t *testing.T) {
 		t.Errorf("totals %v", r.Totals)
 	}
 }
+
+// The oracle's seeds 3202, 3214 and 3264: a local port's broadcast and its
+// echo from an uplink, one of the two delivered. "The other dropped, not by
+// reverse teaming" holds only if that uplink was the team uplink: when the
+// next poll finds another, it is inconclusive.
+func TestTeamChangedUnderLocalEcho(t *testing.T) {
+	var js []struct {
+		v Verdict
+		e Evidence
+	}
+	c, _ := New(Config{Points: articlePoints(), Port: Port{Policy: "srcport", TeamUplink: "vmnic3"},
+		OnInstance: func(i *Instance) {
+			js = append(js, struct {
+				v Verdict
+				e Evidence
+			}{i.Verdict, i.Evidence()})
+		}})
+	t0 := time.Unix(1000, 0)
+	c.TrackTeam(t0)
+	f := synthFrame(1)
+	for k, p := range []int{2, 3, 1, 2} { // the local copy at PortOutput and VnicRx, the echo in on vmnic3 at PortOutput
+		c.Add(pktcap.Observation{Point: p, Time: t0.Add(ms(100) + time.Duration(k)*4*time.Microsecond), Data: f, OrigLen: len(f)})
+	}
+	local(c, t0.Add(ms(400)), 2)
+	c.ConfirmTeamUplink(t0.Add(ms(500)), t0.Add(ms(501)), "vmnic2", "poll")
+	r := c.Close()
+	if len(js) == 0 || js[0].v != Delivered || r.Settle(js[0].v, js[0].e) != Inconclusive {
+		t.Fatalf("judged %+v", js)
+	}
+}
