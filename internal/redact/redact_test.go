@@ -57,10 +57,11 @@ func FuzzText(f *testing.F) {
 	f.Add("a*", "aa*", "*")
 	f.Add("p@ss:/?#", "https://root:", "@vc/sdk")
 	f.Add("\xff\xfe", "x", "y")
+	f.Add("", "login failed", "")
+	f.Add("**", "root:", "@vc")
 	f.Fuzz(func(t *testing.T, secret, before, after string) {
-		if secret == "" || strings.Trim(secret, "*") == "" {
-			t.Skip()
-		}
+		// (a secret that is empty or all '*' has forms inside Mark: those
+		// are left, as the check below allows, and the others still go)
 		for _, form := range Forms(secret) {
 			got := Text(before+form+after+form, secret)
 			for _, g := range Forms(secret) {
