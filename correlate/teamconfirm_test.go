@@ -50,6 +50,26 @@ func local(c *Correlator, at time.Time, seq uint16) {
 	c.Add(pktcap.Observation{Point: 3, Time: at.Add(4 * time.Microsecond), Data: f, OrigLen: len(f)})
 }
 
+// judgedAs is an instance's verdict as judged and what it rests on.
+type judgedAs struct {
+	v Verdict
+	e Evidence
+}
+
+// tracked is a correlator over points whose port's team uplink is team,
+// tracked from 1000 s on (TrackTeam), and the instances it judges.
+func tracked(t *testing.T, points []Point, team string) (*Correlator, *[]judgedAs) {
+	t.Helper()
+	js := &[]judgedAs{}
+	c, err := New(Config{Points: points, Port: Port{Policy: "srcport", TeamUplink: team},
+		OnInstance: func(i *Instance) { *js = append(*js, judgedAs{i.Verdict, i.Evidence()}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.TrackTeam(time.Unix(1000, 0))
+	return c, js
+}
+
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 // Filtered frames between two polls that saw the same team uplink are
@@ -154,19 +174,8 @@ func TestTeamUntracked(t *testing.T) {
 // uplink, so a frame that came in on vmnic2 alone and was not delivered
 // may have been filtered — not "dropped after PortOutput".
 func TestTeamContradictedBetweenPolls(t *testing.T) {
-	var js []struct {
-		v Verdict
-		e Evidence
-	}
-	c, _ := New(Config{Points: articlePoints(), Port: Port{Policy: "srcport", TeamUplink: "vmnic2"},
-		OnInstance: func(i *Instance) {
-			js = append(js, struct {
-				v Verdict
-				e Evidence
-			}{i.Verdict, i.Evidence()})
-		}})
+	c, js := tracked(t, articlePoints(), "vmnic2")
 	t0 := time.Unix(1000, 0)
-	c.TrackTeam(t0)
 	in := func(at time.Time, seq uint16, points ...int) {
 		f := synthFrame(seq)
 		for k, p := range points {
@@ -182,7 +191,7 @@ func TestTeamContradictedBetweenPolls(t *testing.T) {
 	c.ConfirmTeamUplink(t0.Add(ms(900)), t0.Add(ms(901)), "vmnic2", "poll")
 	r := c.Close()
 	var got []Verdict
-	for _, j := range js {
+	for _, j := range *js {
 		got = append(got, r.Settle(j.v, j.e))
 	}
 	want := []Verdict{Delivered, Inconclusive, Local, DroppedAfterPortOutput, Local}
@@ -205,10 +214,6 @@ func TestTeamContradictedBetweenPolls(t *testing.T) {
 // removed by reverse teaming — not "dropped, not by reverse teaming": the
 // verdict rests on the team uplink, and the frame dooms the interval.
 func TestTeamContradictedByDuplicates(t *testing.T) {
-	var js []struct {
-		v Verdict
-		e Evidence
-	}
 	points := []Point{
 		{Name: "esx02/vmnic2/rx", Stage: pktcap.StageUplinkRx, Uplink: "vmnic2"},
 		{Name: "esx02/vmnic3/rx", Stage: pktcap.StageUplinkRx, Uplink: "vmnic3"},
@@ -216,15 +221,8 @@ func TestTeamContradictedByDuplicates(t *testing.T) {
 		{Name: "esx02/50331657/PortOutput", Stage: pktcap.StagePortOutput},
 		{Name: "esx02/50331657/VnicRx", Stage: pktcap.StageVnicRx},
 	}
-	c, _ := New(Config{Points: points, Port: Port{Policy: "srcport", TeamUplink: "vmnic2"},
-		OnInstance: func(i *Instance) {
-			js = append(js, struct {
-				v Verdict
-				e Evidence
-			}{i.Verdict, i.Evidence()})
-		}})
+	c, js := tracked(t, points, "vmnic2")
 	t0 := time.Unix(1000, 0)
-	c.TrackTeam(t0)
 	f := synthFrame(1)
 	// in on vmnic3 and vmnic4, both at PortOutput, one delivered
 	for k, p := range []int{1, 3, 4, 2, 3} {
@@ -235,8 +233,8 @@ func TestTeamContradictedByDuplicates(t *testing.T) {
 	c.Add(pktcap.Observation{Point: 4, Time: t0.Add(ms(400) + 4*time.Microsecond), Data: g, OrigLen: len(g)})
 	c.ConfirmTeamUplink(t0.Add(ms(500)), t0.Add(ms(501)), "vmnic2", "poll")
 	r := c.Close()
-	if len(js) == 0 || js[0].v != Delivered || r.Settle(js[0].v, js[0].e) != Inconclusive {
-		t.Fatalf("judged %+v", js)
+	if len(*js) == 0 || (*js)[0].v != Delivered || r.Settle((*js)[0].v, (*js)[0].e) != Inconclusive {
+		t.Fatalf("judged %+v", *js)
 	}
 	if r.Totals[Delivered] != 0 || r.Totals[Inconclusive] != 1 {
 		t.Errorf("totals %v", r.Totals)
@@ -248,19 +246,8 @@ func TestTeamContradictedByDuplicates(t *testing.T) {
 // reverse teaming" holds only if that uplink was the team uplink: when the
 // next poll finds another, it is inconclusive.
 func TestTeamChangedUnderLocalEcho(t *testing.T) {
-	var js []struct {
-		v Verdict
-		e Evidence
-	}
-	c, _ := New(Config{Points: articlePoints(), Port: Port{Policy: "srcport", TeamUplink: "vmnic3"},
-		OnInstance: func(i *Instance) {
-			js = append(js, struct {
-				v Verdict
-				e Evidence
-			}{i.Verdict, i.Evidence()})
-		}})
+	c, js := tracked(t, articlePoints(), "vmnic3")
 	t0 := time.Unix(1000, 0)
-	c.TrackTeam(t0)
 	f := synthFrame(1)
 	for k, p := range []int{2, 3, 1, 2} { // the local copy at PortOutput and VnicRx, the echo in on vmnic3 at PortOutput
 		c.Add(pktcap.Observation{Point: p, Time: t0.Add(ms(100) + time.Duration(k)*4*time.Microsecond), Data: f, OrigLen: len(f)})
@@ -268,7 +255,7 @@ func TestTeamChangedUnderLocalEcho(t *testing.T) {
 	local(c, t0.Add(ms(400)), 2)
 	c.ConfirmTeamUplink(t0.Add(ms(500)), t0.Add(ms(501)), "vmnic2", "poll")
 	r := c.Close()
-	if len(js) == 0 || js[0].v != Delivered || r.Settle(js[0].v, js[0].e) != Inconclusive {
-		t.Fatalf("judged %+v", js)
+	if len(*js) == 0 || (*js)[0].v != Delivered || r.Settle((*js)[0].v, (*js)[0].e) != Inconclusive {
+		t.Fatalf("judged %+v", *js)
 	}
 }
