@@ -20,10 +20,11 @@ import (
 )
 
 func runTrace(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "trace", "trace --vm NAME [--vm NAME2...] [--portgroup PG] [--nic N] [--duration D | --count N] [filters] [--out DIR] [--json [--json-version 1]] [--dry-run]\n\n"+
+	fs := newFlagSet(e, "trace", "trace --vm NAME [--vm NAME2...] [--portgroup PG] [--nic N] [--duration D | --count N] [filters] [--from SENDER] [--out DIR] [--json [--json-version 1]] [--dry-run]\n\n"+
 		"Discovers the VMs' ports and team uplinks, captures at every uplink and at PortOutput and VnicRx\n"+
 		"of each port over SSH (a host's uplinks once for all its vNICs), and says where each frame stopped.\n"+
-		"Exit code 3: frames of some vNIC were filtered by reverse teaming.")
+		"With --from SENDER, the whole path from the sender to the --vm and back, on both hosts.\n"+
+		"Exit code 3: frames of some vNIC (or of the path) were filtered by reverse teaming.")
 	var cf captureFlags
 	cf.register(fs)
 	var ro reportFlags
