@@ -13,6 +13,7 @@ package esxi
 // twice; the shell is busybox ash.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -345,7 +346,7 @@ func Dial(ctx context.Context, config SSHConfig) (*SSHClient, error) {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
-	cc, chans, reqs, err := ssh.NewClientConn(conn, cfg.Addr, &ssh.ClientConfig{
+	cc, chans, reqs, err := ssh.NewClientConn(readBuffered(conn), cfg.Addr, &ssh.ClientConfig{
 		User:              cfg.User,
 		Auth:              auth,
 		HostKeyCallback:   hkcb,
@@ -706,3 +707,20 @@ func tail(b []byte) string {
 func KnownHostsLine(addr string, key ssh.PublicKey) string {
 	return knownhosts.Line([]string{knownhosts.Normalize(addr)}, key)
 }
+
+// sshReadBuffer is how much is read from a host's connection at once.
+// x/crypto/ssh reads through a 4 KiB buffer, a system call per few
+// packets when a host streams small ones (pktcap-uw's frames, one SSH
+// packet each when its output is not buffered): a larger buffer in front
+// takes what has arrived in one call.
+const sshReadBuffer = 64 << 10
+
+// bufConn reads its connection through a buffer.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func readBuffered(c net.Conn) net.Conn { return &bufConn{c, bufio.NewReaderSize(c, sshReadBuffer)} }
+
+func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -22,7 +22,9 @@ import (
 // side alone, writing a pcapng file flushed per frame) whose CPU time is
 // reported per second of capture ("cores"), with the frames received per
 // second and the drops the lab's pktcap-uw reported ("lab-drops": frames
-// it lost because capturectl did not read fast enough).
+// it lost because capturectl did not read fast enough), and the child's
+// own heap allocations per frame and peak resident set. (-benchmem's B/op
+// and allocs/op are the benchmark process's: the lab's, not capturectl's.)
 func BenchmarkCapture4Points(b *testing.B) {
 	rate, size, secs := benchRate(), 200, 3
 	l := labtest.Start(b, "../configs/lab-article.yaml", lab.Options{NoTraffic: true})
@@ -38,9 +40,13 @@ func BenchmarkCapture4Points(b *testing.B) {
 		time.Sleep(500 * time.Millisecond) // let the last frames through
 		cmd.Process.Signal(syscall.SIGINT)
 		var res []childStats
+		var mem childMem
 		for sc.Scan() {
 			if strings.HasPrefix(sc.Text(), "[") {
 				json.Unmarshal(sc.Bytes(), &res)
+			}
+			if m, ok := strings.CutPrefix(sc.Text(), "mem "); ok {
+				json.Unmarshal([]byte(m), &mem)
 			}
 		}
 		if err := cmd.Wait(); err != nil {
@@ -59,6 +65,10 @@ func BenchmarkCapture4Points(b *testing.B) {
 		b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
 		b.ReportMetric(float64(frames)/wall.Seconds(), "frames/s")
 		b.ReportMetric(float64(drops), "lab-drops")
+		if frames > 0 {
+			b.ReportMetric(float64(mem.Mallocs)/float64(frames), "child-allocs/frame")
+		}
+		b.ReportMetric(float64(mem.PeakKiB)/1024, "child-peak-MiB")
 	}
 }
 
@@ -69,4 +79,33 @@ func benchRate() int {
 		return n
 	}
 	return 100000
+}
+
+// BenchmarkReorder: the time-ordered pcapng's reorder alone, four points'
+// streams of 200-byte frames arriving in bursts of 64 with each stream a
+// little behind the next; per frame written (to a writer that only
+// counts).
+func BenchmarkReorder(b *testing.B) {
+	const points, burst = 4, 64
+	data := make([]byte, 200)
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC).UnixNano()
+	written := 0
+	r := newReorder(points, func(pktcap.Observation) error { written++; return nil })
+	at := make([]int64, points)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		p := (n / burst) % points
+		at[p] += 2000 // 2 µs apart: 500 kfps per point
+		if err := r.push(pktcap.Observation{Point: p, Time: time.Unix(0, t0+at[p]-int64(p)*50_000), Data: data, OrigLen: len(data), VLAN: -1}); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	if err := r.flush(); err != nil {
+		b.Fatal(err)
+	}
+	if written != n || r.Late != 0 || r.Forced != 0 {
+		b.Fatalf("%d of %d written, late %d, forced %d", written, n, r.Late, r.Forced)
+	}
 }

@@ -213,6 +213,7 @@ type guard struct {
 	once     sync.Once
 	err      error
 	wg       sync.WaitGroup
+	buf      []byte // the last write's copy, the loop done with it
 }
 
 func newGuard(w io.Writer, stopping <-chan struct{}) *guard {
@@ -256,7 +257,10 @@ func (g *guard) Write(p []byte) (int, error) {
 	}
 	// Writes are serialised (Session.outMu) and the loop takes the next
 	// one as soon as it sent the last result: this send does not wait.
-	buf := append([]byte(nil), p...) // an abandoned write may still hold it
+	// The loop writes a copy: an abandoned write may still hold it. The
+	// copy of a write that completed is free again.
+	buf := append(g.buf[:0], p...)
+	g.buf = nil
 	select {
 	case g.req <- buf:
 	case <-g.dead:
@@ -271,6 +275,7 @@ func (g *guard) Write(p []byte) (int, error) {
 				g.fail(err)
 				return 0, g.failed()
 			}
+			g.buf = buf
 			return len(p), nil
 		case <-stopping:
 			stopping = nil

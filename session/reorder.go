@@ -1,7 +1,6 @@
 package session
 
 import (
-	"container/heap"
 	"math"
 	"slices"
 	"time"
@@ -56,10 +55,21 @@ const (
 	quietTicks   = uint32(reorderQuiet / reorderTick)
 )
 
+// chunkSize is the size of the arena chunks held frames are copied into:
+// frames sit side by side, a chunk goes back to be reused once every
+// frame in it was written (one buffer per frame, the first design, cost a
+// 2 KiB allocation or a cold line per frame).
+const chunkSize = 256 << 10
+
 type heldFrame struct {
-	obs pktcap.Observation
-	key int64  // time on the common clock, ns
-	gen uint32 // the tick it came in
+	key     int64  // time on the common clock, ns
+	ns      int64  // the host's time, ns (what is written)
+	chunk   uint32 // where its bytes are: arena chunk,
+	off     uint32 // offset
+	n       uint32 // and length
+	origLen int32
+	vlan    int32
+	gen     uint32 // the tick it came in
 }
 
 // pointQueue is one point's frames waiting, oldest first.
@@ -79,8 +89,8 @@ type reorder struct {
 	write  func(pktcap.Observation) error
 	points []pointQueue
 	heads  headHeap // points with frames waiting, by their head's key
-	free   [][]byte // frame buffers to reuse
-	bytes  int
+	arena  arena
+	bytes  int // arena bytes in use (chunks holding a frame not written)
 	maxKey int64
 	out    int64 // key of the last frame written
 	gen    uint32
@@ -104,7 +114,8 @@ func (r *reorder) setShift(p int, ns int64) { r.points[p].shift = ns }
 // push takes a frame (its data is copied) and writes what may go.
 func (r *reorder) push(o pktcap.Observation) error {
 	pq := &r.points[o.Point]
-	key := o.Time.UnixNano() - pq.shift
+	ns := o.Time.UnixNano()
+	key := ns - pq.shift
 	if !r.started {
 		// the points that have brought nothing yet are waited for from
 		// the first frame on, until they count as quiet
@@ -119,15 +130,14 @@ func (r *reorder) push(o pktcap.Observation) error {
 		r.Late++
 		return r.write(o)
 	}
-	buf := r.buffer(len(o.Data))
-	copy(buf, o.Data)
-	o.Data = buf
-	r.bytes += len(buf)
-	hf := heldFrame{obs: o, key: key, gen: r.gen}
+	chunk, off := r.arena.put(o.Data)
+	r.bytes = r.arena.inUse
+	hf := heldFrame{key: key, ns: ns, chunk: chunk, off: off, n: uint32(len(o.Data)),
+		origLen: int32(min(o.OrigLen, math.MaxInt32)), vlan: int32(max(min(o.VLAN, math.MaxInt32), -1)), gen: r.gen}
 	switch {
 	case pq.head == len(pq.q):
 		pq.q = append(pq.q, hf)
-		heap.Push(&r.heads, o.Point)
+		r.heads.push(int32(o.Point))
 	case key >= pq.q[len(pq.q)-1].key:
 		pq.q = append(pq.q, hf)
 	default:
@@ -140,7 +150,7 @@ func (r *reorder) push(o pktcap.Observation) error {
 		}
 		pq.q = slices.Insert(pq.q, i, hf)
 		if i == pq.head {
-			heap.Fix(&r.heads, slices.Index(r.heads.p, o.Point))
+			r.heads.fix(slices.Index(r.heads.p, int32(o.Point)))
 		}
 	}
 	r.maxKey = max(r.maxKey, key)
@@ -158,6 +168,9 @@ func (r *reorder) tick() error {
 // release writes the heads every streaming point has passed, and those
 // that waited too long.
 func (r *reorder) release() error {
+	if len(r.heads.p) == 0 {
+		return nil
+	}
 	mark := int64(math.MaxInt64) // the earliest latest frame of a streaming point
 	for i := range r.points {
 		if p := &r.points[i]; r.started && p.seen+quietTicks > r.gen {
@@ -168,7 +181,7 @@ func (r *reorder) release() error {
 			mark = min(mark, passed)
 		}
 	}
-	for r.heads.Len() > 0 {
+	for len(r.heads.p) > 0 {
 		f := r.peek()
 		switch {
 		case f.key <= mark:
@@ -187,7 +200,7 @@ func (r *reorder) release() error {
 
 // flush writes every frame held.
 func (r *reorder) flush() error {
-	for r.heads.Len() > 0 {
+	for len(r.heads.p) > 0 {
 		if err := r.pop(); err != nil {
 			return err
 		}
@@ -202,60 +215,154 @@ func (r *reorder) peek() *heldFrame {
 
 // pop writes the earliest head.
 func (r *reorder) pop() error {
-	p := r.heads.p[0]
+	p := int(r.heads.p[0])
 	pq := &r.points[p]
 	f := pq.q[pq.head]
-	pq.q[pq.head] = heldFrame{}
 	pq.head++
 	if pq.head == len(pq.q) {
 		pq.q, pq.head = pq.q[:0], 0
-		heap.Pop(&r.heads)
+		r.heads.pop()
 	} else {
 		if pq.head >= 1024 && 2*pq.head >= len(pq.q) {
 			// a queue that never empties: move what waits to the front
 			n := copy(pq.q, pq.q[pq.head:])
-			clear(pq.q[n:])
 			pq.q, pq.head = pq.q[:n], 0
 		}
-		heap.Fix(&r.heads, 0)
+		r.heads.fix(0)
 	}
 	r.out = max(r.out, f.key)
-	r.bytes -= len(f.obs.Data)
-	err := r.write(f.obs)
-	r.free = append(r.free, f.obs.Data)
+	err := r.write(pktcap.Observation{Point: p, Time: time.Unix(0, f.ns), Data: r.arena.bytes(f.chunk, f.off, f.n),
+		OrigLen: int(f.origLen), VLAN: int(f.vlan)})
+	r.arena.done(f.chunk)
+	r.bytes = r.arena.inUse
 	return err
 }
 
-// buffer returns a buffer of n bytes, reused where one is free.
-func (r *reorder) buffer(n int) []byte {
-	if k := len(r.free); k > 0 {
-		b := r.free[k-1]
-		if cap(b) >= n {
-			r.free = r.free[:k-1]
-			return b[:n]
+// arena holds the bytes of the frames held, side by side in chunks.
+type arena struct {
+	chunks  [][]byte
+	pending []int32  // frames not yet written, per chunk
+	free    []uint32 // chunks with none, to reuse
+	cur     uint32   // the chunk being filled
+	used    int      // bytes of cur filled
+	inUse   int      // bytes of the chunks holding a frame not written
+	started bool
+}
+
+// put copies data in and says where it is.
+func (a *arena) put(data []byte) (chunk, off uint32) {
+	if !a.started || a.used+len(data) > len(a.chunks[a.cur]) {
+		a.next(len(data))
+	}
+	c := a.chunks[a.cur]
+	copy(c[a.used:], data)
+	off = uint32(a.used)
+	a.used += len(data)
+	if a.pending[a.cur] == 0 {
+		a.inUse += len(c)
+	}
+	a.pending[a.cur]++
+	return a.cur, off
+}
+
+// next starts a chunk that holds at least n bytes.
+func (a *arena) next(n int) {
+	if a.started && a.pending[a.cur] == 0 {
+		// the chunk being left holds nothing waiting
+		a.free = append(a.free, a.cur)
+	}
+	a.started = true
+	for i, c := range a.free {
+		if len(a.chunks[c]) >= n {
+			a.free = slices.Delete(a.free, i, i+1)
+			a.cur, a.used = c, 0
+			return
 		}
 	}
-	return make([]byte, n, max(n, 2048))
+	a.chunks = append(a.chunks, make([]byte, max(n, chunkSize)))
+	a.pending = append(a.pending, 0)
+	a.cur, a.used = uint32(len(a.chunks)-1), 0
+}
+
+func (a *arena) bytes(chunk, off, n uint32) []byte { return a.chunks[chunk][off : off+n : off+n] }
+
+// done: a frame of chunk was written.
+func (a *arena) done(chunk uint32) {
+	a.pending[chunk]--
+	if a.pending[chunk] == 0 {
+		a.inUse -= len(a.chunks[chunk])
+		if chunk == a.cur {
+			a.used = 0 // empty: fill it again from the start
+		} else {
+			a.free = append(a.free, chunk)
+		}
+	}
 }
 
 // headHeap orders the points with frames waiting by their head's key
-// (then by point, so equal times keep a fixed order).
+// (then by point, so equal times keep a fixed order): a binary heap over
+// the point numbers, without container/heap's interface calls.
 type headHeap struct {
 	r *reorder
-	p []int
+	p []int32
 }
 
 func (h *headHeap) Len() int { return len(h.p) }
-func (h *headHeap) Less(i, j int) bool {
+
+func (h *headHeap) less(i, j int) bool {
 	a, b := h.p[i], h.p[j]
-	ka := h.r.points[a].q[h.r.points[a].head].key
-	kb := h.r.points[b].q[h.r.points[b].head].key
+	qa, qb := &h.r.points[a], &h.r.points[b]
+	ka, kb := qa.q[qa.head].key, qb.q[qb.head].key
 	return ka < kb || ka == kb && a < b
 }
-func (h *headHeap) Swap(i, j int) { h.p[i], h.p[j] = h.p[j], h.p[i] }
-func (h *headHeap) Push(x any)    { h.p = append(h.p, x.(int)) }
-func (h *headHeap) Pop() any {
-	x := h.p[len(h.p)-1]
-	h.p = h.p[:len(h.p)-1]
-	return x
+
+func (h *headHeap) push(p int32) {
+	h.p = append(h.p, p)
+	h.up(len(h.p) - 1)
+}
+
+func (h *headHeap) pop() {
+	n := len(h.p) - 1
+	h.p[0] = h.p[n]
+	h.p = h.p[:n]
+	if n > 0 {
+		h.down(0)
+	}
+}
+
+// fix restores the order after the head of h.p[i] changed.
+func (h *headHeap) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h *headHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !h.less(j, i) {
+			break
+		}
+		h.p[i], h.p[j] = h.p[j], h.p[i]
+		j = i
+	}
+}
+
+func (h *headHeap) down(i0 int) bool {
+	i, n := i0, len(h.p)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			break
+		}
+		if j2 := j + 1; j2 < n && h.less(j2, j) {
+			j = j2
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.p[i], h.p[j] = h.p[j], h.p[i]
+		i = j
+	}
+	return i > i0
 }

@@ -670,6 +670,10 @@ func (s *Session) runPoint(pr *pointRun, startErr chan<- error) {
 	if err == nil {
 		cr, err = pktcap.NewCaptureReader(br)
 	}
+	if err == nil {
+		// the outputs copy what they hold; a consumer may keep its frames
+		cr.ZeroCopy = s.opts.Consumer == nil
+	}
 	if err != nil {
 		<-pr.errDone
 		if len(text) > 0 {

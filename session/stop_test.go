@@ -10,8 +10,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -203,6 +205,9 @@ func childMain(cfgJSON string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	if os.Getenv("CAPTURECTL_CHILD_MEMPROFILE") != "" {
+		runtime.MemProfileRate = 4096
+	}
 	if f := os.Getenv("CAPTURECTL_CHILD_CPUPROFILE"); f != "" {
 		if pf, err := os.Create(f); err == nil {
 			pprof.StartCPUProfile(pf)
@@ -239,7 +244,41 @@ func childMain(cfgJSON string) int {
 	fmt.Println("ended", r.Reason)
 	b, _ := json.Marshal(childResult(r))
 	fmt.Println(string(b))
+	if f := os.Getenv("CAPTURECTL_CHILD_MEMPROFILE"); f != "" {
+		if pf, err := os.Create(f); err == nil {
+			pprof.Lookup("allocs").WriteTo(pf, 0)
+			pf.Close()
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b, _ = json.Marshal(childMem{Mallocs: ms.Mallocs, PeakKiB: ownPeakKiB()})
+	fmt.Println("mem", string(b))
 	return 0
+}
+
+// childMem is what the child reports of its own memory: the heap
+// allocations it made, and its peak resident set (VmHWM of its own address
+// space: wait4's ru_maxrss would be the parent's, see cmd/capturectl's
+// TestPeakRSSMethod).
+type childMem struct {
+	Mallocs uint64
+	PeakKiB int64 // -1 where /proc is not there
+}
+
+func ownPeakKiB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			if n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // childStats is what the child reports of each point.
