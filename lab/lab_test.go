@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -404,6 +405,8 @@ func (l *lockedBuffer) String() string {
 // stops it with SIGINT and returns the frames it streamed.
 func capture(t *testing.T, l *Lab, c *ssh.Client, args string, traffic func()) []pktcap.Packet {
 	t.Helper()
+	host := hostOf(t, l, c)
+	before := hostTaps(l.Net, host)
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -419,25 +422,95 @@ func capture(t *testing.T, l *Lab, c *ssh.Client, args string, traffic func()) [
 	if err != nil {
 		t.Fatalf("pktcap-uw %s: %v\n%s", args, err, stderr.String())
 	}
+	// the session's taps: those of the host that were not there before
+	var taps []*Tap
+	for _, tp := range hostTaps(l.Net, host) {
+		if !slices.Contains(before, tp) {
+			taps = append(taps, tp)
+		}
+	}
+	var (
+		mu   sync.Mutex
+		pkts []pktcap.Packet
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for {
+			p, err := r.Next()
+			if err != nil {
+				return
+			}
+			p.Data = append([]byte(nil), p.Data...)
+			mu.Lock()
+			pkts = append(pkts, p)
+			mu.Unlock()
+		}
+	}()
 	traffic()
+	// The lab's pktcap-uw, like the real one, loses what it captured but
+	// had not dumped when a signal stops it: signal only once every frame
+	// its taps matched (and did not drop) was read.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var want uint64
+		for _, tp := range taps {
+			want += tp.Matched() - tp.Dropped()
+		}
+		mu.Lock()
+		got := uint64(len(pkts))
+		mu.Unlock()
+		if got >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pktcap-uw %s: %d frames read of the %d its taps matched, after 10 s", args, got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	pid := stderr.WaitPID(t)
 	if res := runSSH(c, fmt.Sprintf("kill -INT %d", pid)); res.err != nil {
 		t.Fatalf("kill -INT %d: %v", pid, res.err)
 	}
-	var pkts []pktcap.Packet
-	for {
-		p, err := r.Next()
-		if err != nil {
-			break
-		}
-		p.Data = append([]byte(nil), p.Data...)
-		pkts = append(pkts, p)
-	}
+	<-done
 	s.Wait()
 	if !strings.Contains(stderr.String(), "dropped 0 packets") {
 		t.Errorf("pktcap-uw %s: %s", args, stderr.String())
 	}
 	return pkts
+}
+
+// hostOf is the name of the lab host c is logged in to.
+func hostOf(t *testing.T, l *Lab, c *ssh.Client) string {
+	t.Helper()
+	for _, h := range l.Hosts() {
+		if h.Addr == c.RemoteAddr().String() {
+			return h.Name
+		}
+	}
+	t.Fatalf("no lab host at %s", c.RemoteAddr())
+	return ""
+}
+
+// hostTaps lists every tap subscribed on a host.
+func hostTaps(n *Network, host string) []*Tap {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.hostBy[host]
+	taps := append(append([]*Tap(nil), h.dropTaps...), h.traceTaps...)
+	for _, vs := range h.vswitches {
+		for _, u := range vs.uplinks {
+			for _, tl := range u.taps {
+				taps = append(taps, tl...)
+			}
+		}
+		for _, p := range vs.ports {
+			for _, tl := range p.taps {
+				taps = append(taps, tl...)
+			}
+		}
+	}
+	return taps
 }
 
 // pktcap-uw -o FILE writes a pcap on the host's filesystem; -h prints the

@@ -28,6 +28,11 @@ import (
 //     closes it keeps running (it stays in `ps`) until it next writes;
 //   - a reader that is too slow makes the host drop captured frames; the
 //     drops are counted and reported in "dropped M packets";
+//   - a stop signal ends it at once: frames captured but not yet dumped
+//     are lost and not counted as dropped (real builds stopped by a signal
+//     print "Join with dump thread failed."; nothing says the ring is
+//     written out), so what a point saw just before its stop may be
+//     missing — capturectl drains its streams before it signals;
 //   - before 7.0 the default uplink point is printed as EtherswitchDispath
 //     and --capture takes one point; 7.0 and later print UplinkRcvKernel and
 //     accept comma lists.
