@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -406,7 +405,6 @@ func (l *lockedBuffer) String() string {
 func capture(t *testing.T, l *Lab, c *ssh.Client, args string, traffic func()) []pktcap.Packet {
 	t.Helper()
 	host := hostOf(t, l, c)
-	before := hostTaps(l.Net, host)
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -422,13 +420,11 @@ func capture(t *testing.T, l *Lab, c *ssh.Client, args string, traffic func()) [
 	if err != nil {
 		t.Fatalf("pktcap-uw %s: %v\n%s", args, err, stderr.String())
 	}
-	// the session's taps: those of the host that were not there before
-	var taps []*Tap
-	for _, tp := range hostTaps(l.Net, host) {
-		if !slices.Contains(before, tp) {
-			taps = append(taps, tp)
-		}
-	}
+	// the session's taps: those its pktcap-uw subscribed (other captures
+	// may run on the host at the same time); they exist once the pcap
+	// header was written
+	pid := stderr.WaitPID(t)
+	taps := processTaps(l.Net, host, pid)
 	var (
 		mu   sync.Mutex
 		pkts []pktcap.Packet
@@ -468,7 +464,6 @@ func capture(t *testing.T, l *Lab, c *ssh.Client, args string, traffic func()) [
 		}
 		time.Sleep(time.Millisecond)
 	}
-	pid := stderr.WaitPID(t)
 	if res := runSSH(c, fmt.Sprintf("kill -INT %d", pid)); res.err != nil {
 		t.Fatalf("kill -INT %d: %v", pid, res.err)
 	}
@@ -492,21 +487,30 @@ func hostOf(t *testing.T, l *Lab, c *ssh.Client) string {
 	return ""
 }
 
-// hostTaps lists every tap subscribed on a host.
-func hostTaps(n *Network, host string) []*Tap {
+// processTaps lists the taps a process (a virtual PID) subscribed on a host.
+func processTaps(n *Network, host string, pid int) []*Tap {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	h := n.hostBy[host]
-	taps := append(append([]*Tap(nil), h.dropTaps...), h.traceTaps...)
+	var taps []*Tap
+	add := func(tl tapList) {
+		for _, tp := range tl {
+			if tp.owner == pid {
+				taps = append(taps, tp)
+			}
+		}
+	}
+	add(h.dropTaps)
+	add(h.traceTaps)
 	for _, vs := range h.vswitches {
 		for _, u := range vs.uplinks {
 			for _, tl := range u.taps {
-				taps = append(taps, tl...)
+				add(tl)
 			}
 		}
 		for _, p := range vs.ports {
 			for _, tl := range p.taps {
-				taps = append(taps, tl...)
+				add(tl)
 			}
 		}
 	}

@@ -305,7 +305,7 @@ func (h *labHost) pktcapUW(ctx context.Context, p *shell.Proc, args []string) in
 			continue
 		}
 		tapped = append(tapped, s)
-		tp, err := h.n.Subscribe(h.name, s.sel, match, h.cfg.CaptureBuffer)
+		tp, err := h.n.subscribe(h.name, s.sel, match, h.cfg.CaptureBuffer, p.PID())
 		if err != nil {
 			fmt.Fprintf(stderr, "error: %v\n", err)
 			for _, t := range taps {

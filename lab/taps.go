@@ -61,6 +61,7 @@ type Tap struct {
 	once    sync.Once
 	host    *host
 	sel     Selector
+	owner   int // the virtual PID of the pktcap-uw that subscribed it (0: the Go API)
 }
 
 // Dropped is the number of matching frames lost because the buffer was full.
@@ -117,6 +118,12 @@ type Selector struct {
 // Subscribe taps a capture point of a host. filter (optional) selects
 // frames; buf is the queue length before frames are dropped.
 func (n *Network) Subscribe(hostName string, sel Selector, filter func(frame []byte, vlan int) bool, buf int) (*Tap, error) {
+	return n.subscribe(hostName, sel, filter, buf, 0)
+}
+
+// subscribe is Subscribe for the process owner (a virtual PID), so a test
+// can find the taps behind one pktcap-uw.
+func (n *Network) subscribe(hostName string, sel Selector, filter func(frame []byte, vlan int) bool, buf, owner int) (*Tap, error) {
 	if buf < 1 {
 		buf = 1
 	}
@@ -154,7 +161,7 @@ func (n *Network) Subscribe(hostName string, sel Selector, filter func(frame []b
 		}
 	}
 	ch := make(chan Captured, buf)
-	t := &Tap{C: ch, ch: ch, filter: filter, host: h, sel: sel}
+	t := &Tap{C: ch, ch: ch, filter: filter, host: h, sel: sel, owner: owner}
 	*list = append(append(tapList(nil), *list...), t)
 	t.close = func() {
 		n.mu.Lock()
