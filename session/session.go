@@ -164,6 +164,11 @@ type PointStats struct {
 	// at a point that stalled may be capturectl's own doing.
 	Stalls  int
 	Stalled time.Duration
+	// Undrained says the point's stream had not delivered up to the stop
+	// when the stop could wait no longer (drainWait): what pktcap-uw still
+	// held may be lost at the signal, uncounted, so Stop was moved back to
+	// its latest delivered frame (when the host's clock is known).
+	Undrained bool
 	// Banner holds the lines pktcap-uw wrote to stderr (at most 100).
 	Banner []string
 	Err    error
@@ -1197,10 +1202,6 @@ func (s *Session) stopHost(ctx context.Context, h *hostConn) ([]string, error) {
 	return rem, err
 }
 
-// stopProcs stops procs on the host: kill -INT, then (waiting for them to
-// end, checked with ps by PID and command line) kill -TERM and kill -9.
-// afterINT is called after the SIGINT (to let streams drain) and bounded
-// by the SIGINT grace time. It returns the processes still running.
 // drainWait bounds how long a stop waits for the points to deliver what
 // they captured before it; drainIdle is how long a point must have brought
 // nothing to count as drained.
@@ -1217,13 +1218,14 @@ const (
 // another delivered them (the oracle's seed 3023 and the two-host seed 3:
 // "not forwarded" for frames reverse teaming filtered).
 func (s *Session) drain(ctx context.Context, h *hostConn, at time.Time) {
+	c := s.Clock(h.name)
 	mark := int64(math.MaxInt64) // host time past which a point has drained
-	if c := s.Clock(h.name); c.Known() {
+	if c.Known() {
 		mark = c.Latest(at).UnixNano()
 	}
 	deadline := time.Now().Add(drainWait)
 	for {
-		done := true
+		var pending []*pointRun
 		now := time.Now().UnixNano()
 		for _, pr := range h.points {
 			select {
@@ -1234,19 +1236,55 @@ func (s *Session) drain(ctx context.Context, h *hostConn, at time.Time) {
 			if pr.latestNS.Load() >= mark || now-pr.arrivedNS.Load() >= int64(drainIdle) {
 				continue
 			}
-			done = false
+			pending = append(pending, pr)
 		}
-		if done || time.Now().After(deadline) {
+		if len(pending) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.giveUpDrain(h.name, c, pending)
 			return
 		}
 		select {
 		case <-ctx.Done():
+			s.giveUpDrain(h.name, c, pending)
 			return
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
+// giveUpDrain ends the live window of each point that had not drained
+// when the stop could wait no longer at its latest delivered frame: what
+// pktcap-uw held beyond it may be lost at the signal, uncounted, so the
+// point is not taken to have been capturing then (a frame another point
+// saw after it is inconclusive at this one, never "missed" by it).
+func (s *Session) giveUpDrain(host string, c Clock, pending []*pointRun) {
+	for _, pr := range pending {
+		latest := pr.latestNS.Load()
+		pr.mu.Lock()
+		pr.stats.Undrained = true
+		if c.Known() {
+			// on capturectl's clock: the estimate, which Clock.Earliest
+			// narrows by the uncertainty where the frames are compared
+			stop := pr.stats.Start
+			if latest > 0 {
+				stop = time.Unix(0, latest).Add(-c.Offset)
+			}
+			if stop.Before(pr.stats.Stop) {
+				pr.stats.Stop = stop
+			}
+		}
+		pr.mu.Unlock()
+		s.log.Warn("a point had not delivered what it captured before the stop when the stop could wait no longer; its live window ends at its last frame",
+			"host", host, "point", pr.pt.Name(), "waited", drainWait)
+	}
+}
+
+// stopProcs stops procs on the host: kill -INT, then (waiting for them to
+// end, checked with ps by PID and command line) kill -TERM and kill -9.
+// afterINT is called after the SIGINT (to let streams drain) and bounded
+// by the SIGINT grace time. It returns the processes still running.
 func stopProcs(ctx context.Context, h *hostConn, procs []proc, afterINT func(context.Context)) ([]proc, error) {
 	if len(procs) == 0 {
 		return nil, nil
