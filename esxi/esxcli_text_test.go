@@ -166,6 +166,10 @@ func TestParseVSwitchListTranscripts(t *testing.T) {
 			std("vSwitch0", "cswitch", 2816, 5, 128, 1500, []string{"vmnic0"}, []string{"VM_VLAN1", "VM Network", "VM_VLAN3", "Management Network"}),
 			std("storage", "cswitch", 2816, 4, 1024, 9000, []string{"vmnic32"}, []string{"nfs-for-vm", "iscsi"}),
 		}},
+		// 7.0.3 build-24784741: Num Ports 2560, Used Ports 17 on a switch with 13 two-vNIC VMs
+		{"esxcli/network-vswitch-standard-list_homer-7.0.3.txt", []VSwitch{
+			std("vSwitch0", "cswitch", 2560, 17, 128, 1500, []string{"vmnic0"}, []string{"VM Network", "Management Network"}),
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -272,6 +276,11 @@ func TestParseNICListTranscripts(t *testing.T) {
 		{"esxcli/network-nic-list_more-poodle.txt", []NIC{
 			nic("vmnic0", "0000:03:00.0", "ixgben", "Up", "Up", 10000, "Full", "a4:bf:01:4e:37:14", 1500, x540),
 			nic("vmnic1", "0000:03:00.1", "ixgben", "Up", "Down", 0, "Half", "a4:bf:01:4e:37:15", 1500, x540),
+		}},
+		// 7.0.3 build-24784741; the source redacted the MACs
+		{"esxcli/network-nic-list_homer-7.0.3.txt", []NIC{
+			nic("vmnic0", "0000:00:1f.6", "ne1000", "Up", "Up", 1000, "Full", "XX:XX:XX:XX:XX:XX", 1500, "Intel Corporation Ethernet Connection (7) I219-LM"),
+			nic("vmnic1", "0000:01:00.0", "igc-community", "Up", "Up", 2500, "Full", "XX:XX:XX:XX:XX:XX", 1500, "Intel Corporation Ethernet Controller I226-V"),
 		}},
 		{"esxcli/network-nic-list_tg3-5.5.txt", []NIC{
 			nic("vmnic0", "0000:001:00.0", "tg3", "", "Up", 1000, "Full", "68:5b:35:c9:96:10", 1500, "Broadcom Corporation NetXtreme BCM57766 Gigabit Ethernet"),

@@ -273,6 +273,8 @@ func TestWritersReproduceTranscripts(t *testing.T) {
 		{"esxcli/network-nic-list_esxinitya-9.0.txt", "nic list", esxfmt.Layout90, verbatim},
 		{"esxcli/network-vm-port-list_homer-7.0.3.txt", "vm port list", esxfmt.Layout{}, trailingLost},
 		{"esxcli/network-vm-list_homer-7.0.3.txt", "vm list", esxfmt.LayoutNewer, verbatim},
+		{"esxcli/network-vswitch-standard-list_homer-7.0.3.txt", "vswitch list", esxfmt.Layout{}, trailingLost},
+		{"esxcli/network-nic-list_homer-7.0.3.txt", "nic list", esxfmt.LayoutNewer, verbatim},
 		{"net-stats/net-stats-l_esxi8-dvs.txt", "net-stats", esxfmt.Layout{}, verbatim},
 		{"net-stats/net-stats-l_vswitch-bmc.txt", "net-stats", esxfmt.Layout{}, verbatim},
 		{"net-stats/net-stats-l_nsxv-2015.txt", "net-stats", esxfmt.Layout{}, verbatim},
