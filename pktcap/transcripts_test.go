@@ -2,6 +2,7 @@ package pktcap
 
 import (
 	"bytes"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -63,5 +64,44 @@ func TestConsoleTranscript55(t *testing.T) {
 	f.Layout = nil
 	if got := writeAll(t, recs, Style67); !bytes.Equal(got, raw) {
 		t.Errorf("Style67 output differs from the 5.5 transcript: %s", firstDiff(got, raw))
+	}
+}
+
+// The stderr lines of a real `pktcap-uw --switchport 67108910 --dir 2 -o - |
+// tcpdump-uw -ner -` run on an NSX-T host of 2022 (7.0 or later by its port
+// numbers) are the Style80 banner of that command line, without the
+// thread-id lines that other newer builds print: Style80 with ThreadLines
+// off writes them all, and with ThreadLines on (the vSAN host's transcript)
+// it does not.
+func TestBannerNSXT2022(t *testing.T) {
+	raw, err := os.ReadFile("../testdata/transcripts/tcpdump-uw/pktcap-uw-stdout-tcpdump-uw-ner-nsxt-2022.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+	cmd, _, _ := strings.Cut(strings.TrimPrefix(lines[1], "[root@esxi-01:~] pktcap-uw "), " |")
+	o, err := ParseArgs(strings.Fields(cmd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.SwitchPort.Set || o.SwitchPort.V != 67108910 || o.Outfile != "-" {
+		t.Fatalf("parsed %q as switch port %v, output %q; want 67108910 to -", cmd, o.SwitchPort, o.Outfile)
+	}
+	// pktcap-uw's own lines: tcpdump-uw's "reading from file" and its
+	// packet lines are the other process's
+	var want []string
+	for _, l := range lines[2:] {
+		if !strings.HasPrefix(l, "reading from file") && !strings.HasPrefix(l, "11:45:") {
+			want = append(want, l)
+		}
+	}
+	s := SessionInfo{ServerPort: 7799, ClientPort: 1096, Threads: [3]uint64{955338963776, 955339499264, 955340027648}}
+	noThreads := Style80
+	noThreads.ThreadLines = false
+	if got := BannerLines(o, noThreads, s); !slices.Equal(got, want) {
+		t.Errorf("Style80 without thread lines:\ngot  %q\nwant %q", got, want)
+	}
+	if got := BannerLines(o, Style80, s); slices.Equal(got, want) {
+		t.Errorf("Style80 with thread lines reproduced a run that has none: %q", got)
 	}
 }
