@@ -62,6 +62,13 @@ func TestParseVMListTranscripts(t *testing.T) {
 			{4455488, "ubuntu_gns3", 1, []string{"Server Network"}},
 			{4455345, "gns3_vm", 2, []string{"Server Network", "Server Network"}},
 		}},
+		// the "# " prompt of notes, the last column padded with spaces
+		{"esxcli/network-vm-list_notes-6.x.txt", []VM{
+			{193286, "wzh-centos-25.155", 1, []string{"VM Network"}},
+			{221168, "wzh-DPMP-3.0-25.157", 1, []string{"VM Network"}},
+			{184549, "windows-25.158", 1, []string{"VM Network"}},
+			{127634, "DPMP3.0", 2, []string{"VM Network", "VM Network"}},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -119,6 +126,16 @@ func TestParseVMPortListTranscript(t *testing.T) {
 	checkEach(t, got, []VMPort{
 		{PortID: 33554578, VSwitch: "vSwitch0", Portgroup: "Security_Lab_Site1_Outside", MAC: "00:0c:29:47:03:dc", IP: "0.0.0.0", TeamUplink: "vmnic0", UplinkPortID: 33554434},
 		{PortID: 33554579, VSwitch: "vSwitch0", Portgroup: "Site1_to_CPE", MAC: "00:0c:29:47:03:d2", IP: "0.0.0.0", TeamUplink: "vmnic0", UplinkPortID: 33554434},
+	})
+}
+
+func TestParseVMPortListNotes6x(t *testing.T) {
+	got, err := ParseVMPortList(strings.NewReader(fixture(t, "esxcli/network-vm-port-list_notes-6.x.txt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEach(t, got, []VMPort{
+		{PortID: 33554458, VSwitch: "vSwitch0", Portgroup: "VM Network", MAC: "00:50:56:ac:e2:16", IP: "0.0.0.0", TeamUplink: "vmnic0", UplinkPortID: 33554436},
 	})
 }
 

@@ -24,7 +24,8 @@
 //     integer columns (World ID, Num Ports, Speed, MTU, Active Clients,
 //     VLAN ID) right-aligned, header included; other columns left-aligned,
 //     the last one not padded; trailing spaces removed from each row. Which
-//     width the dashes under a left-aligned last column have depends on the
+//     width the dashes under a left-aligned last column have, and whether
+//     that column is padded after all (one pre-7.0 copy), depend on the
 //     build: see Layout.
 //   - simple (block) commands: an optional unindented header line (the
 //     vSwitch name, the VM's display name), then "   Key: value" per field,

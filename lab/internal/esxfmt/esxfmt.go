@@ -29,6 +29,15 @@ type Layout struct {
 	// 6.x-or-later copy that kept its other trailing spaces has "DVPort:"
 	// (jp-blog); 7.x/8.x output was not found and is written as 6.x.
 	DVPortSpace bool
+	// PadLast pads a left-aligned last table column (Networks,
+	// Description) to its width like the other columns, header included,
+	// and keeps the padding. Seen in one copy of "esxcli network vm list"
+	// with pre-7.0 port numbers, build not stated
+	// (network-vm-list_notes-6.x.txt: "Networks" and "VM Network" padded
+	// to the 22 characters of "VM Network, VM Network", which no copying
+	// tool could know); the 6.7, 7.0.3 and 9.0 transcripts that kept other
+	// trailing spaces show no padding.
+	PadLast bool
 }
 
 // Layouts seen in real transcripts.
@@ -41,6 +50,10 @@ var (
 	LayoutNewer = Layout{ShortLastDashes: true}
 	// Layout90 is ESX 9.0 (the esxinitya transcripts, build 24755229).
 	Layout90 = Layout{ShortLastDashes: true, DVPortSpace: true}
+	// LayoutPadded is the padded last column of a pre-7.0 host whose build
+	// is not known (network-vm-list_notes-6.x.txt); no lab version uses it
+	// until a transcript names the build.
+	LayoutPadded = Layout{PadLast: true}
 )
 
 var errLineBreak = errors.New("value contains a line break")
@@ -93,13 +106,17 @@ func writeTable(w io.Writer, l Layout, cols []column, rows [][]string) error {
 			switch {
 			case cols[i].right:
 				b.WriteString(pad + cell)
-			case i == len(cells)-1:
+			case i == len(cells)-1 && !l.PadLast:
 				b.WriteString(cell)
 			default:
 				b.WriteString(cell + pad)
 			}
 		}
-		bw.WriteString(strings.TrimRight(b.String(), " "))
+		if l.PadLast {
+			bw.WriteString(b.String())
+		} else {
+			bw.WriteString(strings.TrimRight(b.String(), " "))
+		}
 		bw.WriteByte('\n')
 	}
 	headers := make([]string, len(cols))
