@@ -21,3 +21,16 @@ func TestTcpdumpPipeTranscriptNSXT2022(t *testing.T) {
 		t.Errorf("got %v; want ErrNoBytes for 2 of its 2 frames, saying to run with -xx", err)
 	}
 }
+
+// The vSAN node's paste (blank lines after every line, 12-digit thread-id
+// lines) is refused the same way: its 8 frames have no bytes.
+func TestTcpdumpPipeTranscriptVSAN(t *testing.T) {
+	raw, err := os.ReadFile(transcripts + "tcpdump-uw/pktcap-uw-stdout-tcpdump-uw-enr-vsan-onenote.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = openText(t, "vsan.txt", string(raw), Options{})
+	if !errors.Is(err, ErrNoBytes) || !strings.Contains(err.Error(), "8 of its 8 frames") {
+		t.Errorf("got %v; want ErrNoBytes for 8 of its 8 frames", err)
+	}
+}

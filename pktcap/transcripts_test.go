@@ -67,41 +67,54 @@ func TestConsoleTranscript55(t *testing.T) {
 	}
 }
 
-// The stderr lines of a real `pktcap-uw --switchport 67108910 --dir 2 -o - |
-// tcpdump-uw -ner -` run on an NSX-T host of 2022 (7.0 or later by its port
-// numbers) are the Style80 banner of that command line, without the
-// thread-id lines that other newer builds print: Style80 with ThreadLines
-// off writes them all, and with ThreadLines on (the vSAN host's transcript)
-// it does not.
-func TestBannerNSXT2022(t *testing.T) {
-	raw, err := os.ReadFile("../testdata/transcripts/tcpdump-uw/pktcap-uw-stdout-tcpdump-uw-ner-nsxt-2022.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
-	cmd, _, _ := strings.Cut(strings.TrimPrefix(lines[1], "[root@esxi-01:~] pktcap-uw "), " |")
-	o, err := ParseArgs(strings.Fields(cmd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !o.SwitchPort.Set || o.SwitchPort.V != 67108910 || o.Outfile != "-" {
-		t.Fatalf("parsed %q as switch port %v, output %q; want 67108910 to -", cmd, o.SwitchPort, o.Outfile)
-	}
-	// pktcap-uw's own lines: tcpdump-uw's "reading from file" and its
-	// packet lines are the other process's
-	var want []string
-	for _, l := range lines[2:] {
-		if !strings.HasPrefix(l, "reading from file") && !strings.HasPrefix(l, "11:45:") {
-			want = append(want, l)
-		}
-	}
-	s := SessionInfo{ServerPort: 7799, ClientPort: 1096, Threads: [3]uint64{955338963776, 955339499264, 955340027648}}
-	noThreads := Style80
-	noThreads.ThreadLines = false
-	if got := BannerLines(o, noThreads, s); !slices.Equal(got, want) {
-		t.Errorf("Style80 without thread lines:\ngot  %q\nwant %q", got, want)
-	}
-	if got := BannerLines(o, Style80, s); slices.Equal(got, want) {
-		t.Errorf("Style80 with thread lines reproduced a run that has none: %q", got)
+// The stderr lines of two real `pktcap-uw ... -o - | tcpdump-uw ...` pastes
+// of 7.0-or-later hosts are the Style80 banner of their command lines: a
+// vSAN node's with the thread-id lines, an NSX-T host's (2022) without them.
+// Each is written by Style80 with ThreadLines as the paste shows and not
+// with the other choice, so which builds print them stays an open question
+// the lab must not paper over.
+func TestBannerPipeTranscripts(t *testing.T) {
+	for _, tc := range []struct {
+		file    string
+		threads bool
+		s       SessionInfo
+	}{
+		{"pktcap-uw-stdout-tcpdump-uw-ner-nsxt-2022.txt", false, SessionInfo{ServerPort: 7799, ClientPort: 1096}},
+		{"pktcap-uw-stdout-tcpdump-uw-enr-vsan-onenote.txt", true,
+			SessionInfo{ServerPort: 27181, ClientPort: 1026, Threads: [3]uint64{955338963776, 955339499264, 955340027648}}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			raw, err := os.ReadFile("../testdata/transcripts/tcpdump-uw/" + tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+			_, cmd, _ := strings.Cut(lines[1], "] pktcap-uw ")
+			cmd, _, _ = strings.Cut(cmd, " |")
+			o, err := ParseArgs(strings.Fields(cmd))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Outfile != "-" {
+				t.Fatalf("parsed %q with output %q; want -", cmd, o.Outfile)
+			}
+			// pktcap-uw's own lines: tcpdump-uw's "reading from file" and
+			// packet lines are the other process's, blank lines the paste's
+			var want []string
+			for _, l := range lines[2:] {
+				if _, isTcpdump := ParseTcpdumpHeader(l); l != "" && !isTcpdump && !strings.HasPrefix(l, "reading from file") {
+					want = append(want, l)
+				}
+			}
+			st := Style80
+			st.ThreadLines = tc.threads
+			if got := BannerLines(o, st, tc.s); !slices.Equal(got, want) {
+				t.Errorf("Style80, thread lines %v:\ngot  %q\nwant %q", tc.threads, got, want)
+			}
+			st.ThreadLines = !tc.threads
+			if got := BannerLines(o, st, tc.s); slices.Equal(got, want) {
+				t.Errorf("Style80 with thread lines %v reproduced it too: %q", !tc.threads, got)
+			}
+		})
 	}
 }
