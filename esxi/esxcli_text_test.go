@@ -294,6 +294,11 @@ func TestParseNICListTranscripts(t *testing.T) {
 			nic("vmnic0", "0000:03:00.0", "ixgben", "Up", "Up", 10000, "Full", "a4:bf:01:4e:37:14", 1500, x540),
 			nic("vmnic1", "0000:03:00.1", "ixgben", "Up", "Down", 0, "Half", "a4:bf:01:4e:37:15", 1500, x540),
 		}},
+		// localcli: one unbroken row of dashes, the columns where the
+		// header's names start
+		{"esxcli/localcli-network-nic-list_fcy-mac01-6.7.txt", []NIC{
+			nic("vmnic0", "0000:04:00.0", "tg3", "Up", "Up", 1000, "Full", "80:4a:14:63:b0:73", 1500, "Broadcom Corporation NetXtreme BCM57766 Gigabit Ethernet"),
+		}},
 		// 7.0.3 build-24784741; the source redacted the MACs
 		{"esxcli/network-nic-list_homer-7.0.3.txt", []NIC{
 			nic("vmnic0", "0000:00:1f.6", "ne1000", "Up", "Up", 1000, "Full", "XX:XX:XX:XX:XX:XX", 1500, "Intel Corporation Ethernet Connection (7) I219-LM"),

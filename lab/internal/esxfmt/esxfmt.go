@@ -38,6 +38,11 @@ type Layout struct {
 	// tool could know); the 6.7, 7.0.3 and 9.0 transcripts that kept other
 	// trailing spaces show no padding.
 	PadLast bool
+	// Localcli is the table form of localcli, esxcli's local twin, on a
+	// 6.7 host (localcli-network-nic-list_fcy-mac01-6.7.txt): one unbroken
+	// row of dashes as long as the header row, and every header
+	// left-aligned, the integer columns' too ("MTU   Description").
+	Localcli bool
 }
 
 // Layouts seen in real transcripts.
@@ -54,6 +59,9 @@ var (
 	// is not known (network-vm-list_notes-6.x.txt); no lab version uses it
 	// until a transcript names the build.
 	LayoutPadded = Layout{PadLast: true}
+	// LayoutLocalcli67 is localcli's table form on 6.7; the lab answers
+	// esxcli only.
+	LayoutLocalcli67 = Layout{Localcli: true}
 )
 
 var errLineBreak = errors.New("value contains a line break")
@@ -96,7 +104,7 @@ func writeTable(w io.Writer, l Layout, cols []column, rows [][]string) error {
 		dashes[last] = strings.Repeat("-", utf8.RuneCountInString(cols[last].header))
 	}
 	bw := bufio.NewWriter(w)
-	line := func(cells []string) {
+	line := func(cells []string, header bool) string {
 		var b strings.Builder
 		for i, cell := range cells {
 			if i > 0 {
@@ -104,7 +112,7 @@ func writeTable(w io.Writer, l Layout, cols []column, rows [][]string) error {
 			}
 			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(cell))
 			switch {
-			case cols[i].right:
+			case cols[i].right && !(header && l.Localcli):
 				b.WriteString(pad + cell)
 			case i == len(cells)-1 && !l.PadLast:
 				b.WriteString(cell)
@@ -112,21 +120,26 @@ func writeTable(w io.Writer, l Layout, cols []column, rows [][]string) error {
 				b.WriteString(cell + pad)
 			}
 		}
-		if l.PadLast {
-			bw.WriteString(b.String())
-		} else {
-			bw.WriteString(strings.TrimRight(b.String(), " "))
+		row := b.String()
+		if !l.PadLast {
+			row = strings.TrimRight(row, " ")
 		}
+		bw.WriteString(row)
 		bw.WriteByte('\n')
+		return row
 	}
 	headers := make([]string, len(cols))
 	for i, c := range cols {
 		headers[i] = c.header
 	}
-	line(headers)
-	bw.WriteString(strings.Join(dashes, "  ") + "\n")
+	headerRow := line(headers, true)
+	if l.Localcli {
+		bw.WriteString(strings.Repeat("-", utf8.RuneCountInString(headerRow)) + "\n")
+	} else {
+		bw.WriteString(strings.Join(dashes, "  ") + "\n")
+	}
 	for _, r := range rows {
-		line(r)
+		line(r, false)
 	}
 	return bw.Flush()
 }
