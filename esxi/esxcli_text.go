@@ -8,7 +8,9 @@ package esxi
 //
 //   - "table": a header row, a row of dashes, one row per item; columns are
 //     as wide as their widest cell or header and separated by two spaces;
-//     integer columns are right-aligned, the others left-aligned.
+//     integer columns are right-aligned, the others left-aligned. localcli
+//     (esxcli's local twin) prints one unbroken row of dashes instead; the
+//     columns are then where the header's names start.
 //   - "simple": one block per item, an optional unindented header line (for
 //     example the vSwitch name), then one "   Key: value" line per field
 //     (three spaces of indent, lists joined with ", "); blocks are separated
@@ -828,6 +830,15 @@ func parseTable(cmd string, lines []string, firstCol string) (*table, error) {
 		}
 		t.cols = append(t.cols, tableColumn{start: s, end: k})
 	}
+	if len(t.cols) == 1 {
+		// localcli prints one unbroken row of dashes under the whole header
+		// (localcli-network-nic-list_fcy-mac01-6.7.txt): the columns are
+		// then where the header's names start, each ending two spaces
+		// before the next.
+		if cols := headerColumns(header); len(cols) > 1 {
+			t.cols = cols
+		}
+	}
 	for c := range t.cols {
 		lo, hi := t.cols[c].start, len(header)
 		if c+1 < len(t.cols) {
@@ -851,6 +862,32 @@ func parseTable(cmd string, lines []string, firstCol string) (*table, error) {
 		t.rows = append(t.rows, tableRow{line: j + 1, text: lines[j]})
 	}
 	return t, nil
+}
+
+// headerColumns returns the columns of a header row whose names are
+// separated by two or more spaces (a name may hold single spaces, as
+// "PCI Device" does), from where each name starts.
+func headerColumns(header []rune) []tableColumn {
+	var cols []tableColumn
+	for k := 0; k < len(header); {
+		if unicode.IsSpace(header[k]) {
+			k++
+			continue
+		}
+		s := k
+		for k < len(header) && !(unicode.IsSpace(header[k]) && (k+1 == len(header) || unicode.IsSpace(header[k+1]))) {
+			k++
+		}
+		cols = append(cols, tableColumn{start: s})
+	}
+	for c := range cols {
+		if c+1 < len(cols) {
+			cols[c].end = cols[c+1].start - 2
+		} else {
+			cols[c].end = len(header)
+		}
+	}
+	return cols
 }
 
 // require checks that the table has the named columns.

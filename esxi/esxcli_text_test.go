@@ -62,6 +62,13 @@ func TestParseVMListTranscripts(t *testing.T) {
 			{4455488, "ubuntu_gns3", 1, []string{"Server Network"}},
 			{4455345, "gns3_vm", 2, []string{"Server Network", "Server Network"}},
 		}},
+		// the "# " prompt of notes, the last column padded with spaces
+		{"esxcli/network-vm-list_notes-6.x.txt", []VM{
+			{193286, "wzh-centos-25.155", 1, []string{"VM Network"}},
+			{221168, "wzh-DPMP-3.0-25.157", 1, []string{"VM Network"}},
+			{184549, "windows-25.158", 1, []string{"VM Network"}},
+			{127634, "DPMP3.0", 2, []string{"VM Network", "VM Network"}},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -122,6 +129,16 @@ func TestParseVMPortListTranscript(t *testing.T) {
 	})
 }
 
+func TestParseVMPortListNotes6x(t *testing.T) {
+	got, err := ParseVMPortList(strings.NewReader(fixture(t, "esxcli/network-vm-port-list_notes-6.x.txt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEach(t, got, []VMPort{
+		{PortID: 33554458, VSwitch: "vSwitch0", Portgroup: "VM Network", MAC: "00:50:56:ac:e2:16", IP: "0.0.0.0", TeamUplink: "vmnic0", UplinkPortID: 33554436},
+	})
+}
+
 func TestParseVMPortListVoidAndExtra(t *testing.T) {
 	// Layout of a port without an uplink as reported in a published test
 	// fixture (reference notes section 7); blocks split by a repeated key
@@ -165,6 +182,10 @@ func TestParseVSwitchListTranscripts(t *testing.T) {
 		{"esxcli/network-vswitch-standard-list_hp-elatov.txt", []VSwitch{
 			std("vSwitch0", "cswitch", 2816, 5, 128, 1500, []string{"vmnic0"}, []string{"VM_VLAN1", "VM Network", "VM_VLAN3", "Management Network"}),
 			std("storage", "cswitch", 2816, 4, 1024, 9000, []string{"vmnic32"}, []string{"nfs-for-vm", "iscsi"}),
+		}},
+		// 7.0.3 build-24784741: Num Ports 2560, Used Ports 17 on a switch with 13 two-vNIC VMs
+		{"esxcli/network-vswitch-standard-list_homer-7.0.3.txt", []VSwitch{
+			std("vSwitch0", "cswitch", 2560, 17, 128, 1500, []string{"vmnic0"}, []string{"VM Network", "Management Network"}),
 		}},
 	}
 	for _, tt := range tests {
@@ -272,6 +293,16 @@ func TestParseNICListTranscripts(t *testing.T) {
 		{"esxcli/network-nic-list_more-poodle.txt", []NIC{
 			nic("vmnic0", "0000:03:00.0", "ixgben", "Up", "Up", 10000, "Full", "a4:bf:01:4e:37:14", 1500, x540),
 			nic("vmnic1", "0000:03:00.1", "ixgben", "Up", "Down", 0, "Half", "a4:bf:01:4e:37:15", 1500, x540),
+		}},
+		// localcli: one unbroken row of dashes, the columns where the
+		// header's names start
+		{"esxcli/localcli-network-nic-list_fcy-mac01-6.7.txt", []NIC{
+			nic("vmnic0", "0000:04:00.0", "tg3", "Up", "Up", 1000, "Full", "80:4a:14:63:b0:73", 1500, "Broadcom Corporation NetXtreme BCM57766 Gigabit Ethernet"),
+		}},
+		// 7.0.3 build-24784741; the source redacted the MACs
+		{"esxcli/network-nic-list_homer-7.0.3.txt", []NIC{
+			nic("vmnic0", "0000:00:1f.6", "ne1000", "Up", "Up", 1000, "Full", "XX:XX:XX:XX:XX:XX", 1500, "Intel Corporation Ethernet Connection (7) I219-LM"),
+			nic("vmnic1", "0000:01:00.0", "igc-community", "Up", "Up", 2500, "Full", "XX:XX:XX:XX:XX:XX", 1500, "Intel Corporation Ethernet Controller I226-V"),
 		}},
 		{"esxcli/network-nic-list_tg3-5.5.txt", []NIC{
 			nic("vmnic0", "0000:001:00.0", "tg3", "", "Up", 1000, "Full", "68:5b:35:c9:96:10", 1500, "Broadcom Corporation NetXtreme BCM57766 Gigabit Ethernet"),

@@ -24,8 +24,10 @@
 //     integer columns (World ID, Num Ports, Speed, MTU, Active Clients,
 //     VLAN ID) right-aligned, header included; other columns left-aligned,
 //     the last one not padded; trailing spaces removed from each row. Which
-//     width the dashes under a left-aligned last column have depends on the
-//     build: see Layout.
+//     width the dashes under a left-aligned last column have, and whether
+//     that column is padded after all (one pre-7.0 copy), depend on the
+//     build: see Layout. localcli, esxcli's local twin, prints one unbroken
+//     row of dashes and left-aligns every header (Layout.Localcli).
 //   - simple (block) commands: an optional unindented header line (the
 //     vSwitch name, the VM's display name), then "   Key: value" per field,
 //     lists joined with ", ", one blank line between blocks and none at the

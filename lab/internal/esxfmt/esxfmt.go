@@ -29,6 +29,20 @@ type Layout struct {
 	// 6.x-or-later copy that kept its other trailing spaces has "DVPort:"
 	// (jp-blog); 7.x/8.x output was not found and is written as 6.x.
 	DVPortSpace bool
+	// PadLast pads a left-aligned last table column (Networks,
+	// Description) to its width like the other columns, header included,
+	// and keeps the padding. Seen in one copy of "esxcli network vm list"
+	// with pre-7.0 port numbers, build not stated
+	// (network-vm-list_notes-6.x.txt: "Networks" and "VM Network" padded
+	// to the 22 characters of "VM Network, VM Network", which no copying
+	// tool could know); the 6.7, 7.0.3 and 9.0 transcripts that kept other
+	// trailing spaces show no padding.
+	PadLast bool
+	// Localcli is the table form of localcli, esxcli's local twin, on a
+	// 6.7 host (localcli-network-nic-list_fcy-mac01-6.7.txt): one unbroken
+	// row of dashes as long as the header row, and every header
+	// left-aligned, the integer columns' too ("MTU   Description").
+	Localcli bool
 }
 
 // Layouts seen in real transcripts.
@@ -41,6 +55,13 @@ var (
 	LayoutNewer = Layout{ShortLastDashes: true}
 	// Layout90 is ESX 9.0 (the esxinitya transcripts, build 24755229).
 	Layout90 = Layout{ShortLastDashes: true, DVPortSpace: true}
+	// LayoutPadded is the padded last column of a pre-7.0 host whose build
+	// is not known (network-vm-list_notes-6.x.txt); no lab version uses it
+	// until a transcript names the build.
+	LayoutPadded = Layout{PadLast: true}
+	// LayoutLocalcli67 is localcli's table form on 6.7; the lab answers
+	// esxcli only.
+	LayoutLocalcli67 = Layout{Localcli: true}
 )
 
 var errLineBreak = errors.New("value contains a line break")
@@ -83,7 +104,7 @@ func writeTable(w io.Writer, l Layout, cols []column, rows [][]string) error {
 		dashes[last] = strings.Repeat("-", utf8.RuneCountInString(cols[last].header))
 	}
 	bw := bufio.NewWriter(w)
-	line := func(cells []string) {
+	line := func(cells []string, header bool) string {
 		var b strings.Builder
 		for i, cell := range cells {
 			if i > 0 {
@@ -91,25 +112,34 @@ func writeTable(w io.Writer, l Layout, cols []column, rows [][]string) error {
 			}
 			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(cell))
 			switch {
-			case cols[i].right:
+			case cols[i].right && !(header && l.Localcli):
 				b.WriteString(pad + cell)
-			case i == len(cells)-1:
+			case i == len(cells)-1 && !l.PadLast:
 				b.WriteString(cell)
 			default:
 				b.WriteString(cell + pad)
 			}
 		}
-		bw.WriteString(strings.TrimRight(b.String(), " "))
+		row := b.String()
+		if !l.PadLast {
+			row = strings.TrimRight(row, " ")
+		}
+		bw.WriteString(row)
 		bw.WriteByte('\n')
+		return row
 	}
 	headers := make([]string, len(cols))
 	for i, c := range cols {
 		headers[i] = c.header
 	}
-	line(headers)
-	bw.WriteString(strings.Join(dashes, "  ") + "\n")
+	headerRow := line(headers, true)
+	if l.Localcli {
+		bw.WriteString(strings.Repeat("-", utf8.RuneCountInString(headerRow)) + "\n")
+	} else {
+		bw.WriteString(strings.Join(dashes, "  ") + "\n")
+	}
 	for _, r := range rows {
-		line(r)
+		line(r, false)
 	}
 	return bw.Flush()
 }

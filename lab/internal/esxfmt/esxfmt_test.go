@@ -33,7 +33,7 @@ func transcript(t testing.TB, rel string) (cmd, out string) {
 		t.Fatalf("%s: first line must be the '# source:' provenance line", rel)
 	}
 	cmd, out, _ = strings.Cut(rest, "\n")
-	if !strings.Contains(cmd, "esxcli ") && !strings.Contains(cmd, "net-stats") {
+	if !strings.Contains(cmd, "esxcli ") && !strings.Contains(cmd, "localcli ") && !strings.Contains(cmd, "net-stats") {
 		// the source shows the output without the command
 		cmd, out = "", rest
 	}
@@ -273,6 +273,11 @@ func TestWritersReproduceTranscripts(t *testing.T) {
 		{"esxcli/network-nic-list_esxinitya-9.0.txt", "nic list", esxfmt.Layout90, verbatim},
 		{"esxcli/network-vm-port-list_homer-7.0.3.txt", "vm port list", esxfmt.Layout{}, trailingLost},
 		{"esxcli/network-vm-list_homer-7.0.3.txt", "vm list", esxfmt.LayoutNewer, verbatim},
+		{"esxcli/network-vswitch-standard-list_homer-7.0.3.txt", "vswitch list", esxfmt.Layout{}, trailingLost},
+		{"esxcli/network-nic-list_homer-7.0.3.txt", "nic list", esxfmt.LayoutNewer, verbatim},
+		{"esxcli/network-vm-list_notes-6.x.txt", "vm list", esxfmt.LayoutPadded, verbatim},
+		{"esxcli/localcli-network-nic-list_fcy-mac01-6.7.txt", "nic list", esxfmt.LayoutLocalcli67, verbatim},
+		{"esxcli/network-vm-port-list_notes-6.x.txt", "vm port list", esxfmt.Layout{}, trailingLost},
 		{"net-stats/net-stats-l_esxi8-dvs.txt", "net-stats", esxfmt.Layout{}, verbatim},
 		{"net-stats/net-stats-l_vswitch-bmc.txt", "net-stats", esxfmt.Layout{}, verbatim},
 		{"net-stats/net-stats-l_nsxv-2015.txt", "net-stats", esxfmt.Layout{}, verbatim},
@@ -308,6 +313,18 @@ func TestLayoutsDiffer(t *testing.T) {
 	_, out := transcript(t, "esxcli/network-nic-list_more-poodle.txt")
 	if got := roundTrip(t, "nic list", esxfmt.Layout67, out); got == out {
 		t.Error("6.7 layout reproduced the short-dashes transcript; want the dashes under Description to differ")
+	}
+	_, out = transcript(t, "esxcli/network-vm-list_notes-6.x.txt")
+	if got := roundTrip(t, "vm list", esxfmt.Layout67, out); got == out || strings.Contains(got, "Networks ") {
+		t.Errorf("6.7 layout of the padded vm list: got\n%s\nwant the last column unpadded", got)
+	}
+	_, out = transcript(t, "esxcli/network-vm-list_cactus-6.7.txt")
+	if got := roundTrip(t, "vm list", esxfmt.LayoutPadded, out); got == out {
+		t.Error("the padded layout reproduced the unpadded 6.7 vm list")
+	}
+	_, out = transcript(t, "esxcli/localcli-network-nic-list_fcy-mac01-6.7.txt")
+	if got := roundTrip(t, "nic list", esxfmt.Layout67, out); got == out || !strings.Contains(got, "------  ------------") {
+		t.Errorf("esxcli's 6.7 layout of the localcli nic list: got\n%s\nwant dashes per column", got)
 	}
 	_, out = transcript(t, "esxcli/network-nic-list_tg3-5.5.txt")
 	if got := roundTrip(t, "nic list", esxfmt.Layout67, out); got == out || !strings.Contains(got, "Admin Status") {
