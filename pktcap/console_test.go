@@ -52,6 +52,22 @@ func splitRuns(t *testing.T, recs []Record) []run {
 	return runs
 }
 
+// onlyFrame reads a transcript of one frame: its bytes, its records and
+// the frame.
+func onlyFrame(t *testing.T, name string) ([]byte, []Record, *ConsoleFrame) {
+	t.Helper()
+	raw := readFixture(t, name)
+	recs, err := ReadConsole(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := frames(recs)
+	if len(fs) != 1 {
+		t.Fatalf("%s: got %d frames; want 1", name, len(fs))
+	}
+	return raw, recs, fs[0]
+}
+
 func frames(recs []Record) []*ConsoleFrame {
 	var fs []*ConsoleFrame
 	for _, r := range recs {
@@ -232,16 +248,7 @@ func TestStyle67Reproduces6_7(t *testing.T) {
 }
 
 func TestConsoleTrace60(t *testing.T) {
-	raw := readFixture(t, "pktcap-uw-trace-6.0.txt")
-	recs, err := ReadConsole(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := frames(recs)
-	if len(fs) != 1 {
-		t.Fatalf("got %d frames; want 1", len(fs))
-	}
-	f := fs[0]
+	_, recs, f := onlyFrame(t, "pktcap-uw-trace-6.0.txt")
 	if f.Point != "PktFree" || f.CapLength != 24 || f.Length != 74 || f.Seq != 1 || f.VLAN != -1 {
 		t.Errorf("got point %q caplen %d len %d seq %d vlan %d; want PktFree 24 74 1 -1", f.Point, f.CapLength, f.Length, f.Seq, f.VLAN)
 	}

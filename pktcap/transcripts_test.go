@@ -14,16 +14,7 @@ import (
 // frame, byte for byte.
 func TestConsoleTranscript55(t *testing.T) {
 	const name = "pktcap-uw-console-5.5-uplink-etherswitchdispath.txt"
-	raw := readFixture(t, name)
-	recs, err := ReadConsole(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := frames(recs)
-	if len(fs) != 1 {
-		t.Fatalf("got %d frames; want 1", len(fs))
-	}
-	f := fs[0]
+	raw, recs, f := onlyFrame(t, name)
 	if f.Point != "EtherswitchDispath" || f.VLAN != 602 || f.Length != 60 || f.SegmentSize != 60 || len(f.Data) != 60 || f.Seq != 1 {
 		t.Errorf("got point %q VLAN %d length %d segment %d, %d bytes, seq %d; want EtherswitchDispath 602 60 60 60 1",
 			f.Point, f.VLAN, f.Length, f.SegmentSize, len(f.Data), f.Seq)
