@@ -6,16 +6,21 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/capturectl/capturectl/internal/testenv"
 	"github.com/capturectl/capturectl/pktcap"
+	"github.com/capturectl/capturectl/report"
 )
 
 // beMain makes this test binary run capturectl's main instead of the
@@ -44,9 +49,10 @@ func TestExtcapListings(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "{call=--vm}") || !strings.Contains(stdout, "{call=--vcenter-password}{display=vCenter password}{type=password}") {
 		t.Errorf("--extcap-config: %v\n%s", err, stdout)
 	}
-	// every option but the translated ones is a flag of capture
+	// every option but the translated ones and extcap's own is a flag
+	// of capture
 	for _, a := range extcapArgs {
-		if _, ok := extcapEnv[a.Call]; ok || a.Call == "--ssh-addrs" {
+		if _, ok := extcapEnv[a.Call]; ok || a.Call == "--ssh-addrs" || a.Call == "--verdict-wait" {
 			continue
 		}
 		_, stderr, err := runCmd(t, context.Background(), "capture", a.Call+"=x", "-h")
@@ -68,6 +74,9 @@ func TestExtcapListings(t *testing.T) {
 		{"--extcap-interface", "eth0", "--extcap-dlts"},
 		{"--capture", "--extcap-interface", "capturectl"},
 		{"--capture", "--extcap-interface", "capturectl", "--fifo", "/nonexistent/f", "--extcap-capture-filter", "not arp", "--vm", "x"},
+		{"--capture", "--extcap-interface", "capturectl", "--fifo", "/nonexistent/f", "--vm", "x", "--verdict-wait", "0s"},
+		{"--capture", "--extcap-interface", "capturectl", "--fifo", "/nonexistent/f", "--vm", "x", "--verdict-wait", "soon"},
+		{"--capture", "--extcap-interface", "capturectl", "--fifo", "/nonexistent/f", "--vm", "x"},
 	} {
 		if _, _, err := runCmd(t, context.Background(), args...); exitCode(err) != exitUsage {
 			t.Errorf("%q: exit %d (%v); want %d", args, exitCode(err), err, exitUsage)
@@ -75,10 +84,10 @@ func TestExtcapListings(t *testing.T) {
 	}
 }
 
-// A capture as Wireshark starts one: into a FIFO, with the capture
-// filter mapped onto pktcap-uw's, one pcapng interface per point.
-func TestExtcapCapture(t *testing.T) {
-	_, kh := labEnv(t, "../../configs/lab-article.yaml", true)
+// extcapFifo runs a capture as Wireshark starts one, into a FIFO a reader
+// drains, and returns its packets and capturectl's stderr.
+func extcapFifo(t *testing.T, args ...string) ([]pktcap.Packet, []string, string) {
+	t.Helper()
 	fifo := filepath.Join(t.TempDir(), "wireshark_extcap_capturectl")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
@@ -94,37 +103,104 @@ func TestExtcapCapture(t *testing.T) {
 		b, _ := io.ReadAll(f)
 		read <- b
 	}()
-	_, stderr, err := runCmd(t, context.Background(), "--capture", "--extcap-interface", "capturectl", "--fifo", fifo,
-		"--extcap-capture-filter", "icmp", "--vm", "testvm2", "--duration", "2500ms", "--known-hosts", kh)
+	_, stderr, err := runCmd(t, context.Background(), append([]string{"--capture", "--extcap-interface", "capturectl", "--fifo", fifo}, args...)...)
 	if err != nil {
 		t.Fatalf("capture: %v\n%s", err, stderr)
 	}
 	data := <-read
-	sc, err := pktcap.NewNgScanner(bytes.NewReader(data))
+	t.Logf("capturectl's stderr:\n%s", stderr)
+	r, err := pktcap.NewCaptureReader(bytes.NewReader(data))
 	if err != nil {
-		t.Fatalf("%v (%d bytes)", err, len(data))
+		t.Fatalf("%v (%d bytes)\n%s", err, len(data), stderr)
 	}
-	frames := 0
+	var pkts []pktcap.Packet
 	for {
-		_, _, d, _, err := sc.Next()
+		p, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
+		pkts = append(pkts, p)
+	}
+	var names []string
+	for _, i := range r.Interfaces() {
+		names = append(names, i.Name)
+	}
+	return pkts, names, stderr
+}
+
+// verdictOf is the one capturectl comment of a packet ("" when it has
+// none or several).
+func verdictOf(p pktcap.Packet) string {
+	var c []string
+	for _, s := range p.Comments {
+		if strings.HasPrefix(s, "capturectl: ") {
+			c = append(c, s)
+		}
+	}
+	if len(c) != 1 {
+		return ""
+	}
+	return c[0]
+}
+
+// dupsRemoved is the article's verdict for the echo requests to testvm2.
+const dupsRemoved = "capturectl: delivered, duplicates removed by reverse teaming: arrived on vmnic2 and vmnic3; the copy from vmnic3 (not the team uplink vmnic2) was dropped by reverse teaming"
+
+// A capture as Wireshark starts one: into a FIFO, with the capture
+// filter mapped onto pktcap-uw's, one pcapng interface per point, each
+// frame with its verdict as a comment. With a wait longer than the
+// capture every frame is held until the end, where the last frames are
+// judged before they are written: every frame has its verdict.
+func TestExtcapCapture(t *testing.T) {
+	_, kh := labEnv(t, "../../configs/lab-article.yaml", true)
+	pkts, names, stderr := extcapFifo(t, "--extcap-capture-filter", "icmp", "--vm", "testvm2", "--duration", "2500ms",
+		"--known-hosts", kh, "--verdict-wait", "30s")
+	dups := 0
+	for _, p := range pkts {
+		d := p.Data
 		if len(d) < 24 || d[12] != 0x08 || d[13] != 0x00 || d[23] != 1 {
 			t.Fatalf("a frame that is not ICMP passed the filter: % x", d[:min(len(d), 24)])
 		}
-		frames++
-	}
-	var names []string
-	for _, i := range sc.Interfaces() {
-		names = append(names, i.Name)
+		v := verdictOf(p)
+		switch {
+		case v == "" || strings.HasPrefix(v, "capturectl: verdict not known yet"):
+			t.Errorf("%s frame at %s: comments %q; want its verdict\n%s", p.InterfaceName, p.Time, p.Comments, stderr)
+		case strings.HasPrefix(v, dupsRemoved):
+			dups++
+		}
 	}
 	want := []string{"esx02/vmnic2/rx", "esx02/vmnic3/rx", "esx02/50331657/PortOutput", "esx02/50331657/VnicRx"}
-	if strings.Join(names, " ") != strings.Join(want, " ") || frames == 0 {
-		t.Errorf("interfaces %q, %d frames; want %q and the pings", names, frames, want)
+	if strings.Join(names, " ") != strings.Join(want, " ") || len(pkts) == 0 || dups == 0 {
+		t.Errorf("interfaces %q, %d frames, %d with %q; want %q and the pings\n%s", names, len(pkts), dups, dupsRemoved, want, stderr)
+	}
+	if want := fmt.Sprintf("Verdict comments: %d frames with their verdict, 0 written before it was known", len(pkts)); !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+}
+
+// A wait shorter than the verdicts take: frames go out live, before they
+// were judged, with a comment that says so — never a guessed verdict —
+// and are counted; the verdicts that came later are counted too.
+func TestExtcapVerdictNotYetKnown(t *testing.T) {
+	_, kh := labEnv(t, "../../configs/lab-article.yaml", true)
+	pkts, _, stderr := extcapFifo(t, "--extcap-capture-filter", "icmp", "--vm", "testvm2", "--duration", "3s",
+		"--known-hosts", kh, "--verdict-wait", "1ms")
+	pending := report.PendingComment(time.Millisecond)
+	n := 0
+	for _, p := range pkts {
+		switch v := verdictOf(p); {
+		case v == pending:
+			n++
+		case v == "":
+			t.Errorf("%s frame at %s: comments %q; want one capturectl comment", p.InterfaceName, p.Time, p.Comments)
+		}
+	}
+	m := regexp.MustCompile(`Verdict comments: (\d+) frames with their verdict, (\d+) written before it was known \((\d+) after waiting 1ms, 0 with 16 MiB held, (\d+) at the end\); (\d+) verdicts came after their frame was written`).FindStringSubmatch(stderr)
+	if n == 0 || m == nil || m[2] != strconv.Itoa(n) || m[3] == "0" || m[5] == "0" {
+		t.Errorf("%d of %d frames written before their verdict; stderr:\n%s", n, len(pkts), stderr)
 	}
 }
 
