@@ -21,6 +21,7 @@ import (
 	"github.com/capturectl/capturectl/internal/testenv"
 	"github.com/capturectl/capturectl/pktcap"
 	"github.com/capturectl/capturectl/report"
+	"github.com/capturectl/capturectl/session"
 )
 
 // beMain makes this test binary run capturectl's main instead of the
@@ -211,7 +212,7 @@ func TestExtcapTshark(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		testenv.Missing(t, "tshark not installed")
 	}
-	_, kh := labEnv(t, "../../configs/lab-article.yaml", true)
+	l, kh := labEnv(t, "../../configs/lab-article.yaml", true)
 	bin, err := os.Executable() // this test binary, as capturectl: see init
 	if err != nil {
 		t.Fatal(err)
@@ -235,6 +236,40 @@ func TestExtcapTshark(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "capturectl (ESXi vSwitch") {
 		t.Fatalf("tshark -D: %v\n%s", err, out)
 	}
+	// the packet comment's field: frame.comment since Wireshark 3.6,
+	// pkt_comment before
+	cmd = exec.Command("tshark", "-G", "fields")
+	cmd.Env = env
+	fields, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark -G fields: %v", err)
+	}
+	commentField := "pkt_comment"
+	if bytes.Contains(fields, []byte("\tframe.comment\t")) {
+		commentField = "frame.comment"
+	}
+	// read reads a capture through tshark: each frame's interface,
+	// protocol and comment
+	read := func(pcap string) [][]string {
+		t.Helper()
+		cmd := exec.Command("tshark", "-r", pcap, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
+			"-e", "frame.interface_name", "-e", "ip.proto", "-e", commentField)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tshark -r: %v\n%s", err, out)
+		}
+		var frames [][]string
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Split(line, "\t")
+			if len(f) != 3 || f[1] != "1" {
+				t.Fatalf("a line that is not an ICMP frame: %q\n%s", line, out)
+			}
+			frames = append(frames, f)
+		}
+		return frames
+	}
+	pending := report.PendingComment(session.DefaultHoldWait)
 	pcap := filepath.Join(t.TempDir(), "wireshark.pcapng")
 	cmd = exec.Command("tshark", "-i", "capturectl", "-f", "icmp", "-o", "extcap.capturectl.vm:testvm2",
 		"-o", "extcap.capturectl.duration:2500ms", "-o", "extcap.capturectl.knownhosts:"+kh, "-a", "duration:20", "-w", pcap)
@@ -242,21 +277,44 @@ func TestExtcapTshark(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tshark -i capturectl: %v\n%s", err, out)
 	}
-	cmd = exec.Command("tshark", "-r", pcap, "-T", "fields", "-e", "frame.interface_name", "-e", "ip.proto")
-	cmd.Env = env
-	out, err = cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark -r: %v\n%s", err, out)
-	}
 	seen := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Split(line, "\t")
-		if len(f) != 2 || f[1] != "1" {
-			t.Fatalf("a line that is not an ICMP frame: %q\n%s", line, out)
-		}
+	verdicts, total := 0, 0
+	for _, f := range read(pcap) {
+		total++
 		seen[f[0]] = true
+		switch c := f[2]; {
+		case strings.HasPrefix(c, dupsRemoved):
+			verdicts++
+		case c != pending && !strings.HasPrefix(c, "capturectl: ") || strings.Contains(c, "|"):
+			t.Errorf("%s frame: comments %q; want one: capturectl's verdict or %q", f[0], c, pending)
+		}
 	}
-	if !seen["esx02/50331657/PortOutput"] || !seen["esx02/vmnic2/rx"] {
-		t.Errorf("interfaces seen through Wireshark: %v\n%s", seen, out)
+	t.Logf("through tshark: %d frames, %d with the verdict %q", total, verdicts, dupsRemoved)
+	if !seen["esx02/50331657/PortOutput"] || !seen["esx02/vmnic2/rx"] || verdicts == 0 {
+		t.Errorf("interfaces seen through Wireshark: %v; %d frames with the verdict %q", seen, verdicts, dupsRemoved)
+	}
+
+	// Stopped from Wireshark: tshark ends the capture (SIGTERM to the
+	// extcap) after 4 s; the remote captures stop and their leases go at
+	// once, not when the dead-man (60 s) would, and the frames held then
+	// were written with their verdicts.
+	pcap = filepath.Join(t.TempDir(), "stopped.pcapng")
+	cmd = exec.Command("tshark", "-i", "capturectl", "-f", "icmp", "-o", "extcap.capturectl.vm:testvm2",
+		"-o", "extcap.capturectl.knownhosts:"+kh, "-a", "duration:4", "-w", pcap)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tshark -i capturectl -a duration:4: %v\n%s", err, out)
+	}
+	hostClean(t, l, kh, "esx02", 10*time.Second)
+	verdicts = 0
+	frames := read(pcap)
+	for _, f := range frames {
+		t.Logf("stopped by tshark: %s %q", f[0], f[2])
+		if strings.HasPrefix(f[2], dupsRemoved) {
+			verdicts++
+		}
+	}
+	if verdicts == 0 {
+		t.Errorf("stopped by tshark: no frame with the verdict %q", dupsRemoved)
 	}
 }
