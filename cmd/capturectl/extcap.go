@@ -59,6 +59,11 @@ var extcapArgs = []extcap.Arg{
 var extcapEnv = map[string]string{"--vcenter-user": "GOVC_USERNAME", "--vcenter-password": "GOVC_PASSWORD"}
 
 func runExtcap(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "extcap" {
+		// `capturectl extcap --capture ...` by hand: main sees an extcap
+		// request before the command's name
+		args = args[1:]
+	}
 	req, err := extcap.Parse(args)
 	if err != nil {
 		return &usageError{err}

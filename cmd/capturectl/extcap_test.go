@@ -42,6 +42,10 @@ func TestExtcapListings(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "interface {value=capturectl}") || !strings.HasPrefix(stdout, "extcap {version=") {
 		t.Errorf("--extcap-interfaces: %v\n%s", err, stdout)
 	}
+	// by hand, as the command extcap
+	if stdout2, _, err := runCmd(t, context.Background(), "extcap", "--extcap-interfaces"); err != nil || stdout2 != stdout {
+		t.Errorf("extcap --extcap-interfaces: %v\n%s", err, stdout2)
+	}
 	stdout, _, err = runCmd(t, context.Background(), "--extcap-interface", "capturectl", "--extcap-dlts")
 	if err != nil || stdout != "dlt {number=1}{name=EN10MB}{display=Ethernet}\n" {
 		t.Errorf("--extcap-dlts: %v\n%s", err, stdout)
