@@ -209,6 +209,45 @@ func TestExtcapVerdictNotYetKnown(t *testing.T) {
 	}
 }
 
+// Wireshark closes the FIFO (a capture stopped or its window closed):
+// the capture, which had no duration, stops by itself, cleans up the host
+// and ends without an error, frames held or not.
+func TestExtcapReaderGone(t *testing.T) {
+	l, kh := labEnv(t, "../../configs/lab-article.yaml", true)
+	fifo := filepath.Join(t.TempDir(), "wireshark_extcap_capturectl")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		f, err := os.Open(fifo)
+		if err != nil {
+			got <- err
+			return
+		}
+		// the section header and the first interface, then the reader
+		// goes away
+		_, err = io.ReadFull(f, make([]byte, 64))
+		f.Close()
+		got <- err
+	}()
+	// the bound only keeps a broken test from hanging: the capture must
+	// end because the reader went away, not because of it
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 60*time.Second, errors.New("the capture did not notice its reader went away"))
+	defer cancel()
+	_, stderr, err := runCmd(t, ctx, "--capture", "--extcap-interface", "capturectl", "--fifo", fifo, "--vm", "testvm2", "--known-hosts", kh)
+	if rerr := <-got; rerr != nil {
+		t.Fatalf("reader: %v", rerr)
+	}
+	if err != nil || ctx.Err() != nil {
+		t.Fatalf("capture: %v (%v)\n%s", err, context.Cause(ctx), stderr)
+	}
+	if !strings.Contains(stderr, "Verdict comments: ") {
+		t.Errorf("no summary on stderr:\n%s", stderr)
+	}
+	hostClean(t, l, kh, "esx02", 10*time.Second)
+}
+
 // Linked into Wireshark's personal extcap folder, tshark lists capturectl
 // and captures through it, the options given as tshark's extcap
 // preferences.
