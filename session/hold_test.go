@@ -212,3 +212,36 @@ func TestHoldEdges(t *testing.T) {
 		t.Errorf("flush: %v, written %s; want the frame without a comment", err, r2.got())
 	}
 }
+
+// BenchmarkHold is the Hold's cost per frame in a steady flow: each frame
+// comes, its comment comes a few frames later, and it goes out.
+func BenchmarkHold(b *testing.B) {
+	h, err := NewHold(HoldConfig{Pending: pendingText})
+	if err != nil {
+		b.Fatal(err)
+	}
+	written := 0
+	if err := h.bind(func(pktcap.Observation, ...string) error { written++; return nil }); err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 100)
+	const lag = 64
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for i := 0; b.Loop(); i++ {
+		at := t0.Add(time.Duration(i) * time.Microsecond)
+		if err := h.push(pktcap.Observation{Point: i % 4, Time: at, Data: data, VLAN: -1}); err != nil {
+			b.Fatal(err)
+		}
+		if i >= lag {
+			j := i - lag
+			h.Comment(j%4, t0.Add(time.Duration(j)*time.Microsecond), "capturectl: delivered: arrived on vmnic2, delivered")
+		}
+	}
+	if err := h.flush(); err != nil {
+		b.Fatal(err)
+	}
+	if st := h.Stats(); written == 0 || st.Commented == 0 {
+		b.Fatalf("written %d, stats %+v", written, st)
+	}
+}
