@@ -116,7 +116,7 @@ func runExtcap(ctx context.Context, e *env, args []string) error {
 // out in time order with its verdict as a comment (report.LiveComment),
 // held at most --verdict-wait for it (session.Hold); one written before
 // its verdict was known says so (report.PendingComment). The summary goes
-// to stderr, which Wireshark shows when the capture fails.
+// to stderr.
 func extcapCapture(ctx context.Context, e *env, fifo string, args []string) error {
 	fs := newFlagSet(e, "extcap", "--capture --extcap-interface capturectl --fifo FILE --vm NAME [options]")
 	var cf captureFlags
