@@ -174,7 +174,11 @@ func extcapCapture(ctx context.Context, e *env, fifo string, args []string) erro
 	}
 	st := hold.Stats()
 	for _, p := range res.Session.Points {
-		fmt.Fprintf(e.stderr, "  %-32s %d frames, pktcap-uw dropped %d\n", p.Name, p.Frames, max(p.Dropped, 0))
+		drops := fmt.Sprintf("pktcap-uw dropped %d", p.Dropped)
+		if p.Dropped < 0 {
+			drops = "pktcap-uw's drop count unknown (no summary came)"
+		}
+		fmt.Fprintf(e.stderr, "  %-32s %d frames, %s\n", p.Name, p.Frames, drops)
 	}
 	fmt.Fprintf(e.stderr, "Verdict comments: %d frames with their verdict, %d written before it was known (%d after waiting %v, %d with %d MiB held, %d at the end); %d verdicts came after their frame was written.\n",
 		st.Commented, st.Pending, st.Waited, *wait, st.Full, session.DefaultHoldBytes>>20, st.Pending-st.Waited-st.Full, st.Late)
