@@ -35,8 +35,9 @@ const provisionalLive = " (provisional: it holds unless a capture point it rests
 
 // LiveComment is VerdictComment for a frame written while the capture
 // runs: a verdict that a point's drops or the next team-uplink poll could
-// still make inconclusive says so (correlate.Instance.Evidence); one that
-// rests on neither (a copy seen at VnicRx) is final as it stands.
+// still make inconclusive says so (correlate.Instance.Evidence: most do,
+// even delivered, which two points' drops together would undo); one that
+// rests on neither is final as it stands.
 func LiveComment(i *correlate.Instance) string {
 	if i.Evidence() != (correlate.Evidence{}) && i.Verdict != correlate.Inconclusive {
 		return VerdictComment(i) + provisionalLive
