@@ -132,6 +132,10 @@ func extcapCapture(ctx context.Context, e *env, fifo string, args []string) erro
 		return usagef("extcap: --verdict-wait %v: want a positive duration", *wait)
 	case cf.dryRun:
 		return usagef("extcap: --dry-run: run capturectl capture --dry-run for the plan")
+	case len(cf.vms) > 1 || cf.portgroup != "":
+		// a frame at an uplink shared by two vNICs would need a verdict
+		// for each
+		return usagef("extcap: one vNIC per capture (each frame's comment is the verdict for that port); got several (--vm twice, --portgroup)")
 	}
 	hold, err := session.NewHold(session.HoldConfig{MaxWait: *wait, Pending: report.PendingComment(*wait)})
 	if err != nil {

@@ -87,6 +87,13 @@ func TestExtcapListings(t *testing.T) {
 			t.Errorf("%q: exit %d (%v); want %d", args, exitCode(err), err, exitUsage)
 		}
 	}
+	// one vNIC per capture: refused before the FIFO is opened
+	for _, more := range [][]string{{"--vm", "y"}, {"--portgroup", "pg"}} {
+		args := append([]string{"--capture", "--extcap-interface", "capturectl", "--fifo", "/nonexistent/f", "--vm", "x"}, more...)
+		if _, _, err := runCmd(t, context.Background(), args...); exitCode(err) != exitUsage || err == nil || !strings.Contains(err.Error(), "one vNIC per capture") {
+			t.Errorf("%q: exit %d (%v); want %d, one vNIC per capture", args, exitCode(err), err, exitUsage)
+		}
+	}
 }
 
 // extcapFifo runs a capture as Wireshark starts one, into a FIFO a reader
