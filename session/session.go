@@ -102,6 +102,13 @@ type Options struct {
 	// may keep. A slow consumer slows the capture, and the hosts then drop
 	// (and report) frames.
 	Consumer func(pktcap.Observation)
+	// Hold, when set, holds each frame of the pcapng Output, once in time
+	// order, until its comment is given or its wait is over (see Hold).
+	Hold *Hold
+	// Stopped, when set, is called once every point's stream has ended,
+	// with each point's statistics, before the last frames of the pcapng
+	// Output are written: the last chance to give a Hold's comments.
+	Stopped func([]PointStats)
 	// Logger receives progress with host and point attributes; default
 	// discards.
 	Logger *slog.Logger
@@ -212,6 +219,9 @@ func (s *Session) reorderTicks() {
 		}
 		s.outMu.Lock()
 		err := s.ro.tick()
+		if err == nil && s.opts.Hold != nil {
+			err = s.opts.Hold.tick()
+		}
 		if err == nil {
 			err = s.ng.Flush()
 		}
@@ -437,7 +447,15 @@ func (s *Session) openOutputs() error {
 			return fmt.Errorf("session: pcapng output: %w", err)
 		}
 		s.ng = ng
-		s.ro = newReorder(len(s.points), func(o pktcap.Observation) error { return ng.WriteObservation(o) })
+		write := func(o pktcap.Observation) error { return ng.WriteObservation(o) }
+		if h := s.opts.Hold; h != nil {
+			if err := h.bind(ng.WriteObservation); err != nil {
+				s.ngGuard.close()
+				return err
+			}
+			write = h.push
+		}
+		s.ro = newReorder(len(s.points), write)
 		s.roStop, s.roDone = make(chan struct{}), make(chan struct{})
 		s.outputs = append(s.outputs, s.opts.Output)
 		s.unwatch = WatchReader(s.opts.Output, func() {
@@ -1015,9 +1033,20 @@ func (s *Session) finish() {
 			close(s.roStop)
 			<-s.roDone
 		}
+		if s.opts.Stopped != nil {
+			stats := make([]PointStats, len(s.points))
+			for i, pr := range s.points {
+				stats[i] = pr.snapshot()
+			}
+			s.opts.Stopped(stats)
+		}
 		s.outMu.Lock()
 		if s.ro != nil {
-			if err := s.ro.flush(); err != nil && s.ngGuard.failed() == nil {
+			err := s.ro.flush()
+			if err == nil && s.opts.Hold != nil {
+				err = s.opts.Hold.flush()
+			}
+			if err != nil && s.ngGuard.failed() == nil {
 				errs = append(errs, fmt.Errorf("session: pcapng output: %w", err))
 			}
 			res.OutOfOrder = s.ro.Late

@@ -38,7 +38,8 @@ type Config struct {
 	// Plan is what to capture (DefaultPlan builds the usual one).
 	Plan session.Plan
 	// Session says how to reach the hosts (Dial is required) and where
-	// the pcapng goes; Run sets its Consumer.
+	// the pcapng goes; Run sets its Consumer (and with a Hold, Stopped:
+	// the last frames are judged before the pcapng's last are written).
 	Session session.Options
 	// Window: sightings of the same bytes within it are one frame
 	// instance (default DefaultWindow).
@@ -148,6 +149,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	opts := cfg.Session
 	opts.Consumer = lv.add
 	opts.Clocks = true // frames carry the hosts' times; put ours on them
+	var results []*correlate.Result
+	if opts.Hold != nil {
+		// judge the last frames before the pcapng's last are written, so
+		// that the Hold has their verdicts (OnInstance)
+		opts.Stopped = func(st []session.PointStats) { results = lv.finish(st) }
+	}
 	s, err := session.Start(ctx, cfg.Plan, opts)
 	if err != nil {
 		return nil, err
@@ -175,7 +182,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res == nil {
 		return nil, werr
 	}
-	results := lv.finish(res.Points)
+	if results == nil {
+		results = lv.finish(res.Points)
+	}
 	out := &Result{Target: cfg.Target, Correlation: results[0], Session: res, Path: lv.pathResult}
 	if cfg.From != nil && cfg.From.Target == nil {
 		out.FromNote = fmt.Sprintf("the sender %s is not in the inventory: only %s's receive side was captured", cfg.From.Address, cfg.Target.VM)

@@ -2,23 +2,31 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
+	"github.com/capturectl/capturectl/correlate"
 	"github.com/capturectl/capturectl/esxi"
 	"github.com/capturectl/capturectl/extcap"
+	"github.com/capturectl/capturectl/report"
+	"github.com/capturectl/capturectl/session"
+	"github.com/capturectl/capturectl/trace"
 )
 
 // capturectl as a Wireshark extcap: linked into Wireshark's extcap folder,
 // Wireshark runs it with --extcap-* requests (package extcap). A capture
-// is `capturectl capture` with the dialog's options, the capture filter
-// mapped onto pktcap-uw's filters and -o the FIFO Wireshark reads.
+// is a trace with capture's options from the dialog, the capture filter
+// mapped onto pktcap-uw's filters, its pcapng into the FIFO Wireshark
+// reads, each frame with its verdict as a comment.
 
 const extcapInterface = "capturectl"
 
 // extcapArgs is the capture dialog. Every call is a flag of `capture`,
-// except the three extcapEnv and --ssh-addrs translate.
+// except the three extcapEnv and --ssh-addrs translate and extcap's own
+// --verdict-wait.
 var extcapArgs = []extcap.Arg{
 	{Call: "--vm", Display: "VM", Type: extcap.String, Required: true, Group: "Target",
 		Tooltip: "the VM: its name, inventory path, VirtualMachine:MOID, or a vNIC's MAC or guest IP address"},
@@ -40,6 +48,9 @@ var extcapArgs = []extcap.Arg{
 	{Call: "--accept-new-host-key", Display: "Trust a host key seen for the first time", Type: extcap.BoolFlag, Group: "SSH"},
 	{Call: "--ssh-addrs", Display: "SSH addresses", Type: extcap.String, Group: "SSH",
 		Tooltip: "HOST=ADDR:PORT,... where a host is not reached at its management address (default: " + envSSHAddrs + ")"},
+	{Call: "--verdict-wait", Display: "Verdict wait", Type: extcap.String, Default: session.DefaultHoldWait.String(), Group: "Target",
+		Validation: "^([0-9]+(\\.[0-9]+)?(ms|s|m))+$",
+		Tooltip:    "a frame waits at most this long for capturectl's verdict (its comment) before it is written without one"},
 	{Call: "--deadman", Display: "Dead-man timeout", Type: extcap.String, Default: "60s", Group: "SSH",
 		Tooltip: "remote captures stop by themselves this long after capturectl stops renewing them"},
 }
@@ -48,6 +59,11 @@ var extcapArgs = []extcap.Arg{
 var extcapEnv = map[string]string{"--vcenter-user": "GOVC_USERNAME", "--vcenter-password": "GOVC_PASSWORD"}
 
 func runExtcap(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "extcap" {
+		// `capturectl extcap --capture ...` by hand: main sees an extcap
+		// request before the command's name
+		args = args[1:]
+	}
 	req, err := extcap.Parse(args)
 	if err != nil {
 		return &usageError{err}
@@ -93,7 +109,91 @@ func runExtcap(ctx context.Context, e *env, args []string) error {
 		}
 		return e.getenv(k)
 	}
-	return runCapture(ctx, &ce, append(capArgs, "-o", req.Fifo))
+	return extcapCapture(ctx, &ce, req.Fifo, capArgs)
+}
+
+// extcapCapture is a capture into the FIFO as a trace: every frame goes
+// out in time order with its verdict as a comment (report.LiveComment),
+// held at most --verdict-wait for it (session.Hold); one written before
+// its verdict was known says so (report.PendingComment). The summary goes
+// to stderr.
+func extcapCapture(ctx context.Context, e *env, fifo string, args []string) error {
+	fs := newFlagSet(e, "extcap", "--capture --extcap-interface capturectl --fifo FILE --vm NAME [options]")
+	var cf captureFlags
+	cf.register(fs)
+	wait := fs.Duration("verdict-wait", session.DefaultHoldWait, "a frame waits at most `D` for its verdict before it is written without one")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usagef("extcap: unexpected argument %q", fs.Arg(0))
+	case *wait <= 0:
+		return usagef("extcap: --verdict-wait %v: want a positive duration", *wait)
+	case cf.dryRun:
+		return usagef("extcap: --dry-run: run capturectl capture --dry-run for the plan")
+	case len(cf.vms) > 1 || cf.portgroup != "":
+		// a frame at an uplink shared by two vNICs would need a verdict
+		// for each
+		return usagef("extcap: one vNIC per capture (each frame's comment is the verdict for that port); got several (--vm twice, --portgroup)")
+	}
+	hold, err := session.NewHold(session.HoldConfig{MaxWait: *wait, Pending: report.PendingComment(*wait)})
+	if err != nil {
+		return &usageError{err}
+	}
+	// the FIFO first, as capture: a bad path is refused before anything
+	// connects
+	out, err := session.OpenOutput(ctx, fifo)
+	if err != nil && ctx.Err() == nil {
+		err = &usageError{fmt.Errorf("--fifo %s: %w", fifo, err)}
+	}
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	client, cfg, err := cf.plan(ctx, e, true)
+	if err != nil {
+		return err
+	}
+	defer closeClient(ctx, client)
+	if cfg.Session, err = cf.options(e, cfg.Targets(), logger); err != nil {
+		return err
+	}
+	cfg.Session.Output, cfg.Session.Hold = out, hold
+	// the first vNIC's correlator numbers its points as the plan does
+	// (trace.PlanFor puts its points first), so a sighting's point is the
+	// pcapng interface of its frame
+	cfg.OnInstance = func(i *correlate.Instance) {
+		text := report.LiveComment(i)
+		for _, s := range i.Sightings {
+			hold.Comment(s.Point, s.Time, text)
+		}
+	}
+	fmt.Fprintf(e.stderr, "Capturing %s for Wireshark: %d points, each frame with its verdict (waiting at most %v for it).\n",
+		report.TargetsLine(cfg.Targets()), len(cfg.Plan.Points), *wait)
+	res, werr := trace.Run(ctx, cfg)
+	if res == nil {
+		return werr
+	}
+	st := hold.Stats()
+	for _, p := range res.Session.Points {
+		drops := fmt.Sprintf("pktcap-uw dropped %d", p.Dropped)
+		if p.Dropped < 0 {
+			drops = "pktcap-uw's drop count unknown (no summary came)"
+		}
+		fmt.Fprintf(e.stderr, "  %-32s %d frames, %s\n", p.Name, p.Frames, drops)
+	}
+	fmt.Fprintf(e.stderr, "Verdict comments: %d frames with their verdict, %d written before it was known (%d after waiting %v, %d with %d MiB held, %d at the end); %d verdicts came after their frame was written.\n",
+		st.Commented, st.Pending, st.Waited, *wait, st.Full, session.DefaultHoldBytes>>20, st.Pending-st.Waited-st.Full, st.Late)
+	if len(res.Session.Remaining) > 0 {
+		fmt.Fprintf(e.stderr, "capturectl: may still run on the hosts: %s (run capturectl cleanup)\n", strings.Join(res.Session.Remaining, "; "))
+	}
+	// Wireshark stops a capture with SIGTERM, or by closing the FIFO
+	if werr != nil && !errors.Is(werr, context.Canceled) && !errors.Is(werr, session.ErrReaderGone) {
+		return werr
+	}
+	return nil
 }
 
 // extcapCaptureArgs turns the dialog's options into capture's flags and
